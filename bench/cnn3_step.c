@@ -1,0 +1,118 @@
+/* Times one training step of cnn3 (forward, loss, backward, RAdam) at batch 64, dense and
+ * generated, and the same step in PyTorch on the same CPU threads, in one run: prints a table
+ * with each time and the ratio. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "host/cli.h"
+#include "host/rng.h"
+#include "models/model.h"
+#include "train/optimizer.h"
+#include "train/trainer.h"
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Median of `steps` timed training steps after `warmup` untimed ones, in milliseconds. */
+static ist_status time_step(const char *setting, int batch, int warmup, int steps, double *ms) {
+  ist_model_config cfg = {0};
+  IST_TRY(ist_setting_parse(setting, &cfg.global));
+  ist_model m;
+  IST_TRY(ist_model_create("cnn3", ist_backend_cpu(), batch, &cfg, &m));
+  ist_model_init_params(&m, 1);
+  ist_rng r;
+  ist_rng_seed(&r, 3, 1);
+  for (int i = 0; i < batch * 784; i++) m.input[i] = ist_rng_normal(&r);
+  int32_t *labels = malloc(sizeof(int32_t) * batch);
+  for (int i = 0; i < batch; i++) labels[i] = i % 10;
+  ist_radam opt;
+  ist_status st = ist_radam_create(&opt, &m, 0.002f, 0.98f, 5e-4f);
+  double *t = malloc(sizeof(double) * steps);
+  for (int s = 0; st == IST_OK && s < warmup + steps; s++) {
+    double t0 = now_s();
+    ist_model_zero_grad(&m);
+    m.forward(&m, batch, 1);
+    m.be->cross_entropy(batch, m.classes, m.logits, labels, m.dlogits, NULL);
+    m.backward(&m, batch);
+    if (cfg.global.generated) ist_ortho_total(&m, 0.01f);
+    ist_radam_step(&opt, &m);
+    if (s >= warmup) t[s - warmup] = (now_s() - t0) * 1e3;
+  }
+  for (int i = 1; i < steps; i++) /* insertion sort for the median */
+    for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+      double x = t[j];
+      t[j] = t[j - 1];
+      t[j - 1] = x;
+    }
+  *ms = t[steps / 2];
+  free(t);
+  free(labels);
+  ist_radam_destroy(&opt);
+  ist_model_destroy(&m);
+  return st;
+}
+
+/* Runs the PyTorch peer and reads "setting ms" lines back. */
+static int run_torch(const char *python, const char *script, int threads, int batch, int steps,
+                     const char *settings, double *ms, int n) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s --threads %d --batch %d --steps %d --settings %s", python, script, threads, batch,
+           steps, settings);
+  FILE *p = popen(cmd, "r");
+  if (!p) return 0;
+  char line[512];
+  int got = 0;
+  while (fgets(line, sizeof line, p)) {
+    char name[64];
+    double v;
+    if (sscanf(line, "RESULT %63s %lf", name, &v) == 2 && got < n) ms[got++] = v;
+    else fputs(line, stderr);
+  }
+  return pclose(p) == 0 && got == n;
+}
+
+int main(int argc, char **argv) {
+  int threads = 2, batch = 64, steps = 30, warmup = 5, no_torch = 0, help;
+  const char *script = "bench/cnn3_step_torch.py", *python = "/usr/bin/python3";
+  ist_option opts[] = {
+      {"threads", IST_OPT_INT, &threads, "CPU threads for both sides"},
+      {"batch", IST_OPT_INT, &batch, "batch size"},
+      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)"},
+      {"warmup", IST_OPT_INT, &warmup, "untimed steps first"},
+      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer"},
+      {"python", IST_OPT_STRING, &python, "the Python that has torch (Debian: python3-torch)"},
+      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer"},
+  };
+  if (ist_cli_parse(argc, argv, 1, opts, 7, &help) != IST_OK || steps < 1 || warmup < 0 || batch < 1 || threads < 1) {
+    fprintf(stderr, "bench_cnn3_step: error: %s\n", steps < 1 ? "--steps must be ≥ 1" : ist_last_error());
+    return 1;
+  }
+  if (help) {
+    ist_cli_print_help(stdout, "usage: bench_cnn3_step [flags]  (run from the repository root)", opts, 7);
+    return 0;
+  }
+  omp_set_num_threads(threads);
+  const char *settings[2] = {"dense", "2-16-4-4-4"};
+  double ours[2], torch[2] = {0, 0};
+  for (int i = 0; i < 2; i++)
+    if (time_step(settings[i], batch, warmup, steps, &ours[i]) != IST_OK) {
+      fprintf(stderr, "bench_cnn3_step: error: %s\n", ist_last_error());
+      return 1;
+    }
+  int have_torch = !no_torch && run_torch(python, script, threads, batch, steps, "dense,2-16-4-4-4", torch, 2);
+  printf("cnn3 training step (forward + backward + RAdam), batch %d, %d CPU threads, median of %d steps\n", batch,
+         threads, steps);
+  printf("%-12s %12s %12s %14s\n", "model", "insitu ms", "PyTorch ms", "speed-up (x)");
+  for (int i = 0; i < 2; i++) {
+    if (have_torch) printf("%-12s %12.2f %12.2f %14.2f\n", settings[i], ours[i], torch[i], torch[i] / ours[i]);
+    else printf("%-12s %12.2f %12s %14s\n", settings[i], ours[i], "n/a", "n/a");
+  }
+  if (!have_torch && !no_torch) fprintf(stderr, "bench_cnn3_step: the PyTorch peer did not run (python3-torch installed?)\n");
+  return 0;
+}

@@ -1,0 +1,81 @@
+/* Flag parsing against a table of options. */
+#include "host/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const ist_option *find(const ist_option *opts, int n, const char *name, size_t len) {
+  for (int i = 0; i < n; i++)
+    if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len)) return &opts[i];
+  return NULL;
+}
+
+static ist_status set_value(const ist_option *o, const char *v) {
+  char *end;
+  errno = 0;
+  switch (o->type) {
+  case IST_OPT_INT: {
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < -2147483647L || x > 2147483647L)
+      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not an integer", o->name, v);
+    *(int *)o->dst = (int)x;
+    return IST_OK;
+  }
+  case IST_OPT_FLOAT: {
+    float x = strtof(v, &end);
+    if (end == v || *end || errno || !isfinite(x))
+      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a number", o->name, v);
+    *(float *)o->dst = x;
+    return IST_OK;
+  }
+  case IST_OPT_STRING:
+    *(const char **)o->dst = v;
+    return IST_OK;
+  case IST_OPT_FLAG:
+    break;
+  }
+  return ist_fail(IST_ERR_ARG, "--%s takes no value", o->name);
+}
+
+ist_status ist_cli_parse(int argc, char **argv, int first, const ist_option *opts, int nopts, int *help) {
+  *help = 0;
+  for (int i = first; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      *help = 1;
+      continue;
+    }
+    if (strncmp(a, "--", 2) != 0) return ist_fail(IST_ERR_ARG, "unexpected argument '%s' (flags start with --)", a);
+    const char *name = a + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const ist_option *o = find(opts, nopts, name, len);
+    if (!o) return ist_fail(IST_ERR_ARG, "unknown flag --%.*s (see --help)", (int)len, name);
+    if (o->type == IST_OPT_FLAG) {
+      if (eq) return ist_fail(IST_ERR_ARG, "--%s takes no value", o->name);
+      *(int *)o->dst = 1;
+      continue;
+    }
+    const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+    if (!v) return ist_fail(IST_ERR_ARG, "--%s needs a value", o->name);
+    IST_TRY(set_value(o, v));
+  }
+  return IST_OK;
+}
+
+void ist_cli_print_help(FILE *out, const char *usage, const ist_option *opts, int nopts) {
+  fprintf(out, "%s\n\nFlags:\n", usage);
+  for (int i = 0; i < nopts; i++) {
+    const ist_option *o = &opts[i];
+    char def[64] = "";
+    switch (o->type) {
+    case IST_OPT_INT: snprintf(def, sizeof def, "%d", *(int *)o->dst); break;
+    case IST_OPT_FLOAT: snprintf(def, sizeof def, "%g", *(float *)o->dst); break;
+    case IST_OPT_STRING: snprintf(def, sizeof def, "%s", *(const char **)o->dst ? *(const char **)o->dst : ""); break;
+    case IST_OPT_FLAG: break;
+    }
+    fprintf(out, "  --%-16s %s%s%s%s\n", o->name, o->help, o->type == IST_OPT_FLAG ? "" : " (default: ",
+            o->type == IST_OPT_FLAG ? "" : (def[0] ? def : "none"), o->type == IST_OPT_FLAG ? "" : ")");
+  }
+}

@@ -1,0 +1,118 @@
+/* The op interface: every compute op the models and trainers call, as one table per backend.
+ * models/ and train/ only ever call through an ist_backend, so a CUDA backend slots in by
+ * filling the same table. Pointers are device pointers of that backend; shapes are plain ints.
+ * Backward ops take the upstream gradient first and ACCUMULATE into parameter gradients;
+ * input gradients (dx) are overwritten. */
+#ifndef IST_BACKEND_H
+#define IST_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A 2-D convolution, NCHW, square kernel, no groups. */
+typedef struct {
+  int n, ci, h, w;   /* input */
+  int co, k, stride, pad;
+  int ho, wo;        /* output, from ist_conv_shape_init */
+} ist_conv_shape;
+
+/* Fills ho, wo; returns 0 when the shape is impossible. */
+int ist_conv_shape_init(ist_conv_shape *s);
+/* Floats of scratch conv2d_forward/backward need (sized for the current thread count). */
+size_t ist_conv_ws_floats(const ist_conv_shape *s);
+
+/* The generator of SPEC §2 for one layer: W (co × ci·k2) = V · {U_j · Wb_j}.
+ * level1 off: Wc (nb × ci·k2) is a free parameter; level2 off: nb = co and W = Wc.
+ * A depthwise layer is co = 1, ci = channels, level 2 off. */
+typedef struct {
+  int co, ci, k2;
+  int bi, bc;
+  int level1, level2;
+  int nb; /* bc when level 2 is on, co otherwise */
+} ist_gen_shape;
+
+/* Sizes of the generator's factors, in floats. */
+int64_t ist_gen_wb_numel(const ist_gen_shape *g); /* nb·bi·k2, or 0 */
+int64_t ist_gen_u_numel(const ist_gen_shape *g);  /* nb·ci·bi, or 0 */
+int64_t ist_gen_wc_numel(const ist_gen_shape *g); /* nb·ci·k2 (free Wc when level 1 is off; scratch otherwise) */
+int64_t ist_gen_v_numel(const ist_gen_shape *g);  /* co·bc, or 0 */
+
+typedef struct {
+  float lr, beta1, beta2, eps, weight_decay;
+} ist_radam_hparams;
+
+typedef struct ist_backend {
+  const char *name;
+
+  void (*zero)(float *p, int64_t n);
+  void (*copy)(float *dst, const float *src, int64_t n);
+  void (*axpy)(float *y, float a, const float *x, int64_t n); /* y += a·x */
+
+  /* y = conv(x, w) + bias (bias may be NULL); ws: ist_conv_ws_floats floats of scratch. */
+  void (*conv2d_forward)(const ist_conv_shape *s, const float *x, const float *w, const float *bias,
+                         float *y, float *ws);
+  /* dx (may be NULL) = conv^T(dy); dw += dy ⋆ x; dbias (may be NULL) += Σ dy. */
+  void (*conv2d_backward)(const ist_conv_shape *s, const float *dy, const float *x, const float *w,
+                          float *dx, float *dw, float *dbias, float *ws);
+
+  /* BatchNorm over (n, hw) per channel c. Training: batch statistics, saved mean/rstd, running
+   * stats updated with momentum (unbiased variance, as PyTorch). Eval: running statistics. */
+  void (*batchnorm_forward)(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+                            float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
+                            float momentum, float eps, int training);
+  void (*batchnorm_backward)(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
+                             const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
+                             float *dbeta);
+
+  void (*relu_forward)(int64_t n, const float *x, float *y);
+  void (*relu_backward)(int64_t n, const float *dy, const float *y, float *dx);
+
+  /* Adaptive average pooling (PyTorch's bins) from h×w to oh×ow. */
+  void (*avgpool_forward)(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
+  void (*avgpool_backward)(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);
+
+  /* y (n × out) = x (n × in) · wᵀ + b */
+  void (*linear_forward)(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+  void (*linear_backward)(int n, int in, int out, const float *dy, const float *x, const float *w, float *dx,
+                          float *dw, float *db);
+
+  /* Mean softmax cross-entropy over the batch; writes dlogits (of the mean loss) when non-NULL.
+   * Returns the loss; *correct gets the number of argmax hits when non-NULL. */
+  float (*cross_entropy)(int n, int c, const float *logits, const int32_t *labels, float *dlogits, int *correct);
+  /* L = β·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1−β)·CE(y, softmax(s)), mean over the batch (SPEC §4). */
+  float (*kd_loss)(int n, int c, const float *student, const float *teacher, const int32_t *labels, float beta,
+                   float temperature, float *dlogits, int *correct);
+
+  /* Uniform symmetric quantizer with a per-tensor fp32 scale (SPEC §3); returns the scale.
+   * The straight-through backward is the identity: dx += dy. */
+  float (*quantize_forward)(int64_t n, int bits, const float *x, float *y);
+  void (*quantize_backward)(int64_t n, const float *dy, float *dx);
+
+  /* W = generator(Wb, U, V) (SPEC §2); wc: nb·ci·k2 floats, the level-1 output (an input when
+   * level 1 is off). */
+  void (*generate_forward)(const ist_gen_shape *g, const float *wb, const float *u, const float *v, float *wc,
+                           float *w);
+  /* From dW: dWb, dU, dV += ; dwc: nb·ci·k2 floats, overwritten (and, when level 1 is off, the
+   * free Wc's gradient to accumulate by the caller). */
+  void (*generate_backward)(const ist_gen_shape *g, const float *dw, const float *wb, const float *u,
+                            const float *v, const float *wc, float *dwb, float *du, float *dv, float *dwc);
+
+  /* Orthogonality penalty of SPEC §4 for one layer; backward adds scale·∂L into the grads. */
+  float (*ortho_forward)(const ist_gen_shape *g, const float *wb, const float *u, const float *v);
+  void (*ortho_backward)(float scale, const ist_gen_shape *g, const float *wb, const float *u, const float *v,
+                         float *dwb, float *du, float *dv);
+
+  /* One RAdam step (PyTorch's algorithm, L2 weight decay added to the gradient); step counts from 1. */
+  void (*radam_update)(int64_t n, float *param, const float *grad, float *m, float *v, int step,
+                       const ist_radam_hparams *h);
+} ist_backend;
+
+const ist_backend *ist_backend_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

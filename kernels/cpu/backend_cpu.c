@@ -1,0 +1,38 @@
+/* The CPU backend's op table, and the small memory ops it needs. */
+#include <string.h>
+
+#include "kernels/cpu/cpu.h"
+
+static void cpu_zero(float *p, int64_t n) { memset(p, 0, sizeof(float) * (size_t)n); }
+static void cpu_copy(float *dst, const float *src, int64_t n) { memcpy(dst, src, sizeof(float) * (size_t)n); }
+static void cpu_axpy(float *y, float a, const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static const ist_backend cpu_backend = {
+    .name = "cpu",
+    .zero = cpu_zero,
+    .copy = cpu_copy,
+    .axpy = cpu_axpy,
+    .conv2d_forward = ist_cpu_conv2d_forward,
+    .conv2d_backward = ist_cpu_conv2d_backward,
+    .batchnorm_forward = ist_cpu_batchnorm_forward,
+    .batchnorm_backward = ist_cpu_batchnorm_backward,
+    .relu_forward = ist_cpu_relu_forward,
+    .relu_backward = ist_cpu_relu_backward,
+    .avgpool_forward = ist_cpu_avgpool_forward,
+    .avgpool_backward = ist_cpu_avgpool_backward,
+    .linear_forward = ist_cpu_linear_forward,
+    .linear_backward = ist_cpu_linear_backward,
+    .cross_entropy = ist_cpu_cross_entropy,
+    .kd_loss = ist_cpu_kd_loss,
+    .quantize_forward = ist_cpu_quantize_forward,
+    .quantize_backward = ist_cpu_quantize_backward,
+    .generate_forward = ist_cpu_generate_forward,
+    .generate_backward = ist_cpu_generate_backward,
+    .ortho_forward = ist_cpu_ortho_forward,
+    .ortho_backward = ist_cpu_ortho_backward,
+    .radam_update = ist_cpu_radam_update,
+};
+
+const ist_backend *ist_backend_cpu(void) { return &cpu_backend; }

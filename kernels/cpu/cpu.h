@@ -1,0 +1,70 @@
+/* The CPU backend's kernels (the reference implementation of every op in kernels/backend.h). */
+#ifndef IST_CPU_H
+#define IST_CPU_H
+#include "kernels/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Row-major sgemm: C = alpha·op(A)·op(B) + beta·C, op(A) m×k, op(B) k×n. */
+void ist_cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc);
+
+void ist_cpu_conv2d_forward(const ist_conv_shape *s, const float *x, const float *w, const float *bias, float *y,
+                            float *ws);
+void ist_cpu_conv2d_backward(const ist_conv_shape *s, const float *dy, const float *x, const float *w, float *dx,
+                             float *dw, float *dbias, float *ws);
+/* Direct seven-loop convolution: the obviously-right reference the fast path is tested against. */
+void ist_cpu_conv2d_forward_ref(const ist_conv_shape *s, const float *x, const float *w, const float *bias,
+                                float *y);
+void ist_cpu_conv2d_backward_ref(const ist_conv_shape *s, const float *dy, const float *x, const float *w,
+                                 float *dx, float *dw, float *dbias);
+
+void ist_cpu_batchnorm_forward(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+                               float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
+                               float momentum, float eps, int training);
+void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
+                                const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
+                                float *dbeta);
+
+void ist_cpu_relu_forward(int64_t n, const float *x, float *y);
+void ist_cpu_relu_backward(int64_t n, const float *dy, const float *y, float *dx);
+
+void ist_cpu_avgpool_forward(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
+void ist_cpu_avgpool_backward(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);
+
+void ist_cpu_linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
+void ist_cpu_linear_backward(int n, int in, int out, const float *dy, const float *x, const float *w, float *dx,
+                             float *dw, float *db);
+
+float ist_cpu_cross_entropy(int n, int c, const float *logits, const int32_t *labels, float *dlogits,
+                            int *correct);
+float ist_cpu_kd_loss(int n, int c, const float *student, const float *teacher, const int32_t *labels,
+                      float beta, float temperature, float *dlogits, int *correct);
+/* softmax(x / t) of one row of c logits into p. */
+void ist_cpu_softmax_row(int c, const float *x, float t, float *p);
+
+float ist_cpu_quantize_forward(int64_t n, int bits, const float *x, float *y);
+void ist_cpu_quantize_backward(int64_t n, const float *dy, float *dx);
+
+void ist_cpu_generate_forward(const ist_gen_shape *g, const float *wb, const float *u, const float *v, float *wc,
+                              float *w);
+void ist_cpu_generate_backward(const ist_gen_shape *g, const float *dw, const float *wb, const float *u,
+                               const float *v, const float *wc, float *dwb, float *du, float *dv, float *dwc);
+
+float ist_cpu_ortho_forward(const ist_gen_shape *g, const float *wb, const float *u, const float *v);
+void ist_cpu_ortho_backward(float scale, const ist_gen_shape *g, const float *wb, const float *u, const float *v,
+                            float *dwb, float *du, float *dv);
+
+void ist_cpu_radam_update(int64_t n, float *param, const float *grad, float *m, float *v, int step,
+                          const ist_radam_hparams *h);
+
+/* Thin SVD of a (m × n, row-major) by one-sided Jacobi: a = u·diag(s)·vt.
+ * Writes r = min(m, n) singular values in s (descending), u (m × r), vt (r × n). */
+int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

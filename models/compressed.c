@@ -1,0 +1,134 @@
+/* The compressed checkpoint: quantized tensors stored as packed q-bit codes plus an fp32 scale,
+ * everything else as fp32. This is the file whose size the memory ratio describes. Loading it
+ * restores latent values equal to the dequantized ones, which the quantizer maps to themselves. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/safetensors.h"
+#include "models/model.h"
+
+#define COMPRESSED_FORMAT "insitu-compressed-1"
+
+static int quantized(const ist_param *p) { return p->bits < 32 && (p->kind == IST_PARAM_FACTOR || p->kind == IST_PARAM_FC); }
+
+/* Codes in [0, 2^bits): offset levels for q ≥ 2, the sign bit for q = 1. */
+static void encode(const ist_param *p, const ist_backend *be, uint8_t *packed, float *scale) {
+  float *q = malloc(sizeof(float) * (size_t)p->numel);
+  *scale = be->quantize_forward(p->numel, p->bits, p->data, q);
+  const int n = p->bits == 1 ? 0 : (1 << (p->bits - 1)) - 1;
+  memset(packed, 0, (size_t)((p->numel * p->bits + 7) / 8));
+  for (int64_t i = 0; i < p->numel; i++) {
+    uint32_t code = p->bits == 1 ? (q[i] >= 0) : (uint32_t)((*scale > 0 ? lrintf(q[i] / *scale * n) : 0) + n);
+    for (int b = 0; b < p->bits; b++) {
+      int64_t bit = i * p->bits + b;
+      if (code >> b & 1u) packed[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    }
+  }
+  free(q);
+}
+
+static void decode(const ist_param *p, const uint8_t *packed, float scale) {
+  const int n = p->bits == 1 ? 0 : (1 << (p->bits - 1)) - 1;
+  for (int64_t i = 0; i < p->numel; i++) {
+    uint32_t code = 0;
+    for (int b = 0; b < p->bits; b++) {
+      int64_t bit = i * p->bits + b;
+      code |= (uint32_t)(packed[bit / 8] >> (bit % 8) & 1u) << b;
+    }
+    p->data[i] = p->bits == 1 ? (code ? scale : -scale) : ((int)code - n) * (scale / (float)n);
+  }
+}
+
+ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
+  ist_st_tensor *t = calloc(2 * IST_MAX_PARAMS, sizeof *t);
+  uint8_t **bufs = calloc(IST_MAX_PARAMS, sizeof *bufs);
+  float scales[IST_MAX_PARAMS];
+  int nt = 0;
+  ist_status st = IST_OK;
+  for (int i = 0; i < m->nparams && st == IST_OK; i++) {
+    const ist_param *p = &m->params[i];
+    if (!quantized(p)) {
+      ist_st_tensor *d = &t[nt++];
+      snprintf(d->name, sizeof d->name, "%s", p->name);
+      d->dtype = IST_F32;
+      d->ndim = p->ndim;
+      memcpy(d->shape, p->shape, sizeof p->shape);
+      d->data = p->data;
+      d->nbytes = sizeof(float) * (size_t)p->numel;
+      continue;
+    }
+    size_t nbytes = (size_t)((p->numel * p->bits + 7) / 8);
+    if (!(bufs[i] = malloc(nbytes))) {
+      st = ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+      break;
+    }
+    encode(p, m->be, bufs[i], &scales[i]);
+    ist_st_tensor *c = &t[nt++], *s = &t[nt++];
+    snprintf(c->name, sizeof c->name, "%s.q%d", p->name, p->bits);
+    c->dtype = IST_U8;
+    c->ndim = 1;
+    c->shape[0] = (int64_t)nbytes;
+    c->data = bufs[i];
+    c->nbytes = nbytes;
+    snprintf(s->name, sizeof s->name, "%s.scale", p->name);
+    s->dtype = IST_F32;
+    s->ndim = 1;
+    s->shape[0] = 1;
+    s->data = &scales[i];
+    s->nbytes = sizeof(float);
+  }
+  if (st == IST_OK) {
+    ist_st_meta meta[3];
+    snprintf(meta[0].key, sizeof meta[0].key, "arch");
+    snprintf(meta[0].value, sizeof meta[0].value, "%s", m->arch);
+    snprintf(meta[1].key, sizeof meta[1].key, "layers");
+    ist_model_describe(m, meta[1].value, sizeof meta[1].value);
+    snprintf(meta[2].key, sizeof meta[2].key, "format");
+    snprintf(meta[2].value, sizeof meta[2].value, COMPRESSED_FORMAT);
+    st = ist_st_write(path, t, nt, meta, 3);
+  }
+  for (int i = 0; i < IST_MAX_PARAMS; i++) free(bufs[i]);
+  free(bufs);
+  free(t);
+  return st;
+}
+
+ist_status ist_model_load_compressed(ist_model *m, const char *path) {
+  ist_safetensors f;
+  IST_TRY(ist_st_read(path, &f));
+  ist_status st = IST_OK;
+  const char *fmt = ist_st_meta_get(&f, "format"), *arch = ist_st_meta_get(&f, "arch");
+  if (!fmt || strcmp(fmt, COMPRESSED_FORMAT))
+    st = ist_fail(IST_ERR_FORMAT, "%s: not a compressed insitu checkpoint (format %s)", path, fmt ? fmt : "missing");
+  else if (!arch || strcmp(arch, m->arch))
+    st = ist_fail(IST_ERR_STATE, "%s: checkpoint of a %s, the model is a %s", path, arch ? arch : "?", m->arch);
+  /* Check everything first, so a bad file leaves the model untouched. */
+  for (int pass = 0; pass < 2 && st == IST_OK; pass++)
+    for (int i = 0; i < m->nparams && st == IST_OK; i++) {
+      const ist_param *p = &m->params[i];
+      char name[IST_NAME_LEN + 16];
+      if (!quantized(p)) {
+        const ist_st_tensor *d = ist_st_find(&f, p->name);
+        if (!d || d->dtype != IST_F32 || d->nbytes != sizeof(float) * (size_t)p->numel)
+          st = ist_fail(IST_ERR_STATE, "%s: tensor %s missing or of another shape", path, p->name);
+        else if (pass) memcpy(p->data, d->data, d->nbytes);
+        continue;
+      }
+      snprintf(name, sizeof name, "%s.q%d", p->name, p->bits);
+      const ist_st_tensor *c = ist_st_find(&f, name);
+      snprintf(name, sizeof name, "%s.scale", p->name);
+      const ist_st_tensor *s = ist_st_find(&f, name);
+      if (!c || !s || c->dtype != IST_U8 || c->nbytes != (size_t)((p->numel * p->bits + 7) / 8) || s->dtype != IST_F32 ||
+          s->nbytes != sizeof(float))
+        st = ist_fail(IST_ERR_STATE, "%s: codes or scale of %s (%d bits) missing or of another size", path, p->name, p->bits);
+      else if (pass) {
+        float scale;
+        memcpy(&scale, s->data, sizeof scale);
+        decode(p, c->data, scale);
+      }
+    }
+  ist_st_free(&f);
+  return st;
+}

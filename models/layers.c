@@ -1,0 +1,154 @@
+/* Layer building blocks: conv (dense or generated, SPEC §2), BatchNorm, linear. */
+#include <stdio.h>
+#include <string.h>
+
+#include "models/model.h"
+
+ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
+                               int stride, int pad, const ist_conv_setting *set) {
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->shape = (ist_conv_shape){.n = batch, .ci = ci, .h = h, .w = w, .co = co, .k = k, .stride = stride, .pad = pad};
+  if (!ist_conv_shape_init(&l->shape))
+    return ist_fail(IST_ERR_ARG, "%s: impossible conv shape (%dx%dx%d input, k=%d, stride %d, pad %d)", name, ci, h, w,
+                    k, stride, pad);
+  l->set = *set;
+  if (!set->generated) return IST_OK;
+  /* SPEC §2: a level is on only when its rank is below both dimensions it factors. */
+  ist_gen_shape *g = &l->gen;
+  g->co = co;
+  g->ci = ci;
+  g->k2 = k * k;
+  g->bi = set->bi;
+  g->bc = set->bc;
+  int kk = ci * k * k;
+  g->level1 = k > 1 && set->bi < (ci < k * k ? ci : k * k);
+  g->level2 = set->bc < (co < kk ? co : kk);
+  g->nb = g->level2 ? g->bc : co;
+  return IST_OK;
+}
+
+ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
+  if (m->nconvs == IST_MAX_CONVS) return ist_fail(IST_ERR_ARG, "model %s: more than %d convs", m->arch, IST_MAX_CONVS);
+  m->convs[m->nconvs++] = l;
+  const ist_conv_shape *s = &l->shape;
+  const int64_t wn = (int64_t)s->co * s->ci * s->k * s->k;
+  char pn[IST_NAME_LEN + 16];
+  if (!l->set.generated) {
+    snprintf(pn, sizeof pn, "%s.weight", l->name);
+    return ist_model_add_param(m, pn, IST_PARAM_CONV, 32, 4, (int64_t[]){s->co, s->ci, s->k, s->k}, &l->w, &l->dw);
+  }
+  const ist_gen_shape *g = &l->gen;
+  if (g->level1) {
+    snprintf(pn, sizeof pn, "%s.wb", l->name);
+    IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qb, 3, (int64_t[]){g->nb, g->bi, g->k2}, &l->wb, &l->dwb));
+    snprintf(pn, sizeof pn, "%s.u", l->name);
+    IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qu, 3, (int64_t[]){g->nb, g->ci, g->bi}, &l->u, &l->du));
+    IST_TRY(ist_model_scratch(m, ist_gen_wb_numel(g), &l->qwb));
+    IST_TRY(ist_model_scratch(m, ist_gen_u_numel(g), &l->qu));
+  } else {
+    /* Level 1 off: each Wc_j is a free parameter, stored at the basis bitwidth qb. */
+    snprintf(pn, sizeof pn, "%s.wc", l->name);
+    IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qb, 2, (int64_t[]){g->nb, (int64_t)g->ci * g->k2},
+                                &l->wc_free, &l->dwc_free));
+  }
+  if (g->level2) {
+    snprintf(pn, sizeof pn, "%s.v", l->name);
+    IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qv, 2, (int64_t[]){g->co, g->bc}, &l->v, &l->dv));
+    IST_TRY(ist_model_scratch(m, ist_gen_v_numel(g), &l->qv));
+  }
+  IST_TRY(ist_model_scratch(m, ist_gen_wc_numel(g), &l->wc));
+  IST_TRY(ist_model_scratch(m, ist_gen_wc_numel(g), &l->dwc));
+  IST_TRY(ist_model_scratch(m, wn, &l->w));
+  return ist_model_scratch(m, wn, &l->dw);
+}
+
+void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l) {
+  const ist_gen_shape *g = &l->gen;
+  if (g->level1) {
+    l->scale_b = be->quantize_forward(ist_gen_wb_numel(g), l->set.qb, l->wb, l->qwb);
+    l->scale_u = be->quantize_forward(ist_gen_u_numel(g), l->set.qu, l->u, l->qu);
+  } else {
+    l->scale_b = be->quantize_forward(ist_gen_wc_numel(g), l->set.qb, l->wc_free, l->wc);
+  }
+  if (g->level2) l->scale_v = be->quantize_forward(ist_gen_v_numel(g), l->set.qv, l->v, l->qv);
+  be->generate_forward(g, l->qwb, l->qu, l->qv, l->wc, l->w);
+}
+
+void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, const float *x, float *y, float *ws) {
+  ist_conv_shape s = l->shape;
+  s.n = n;
+  l->x = x;
+  if (l->set.generated) ist_conv_layer_generate(be, l);
+  be->conv2d_forward(&s, x, l->w, NULL, y, ws);
+}
+
+void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws) {
+  ist_conv_shape s = l->shape;
+  s.n = n;
+  if (!l->set.generated) {
+    be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
+    return;
+  }
+  const ist_gen_shape *g = &l->gen;
+  be->zero(l->dw, (int64_t)s.co * s.ci * s.k * s.k);
+  be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
+  /* The quantizers' straight-through gradient is the identity, so the generator's gradients
+   * w.r.t. the quantized factors accumulate straight into the latent factors' gradients. */
+  be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dwb, l->du, l->dv, l->dwc);
+  if (!g->level1) be->quantize_backward(ist_gen_wc_numel(g), l->dwc, l->dwc_free);
+}
+
+ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw) {
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->c = c;
+  l->hw = hw;
+  char pn[IST_NAME_LEN + 16];
+  const int64_t shp[1] = {c};
+  snprintf(pn, sizeof pn, "%s.weight", name);
+  IST_TRY(ist_model_add_param(m, pn, IST_PARAM_BN, 32, 1, shp, &l->gamma, &l->dgamma));
+  snprintf(pn, sizeof pn, "%s.bias", name);
+  IST_TRY(ist_model_add_param(m, pn, IST_PARAM_BN, 32, 1, shp, &l->beta, &l->dbeta));
+  snprintf(pn, sizeof pn, "%s.running_mean", name);
+  IST_TRY(ist_model_add_param(m, pn, IST_PARAM_BUFFER, 32, 1, shp, &l->run_mean, NULL));
+  snprintf(pn, sizeof pn, "%s.running_var", name);
+  IST_TRY(ist_model_add_param(m, pn, IST_PARAM_BUFFER, 32, 1, shp, &l->run_var, NULL));
+  IST_TRY(ist_model_scratch(m, c, &l->save_mean));
+  return ist_model_scratch(m, c, &l->save_rstd);
+}
+
+ist_status ist_linear_layer_register(ist_model *m, ist_linear_layer *l, const char *name, int in, int out, int bits) {
+  memset(l, 0, sizeof *l);
+  snprintf(l->name, sizeof l->name, "%s", name);
+  l->in = in;
+  l->out = out;
+  l->bits = bits;
+  char pn[IST_NAME_LEN + 16];
+  snprintf(pn, sizeof pn, "%s.weight", name);
+  IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FC, bits, 2, (int64_t[]){out, in}, &l->w, &l->dw));
+  snprintf(pn, sizeof pn, "%s.bias", name);
+  IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FC, bits, 1, (int64_t[]){out}, &l->b, &l->db));
+  IST_TRY(ist_model_scratch(m, (int64_t)out * in, &l->qw));
+  return ist_model_scratch(m, out, &l->qb);
+}
+
+void ist_linear_layer_forward(const ist_backend *be, ist_linear_layer *l, int n, const float *x, float *y) {
+  be->quantize_forward((int64_t)l->out * l->in, l->bits, l->w, l->qw);
+  be->quantize_forward(l->out, l->bits, l->b, l->qb);
+  be->linear_forward(n, l->in, l->out, x, l->qw, l->qb, y);
+}
+
+void ist_linear_layer_backward(const ist_backend *be, ist_linear_layer *l, int n, const float *dy, const float *x,
+                               float *dx) {
+  /* Straight-through: the quantized weight's gradient is the latent weight's. */
+  be->linear_backward(n, l->in, l->out, dy, x, l->qw, dx, l->dw, l->db);
+}
+
+int ist_config_fc_bits(const ist_model *m) {
+  for (int i = 0; i < m->nconvs; i++) {
+    const ist_conv_setting *s = &m->convs[i]->set;
+    if (s->generated && (s->qb < 32 || s->qu < 32 || s->qv < 32)) return 8;
+  }
+  return 32;
+}

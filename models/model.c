@@ -1,0 +1,194 @@
+/* Model plumbing shared by every architecture: settings, parameter registry, two-pass arena
+ * sizing, and checkpoints. */
+#include "models/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/safetensors.h"
+
+ist_status ist_setting_parse(const char *text, ist_conv_setting *out) {
+  memset(out, 0, sizeof *out);
+  if (!strcmp(text, "dense")) return IST_OK;
+  int v[5], used = 0;
+  if (sscanf(text, "%d-%d-%d-%d-%d%n", &v[0], &v[1], &v[2], &v[3], &v[4], &used) != 5 || text[used] != 0)
+    return ist_fail(IST_ERR_ARG, "setting '%s': expected Bi-Bc-qb-qu-qv (e.g. 2-16-4-4-4) or 'dense'", text);
+  if (v[0] < 1 || v[1] < 1)
+    return ist_fail(IST_ERR_ARG, "setting '%s': Bi and Bc must be at least 1", text);
+  for (int i = 2; i < 5; i++)
+    if (v[i] < 1 || v[i] > 32)
+      return ist_fail(IST_ERR_ARG, "setting '%s': bitwidths must be 1..32 (32 = not quantized)", text);
+  *out = (ist_conv_setting){1, v[0], v[1], v[2], v[3], v[4]};
+  return IST_OK;
+}
+
+void ist_setting_format(const ist_conv_setting *s, char *buf, int cap) {
+  if (!s->generated) snprintf(buf, cap, "dense");
+  else snprintf(buf, cap, "%d-%d-%d-%d-%d", s->bi, s->bc, s->qb, s->qu, s->qv);
+}
+
+ist_status ist_config_parse_overrides(const char *text, ist_model_config *cfg) {
+  const char *p = text;
+  while (*p) {
+    const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+    const char *eq = memchr(p, '=', (size_t)(end - p));
+    if (!eq || eq == p || eq - p >= IST_NAME_LEN || end - eq - 1 >= 32)
+      return ist_fail(IST_ERR_ARG, "--layers: '%.*s' is not name=setting", (int)(end - p), p);
+    if (cfg->noverride == IST_MAX_CONVS) return ist_fail(IST_ERR_ARG, "--layers: too many entries");
+    char set[32];
+    snprintf(set, sizeof set, "%.*s", (int)(end - eq - 1), eq + 1);
+    IST_TRY(ist_setting_parse(set, &cfg->override_set[cfg->noverride]));
+    snprintf(cfg->override_name[cfg->noverride], IST_NAME_LEN, "%.*s", (int)(eq - p), p);
+    cfg->noverride++;
+    p = comma ? comma + 1 : end;
+  }
+  return IST_OK;
+}
+
+const ist_conv_setting *ist_config_for(const ist_model_config *cfg, const char *conv_name) {
+  for (int i = 0; i < cfg->noverride; i++)
+    if (!strcmp(cfg->override_name[i], conv_name)) return &cfg->override_set[i];
+  return &cfg->global;
+}
+
+ist_status ist_model_add_param(ist_model *m, const char *name, ist_param_kind kind, int bits, int ndim,
+                               const int64_t *shape, float **data, float **grad) {
+  if (m->nparams == IST_MAX_PARAMS) return ist_fail(IST_ERR_ARG, "model %s: more than %d parameters", m->arch, IST_MAX_PARAMS);
+  ist_param *p = &m->params[m->nparams++];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->kind = kind;
+  p->bits = bits;
+  p->ndim = ndim;
+  p->numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    p->shape[i] = shape[i];
+    p->numel *= shape[i];
+  }
+  IST_TRY(ist_arena_alloc(&m->params_arena, sizeof(float) * (size_t)p->numel, (void **)&p->data));
+  if (kind != IST_PARAM_BUFFER) IST_TRY(ist_arena_alloc(&m->grads_arena, sizeof(float) * (size_t)p->numel, (void **)&p->grad));
+  *data = p->data;
+  if (grad) *grad = p->grad;
+  return IST_OK;
+}
+
+ist_status ist_model_scratch(ist_model *m, int64_t floats, float **out) {
+  return ist_arena_alloc(&m->acts_arena, sizeof(float) * (size_t)floats, (void **)out);
+}
+
+ist_param *ist_model_find(ist_model *m, const char *name) {
+  for (int i = 0; i < m->nparams; i++)
+    if (!strcmp(m->params[i].name, name)) return &m->params[i];
+  return NULL;
+}
+
+void ist_model_zero_grad(ist_model *m) {
+  /* Gradients are one contiguous block. */
+  if (m->grads_arena.used) m->be->zero((float *)m->grads_arena.base, (int64_t)(m->grads_arena.used / sizeof(float)));
+}
+
+int64_t ist_model_param_floats(const ist_model *m) {
+  int64_t n = 0;
+  for (int i = 0; i < m->nparams; i++)
+    if (m->params[i].grad) n += m->params[i].numel;
+  return n;
+}
+
+void ist_model_describe(const ist_model *m, char *buf, int cap) {
+  int len = 0;
+  buf[0] = 0;
+  for (int i = 0; i < m->nconvs && len < cap; i++) {
+    char s[32];
+    ist_setting_format(&m->convs[i]->set, s, sizeof s);
+    len += snprintf(buf + len, (size_t)(cap - len), "%s%s=%s", i ? ";" : "", m->convs[i]->name, s);
+  }
+}
+
+/* Architectures: a build function that registers layers against m's arenas. */
+ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg);
+
+ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, const ist_model_config *cfg,
+                            ist_model *out) {
+  ist_status (*build)(ist_model *, const ist_model_config *) = NULL;
+  if (!strcmp(arch, "cnn3")) build = ist_cnn3_build;
+  else return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (available: cnn3)", arch);
+  if (batch < 1) return ist_fail(IST_ERR_ARG, "--batch: must be at least 1 (got %d)", batch);
+  memset(out, 0, sizeof *out);
+  out->be = be;
+  out->batch = batch;
+  snprintf(out->arch, sizeof out->arch, "%s", arch);
+  /* Pass 1 sizes the arenas, pass 2 lays the same tensors out in them. */
+  ist_arena_measure(&out->params_arena);
+  ist_arena_measure(&out->grads_arena);
+  ist_arena_measure(&out->acts_arena);
+  ist_status st = build(out, cfg);
+  if (st != IST_OK) {
+    ist_model_destroy(out);
+    return st;
+  }
+  size_t np = out->params_arena.used, ng = out->grads_arena.used, na = out->acts_arena.used;
+  out->nparams = out->nconvs = 0;
+  if ((st = ist_arena_create(&out->params_arena, np, IST_CPU)) != IST_OK ||
+      (st = ist_arena_create(&out->grads_arena, ng, IST_CPU)) != IST_OK ||
+      (st = ist_arena_create(&out->acts_arena, na, IST_CPU)) != IST_OK || (st = build(out, cfg)) != IST_OK) {
+    ist_model_destroy(out);
+    return st;
+  }
+  return IST_OK;
+}
+
+void ist_model_destroy(ist_model *m) {
+  ist_arena_destroy(&m->params_arena);
+  ist_arena_destroy(&m->grads_arena);
+  ist_arena_destroy(&m->acts_arena);
+  free(m->impl);
+  m->impl = NULL;
+}
+
+ist_status ist_model_save(const ist_model *m, const char *path, const char *role) {
+  ist_st_tensor t[IST_MAX_PARAMS];
+  for (int i = 0; i < m->nparams; i++) {
+    const ist_param *p = &m->params[i];
+    memset(&t[i], 0, sizeof t[i]);
+    snprintf(t[i].name, sizeof t[i].name, "%s", p->name);
+    t[i].dtype = IST_F32;
+    t[i].ndim = p->ndim;
+    memcpy(t[i].shape, p->shape, sizeof p->shape);
+    t[i].data = p->data;
+    t[i].nbytes = sizeof(float) * (size_t)p->numel;
+  }
+  ist_st_meta meta[3];
+  snprintf(meta[0].key, sizeof meta[0].key, "arch");
+  snprintf(meta[0].value, sizeof meta[0].value, "%s", m->arch);
+  snprintf(meta[1].key, sizeof meta[1].key, "layers");
+  ist_model_describe(m, meta[1].value, sizeof meta[1].value);
+  snprintf(meta[2].key, sizeof meta[2].key, "role");
+  snprintf(meta[2].value, sizeof meta[2].value, "%s", role);
+  return ist_st_write(path, t, m->nparams, meta, 3);
+}
+
+ist_status ist_model_load(ist_model *m, const char *path) {
+  ist_safetensors f;
+  IST_TRY(ist_st_read(path, &f));
+  ist_status st = IST_OK;
+  const char *arch = ist_st_meta_get(&f, "arch");
+  if (arch && strcmp(arch, m->arch))
+    st = ist_fail(IST_ERR_STATE, "%s: checkpoint of a %s, the model is a %s", path, arch, m->arch);
+  for (int i = 0; st == IST_OK && i < m->nparams; i++) {
+    const ist_param *p = &m->params[i];
+    const ist_st_tensor *t = ist_st_find(&f, p->name);
+    if (!t) {
+      const char *layers = ist_st_meta_get(&f, "layers");
+      st = ist_fail(IST_ERR_STATE, "%s: no tensor %s (checkpoint layers: %s)", path, p->name, layers ? layers : "?");
+      break;
+    }
+    int same = t->dtype == IST_F32 && t->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
+    if (!same) st = ist_fail(IST_ERR_STATE, "%s: tensor %s has another dtype or shape than the model's", path, p->name);
+  }
+  for (int i = 0; st == IST_OK && i < m->nparams; i++)
+    memcpy(m->params[i].data, ist_st_find(&f, m->params[i].name)->data, sizeof(float) * (size_t)m->params[i].numel);
+  ist_st_free(&f);
+  return st;
+}

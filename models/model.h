@@ -1,0 +1,158 @@
+/* A network: its parameters (one arena, named views), gradients, activations, and its layers.
+ * Architectures (cnn3.c, …) fill the layer list and the forward/backward functions. */
+#ifndef IST_MODEL_H
+#define IST_MODEL_H
+#include <stdint.h>
+
+#include "host/tensor.h"
+#include "kernels/backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IST_MAX_PARAMS 128
+#define IST_MAX_CONVS 64
+#define IST_NAME_LEN 64
+
+/* A layer's generation setting `Bi-Bc-qb-qu-qv` (SPEC §2); generated = 0 means a dense conv. */
+typedef struct {
+  int generated;
+  int bi, bc, qb, qu, qv;
+} ist_conv_setting;
+
+/* Parses "dense" or "Bi-Bc-qb-qu-qv"; fails naming the text on anything else. */
+ist_status ist_setting_parse(const char *text, ist_conv_setting *out);
+/* "dense" or "Bi-Bc-qb-qu-qv" */
+void ist_setting_format(const ist_conv_setting *s, char *buf, int cap);
+
+typedef enum {
+  IST_PARAM_CONV,    /* a dense conv weight */
+  IST_PARAM_FACTOR,  /* a generated conv's Wb, U, V or free Wc */
+  IST_PARAM_BN,      /* BatchNorm γ, β */
+  IST_PARAM_FC,      /* the classifier's weight and bias */
+  IST_PARAM_BUFFER   /* running statistics: saved, not trained, not counted */
+} ist_param_kind;
+
+typedef struct {
+  char name[IST_NAME_LEN];
+  ist_param_kind kind;
+  float *data, *grad; /* grad is NULL for buffers */
+  int ndim;
+  int64_t shape[IST_MAX_DIMS];
+  int64_t numel;
+  int bits; /* storage bitwidth for the memory ratio (factors: their q; others 32) */
+} ist_param;
+
+typedef struct {
+  char name[IST_NAME_LEN];
+  ist_conv_shape shape; /* n = the model's batch */
+  ist_conv_setting set;
+  ist_gen_shape gen;    /* generated layers only */
+  /* Dense: w, dw are the parameter and its gradient. Generated: w, dw are scratch (the
+   * materialized weight), wb/u/v (or wc when level 1 is off) the parameters. */
+  float *w, *dw;
+  float *wb, *u, *v, *wc_free;
+  float *dwb, *du, *dv, *dwc_free;
+  float *qwb, *qu, *qv, *wc, *dwc; /* quantized factors and the level-1 output, scratch */
+  const float *x;                  /* the forward's input, kept for the backward */
+  float scale_b, scale_u, scale_v; /* last quantization scales */
+} ist_conv_layer;
+
+typedef struct {
+  char name[IST_NAME_LEN];
+  int c, hw;
+  float *gamma, *beta, *dgamma, *dbeta, *run_mean, *run_var;
+  float *save_mean, *save_rstd;
+} ist_bn_layer;
+
+typedef struct {
+  char name[IST_NAME_LEN];
+  int in, out;
+  int bits;       /* < 32: weight and bias are quantized in the forward (straight-through) */
+  float *w, *b, *dw, *db;
+  float *qw, *qb; /* the quantized copies used by forward and backward */
+} ist_linear_layer;
+
+typedef struct ist_model ist_model;
+struct ist_model {
+  const ist_backend *be;
+  char arch[16];
+  int batch, in_c, in_h, in_w, classes;
+  ist_param params[IST_MAX_PARAMS];
+  int nparams;
+  ist_conv_layer *convs[IST_MAX_CONVS]; /* every conv, for reports and projection */
+  int nconvs;
+  ist_arena params_arena, grads_arena, acts_arena;
+  float *input;   /* batch × in_c × in_h × in_w */
+  float *logits;  /* batch × classes */
+  float *dlogits;
+  float *ws;      /* shared conv backward scratch */
+  void *impl;     /* the architecture's layers */
+  /* Runs the network on the first n ≤ batch images of input into logits. */
+  void (*forward)(ist_model *m, int n, int training);
+  /* From dlogits, accumulates every parameter gradient (call after a training forward). */
+  void (*backward)(ist_model *m, int n);
+};
+
+/* Per-layer settings: a global one, with optional overrides by conv name. */
+typedef struct {
+  ist_conv_setting global;
+  int noverride;
+  char override_name[IST_MAX_CONVS][IST_NAME_LEN];
+  ist_conv_setting override_set[IST_MAX_CONVS];
+} ist_model_config;
+
+/* Parses "name=setting,name=setting" into cfg's overrides. */
+ist_status ist_config_parse_overrides(const char *text, ist_model_config *cfg);
+const ist_conv_setting *ist_config_for(const ist_model_config *cfg, const char *conv_name);
+
+/* Builds a model by name ("cnn3"). */
+ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, const ist_model_config *cfg,
+                            ist_model *out);
+void ist_model_destroy(ist_model *m);
+
+/* Seeded random initialization of every parameter and buffer. */
+void ist_model_init_params(ist_model *m, uint64_t seed);
+ist_param *ist_model_find(ist_model *m, const char *name);
+void ist_model_zero_grad(ist_model *m);
+int64_t ist_model_param_floats(const ist_model *m); /* trainable floats */
+/* Describes the per-layer settings as "conv1=dense;conv2=2-16-4-4-4;…". */
+void ist_model_describe(const ist_model *m, char *buf, int cap);
+
+/* Checkpoints (safetensors): every parameter and buffer, with metadata naming the architecture and
+ * the per-layer settings. Loading checks every name, shape and dtype before changing anything. */
+ist_status ist_model_save(const ist_model *m, const char *path, const char *role);
+ist_status ist_model_load(ist_model *m, const char *path);
+/* The compressed form: quantized factors (and the 8-bit classifier) as packed codes + scales. */
+ist_status ist_model_save_compressed(const ist_model *m, const char *path);
+ist_status ist_model_load_compressed(ist_model *m, const char *path);
+
+/* Layer building blocks, shared by architectures. The *_register functions run twice: first
+ * against measuring arenas (to size them), then for real. */
+ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
+                               int stride, int pad, const ist_conv_setting *set);
+ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l);
+void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, const float *x, float *y, float *ws);
+/* dx may be NULL (first layer). */
+void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws);
+/* Quantizes the factors and materializes W (used by forward, and by projection and reports). */
+void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l);
+
+ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw);
+/* The classifier is stored in 8 bits when any conv of the model is quantized (SPEC §2). */
+ist_status ist_linear_layer_register(ist_model *m, ist_linear_layer *l, const char *name, int in, int out, int bits);
+void ist_linear_layer_forward(const ist_backend *be, ist_linear_layer *l, int n, const float *x, float *y);
+void ist_linear_layer_backward(const ist_backend *be, ist_linear_layer *l, int n, const float *dy, const float *x,
+                               float *dx);
+/* 8 when any generated conv of the config is quantized, else 32. */
+int ist_config_fc_bits(const ist_model *m);
+
+ist_status ist_model_add_param(ist_model *m, const char *name, ist_param_kind kind, int bits, int ndim,
+                               const int64_t *shape, float **data, float **grad);
+ist_status ist_model_scratch(ist_model *m, int64_t floats, float **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

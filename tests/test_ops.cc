@@ -1,0 +1,159 @@
+// BatchNorm, ReLU, pooling, linear, losses: values against naive formulas, gradients against
+// finite differences (tolerances in each test).
+#include "test_util.h"
+
+namespace {
+
+TEST(BatchNorm, TrainingNormalizesAndUpdatesRunningStats) {
+  const int n = 3, c = 2, hw = 5;
+  auto x = randn(n * c * hw, 1, 2.0f), gamma = randn(c, 2), beta = randn(c, 3);
+  std::vector<float> y(x.size()), mean(c), rstd(c), rm(c, 0.0f), rv(c, 1.0f);
+  ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(), rm.data(),
+                            rv.data(), 0.1f, 1e-5f, 1);
+  for (int ch = 0; ch < c; ch++) {
+    double s = 0, ss = 0;
+    for (int b = 0; b < n; b++)
+      for (int p = 0; p < hw; p++) s += x[(b * c + ch) * hw + p];
+    double m = s / (n * hw);
+    for (int b = 0; b < n; b++)
+      for (int p = 0; p < hw; p++) ss += std::pow(x[(b * c + ch) * hw + p] - m, 2);
+    double var = ss / (n * hw);
+    EXPECT_NEAR(mean[ch], m, 1e-5);
+    EXPECT_NEAR(rm[ch], 0.1 * m, 1e-5);
+    EXPECT_NEAR(rv[ch], 0.9 + 0.1 * ss / (n * hw - 1), 1e-5) << "running variance is unbiased";
+    for (int b = 0; b < n; b++)
+      for (int p = 0; p < hw; p++) {
+        int i = (b * c + ch) * hw + p;
+        EXPECT_NEAR(y[i], gamma[ch] * (x[i] - m) / std::sqrt(var + 1e-5) + beta[ch], 1e-4);
+      }
+  }
+}
+
+TEST(BatchNorm, EvalUsesRunningStats) {
+  std::vector<float> x = {1, 2, 3, 4}, y(4), g = {2}, b = {1}, rm = {1}, rv = {4}, m(1), r(1);
+  ist_cpu_batchnorm_forward(1, 1, 4, x.data(), g.data(), b.data(), y.data(), m.data(), r.data(), rm.data(), rv.data(), 0.1f,
+                            0.0f, 0);
+  for (int i = 0; i < 4; i++) EXPECT_NEAR(y[i], 2 * (x[i] - 1) / 2 + 1, 1e-6);
+  EXPECT_EQ(rm[0], 1.0f) << "eval leaves running stats alone";
+}
+
+TEST(BatchNorm, BackwardMatchesFiniteDifferences) {
+  const int n = 2, c = 3, hw = 4;
+  auto x = randn(n * c * hw, 4), gamma = randn(c, 5), beta = randn(c, 6), r = randn(n * c * hw, 7);
+  std::vector<float> y(x.size()), mean(c), rstd(c), rm(c), rv(c), dx(x.size()), dg(c, 0.0f), db(c, 0.0f);
+  ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(), rm.data(),
+                            rv.data(), 0.1f, 1e-5f, 1);
+  ist_cpu_batchnorm_backward(n, c, hw, r.data(), x.data(), gamma.data(), mean.data(), rstd.data(), dx.data(), dg.data(),
+                             db.data());
+  auto loss = [&] {
+    ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(), rm.data(),
+                              rv.data(), 0.1f, 1e-5f, 1);
+    return dot(r, y.data());
+  };
+  expect_gradient(x, dx, loss, 1e-2, 2e-2, "dx");
+  expect_gradient(gamma, dg, loss, 1e-2, 1e-2, "dgamma");
+  expect_gradient(beta, db, loss, 1e-2, 1e-2, "dbeta");
+}
+
+TEST(Relu, ForwardClampsAndBackwardMasks) {
+  std::vector<float> x = {-1, 0, 2, -3, 4}, y(5), dy = {1, 1, 1, 1, 1}, dx(5);
+  ist_cpu_relu_forward(5, x.data(), y.data());
+  ist_cpu_relu_backward(5, dy.data(), y.data(), dx.data());
+  EXPECT_EQ(y, (std::vector<float>{0, 0, 2, 0, 4}));
+  EXPECT_EQ(dx, (std::vector<float>{0, 0, 1, 0, 1}));
+}
+
+TEST(AvgPool, AdaptiveBinsFollowPyTorch) {
+  // 5 → 3: bins [0,2), [1,4), [3,5) (floor(i·5/3), ceil((i+1)·5/3)).
+  std::vector<float> x(25), y(9);
+  for (int i = 0; i < 25; i++) x[i] = (float)i;
+  ist_cpu_avgpool_forward(1, 1, 5, 5, 3, 3, x.data(), y.data());
+  EXPECT_NEAR(y[0], (0 + 1 + 5 + 6) / 4.0, 1e-6);
+  EXPECT_NEAR(y[4], (6 + 7 + 8 + 11 + 12 + 13 + 16 + 17 + 18) / 9.0, 1e-5);
+  EXPECT_NEAR(y[8], (18 + 19 + 23 + 24) / 4.0, 1e-6);
+}
+
+TEST(AvgPool, BackwardMatchesFiniteDifferences) {
+  auto x = randn(2 * 3 * 14 * 14, 1), r = randn(2 * 3 * 9, 2);
+  std::vector<float> y(r.size()), dx(x.size());
+  ist_cpu_avgpool_backward(2, 3, 14, 14, 3, 3, r.data(), dx.data());
+  auto loss = [&] {
+    ist_cpu_avgpool_forward(2, 3, 14, 14, 3, 3, x.data(), y.data());
+    return dot(r, y.data());
+  };
+  expect_gradient(x, dx, loss, 1e-2, 1e-2, "dx");
+}
+
+TEST(Linear, ForwardAndBackward) {
+  const int n = 3, in = 4, out = 2;
+  auto x = randn(n * in, 1), w = randn(out * in, 2), b = randn(out, 3), r = randn(n * out, 4);
+  std::vector<float> y(n * out), dx(n * in), dw(out * in, 0.0f), db(out, 0.0f);
+  ist_cpu_linear_forward(n, in, out, x.data(), w.data(), b.data(), y.data());
+  for (int i = 0; i < n; i++)
+    for (int o = 0; o < out; o++) {
+      double s = b[o];
+      for (int k = 0; k < in; k++) s += x[i * in + k] * w[o * in + k];
+      EXPECT_NEAR(y[i * out + o], s, 1e-5);
+    }
+  ist_cpu_linear_backward(n, in, out, r.data(), x.data(), w.data(), dx.data(), dw.data(), db.data());
+  auto loss = [&] {
+    ist_cpu_linear_forward(n, in, out, x.data(), w.data(), b.data(), y.data());
+    return dot(r, y.data());
+  };
+  expect_gradient(x, dx, loss, 1e-2, 1e-2, "dx");
+  expect_gradient(w, dw, loss, 1e-2, 1e-2, "dw");
+  expect_gradient(b, db, loss, 1e-2, 1e-2, "db");
+}
+
+TEST(CrossEntropy, ValueAccuracyAndGradient) {
+  const int n = 4, c = 5;
+  auto z = randn(n * c, 1, 2.0f);
+  std::vector<int32_t> y = {0, 3, 4, 1};
+  std::vector<float> dz(n * c);
+  int correct;
+  float loss = ist_cpu_cross_entropy(n, c, z.data(), y.data(), dz.data(), &correct);
+  double ref = 0;
+  int hits = 0;
+  for (int i = 0; i < n; i++) {
+    double zmax = -1e30, s = 0;
+    int arg = 0;
+    for (int j = 0; j < c; j++)
+      if (z[i * c + j] > zmax) zmax = z[i * c + j], arg = j;
+    for (int j = 0; j < c; j++) s += std::exp(z[i * c + j] - zmax);
+    ref += -(z[i * c + y[i]] - zmax - std::log(s));
+    hits += arg == y[i];
+  }
+  EXPECT_NEAR(loss, ref / n, 1e-5);
+  EXPECT_EQ(correct, hits);
+  expect_gradient(z, dz, [&] { return (double)ist_cpu_cross_entropy(n, c, z.data(), y.data(), nullptr, nullptr); },
+                  1e-2, 1e-2, "dlogits");
+}
+
+TEST(KdLoss, MatchesFormulaAndGradient) {
+  const int n = 3, c = 4;
+  const float beta = 0.9f, t = 3.0f;
+  auto s = randn(n * c, 1, 2.0f), te = randn(n * c, 2, 2.0f);
+  std::vector<int32_t> y = {1, 0, 3};
+  std::vector<float> ds(n * c);
+  float loss = ist_cpu_kd_loss(n, c, s.data(), te.data(), y.data(), beta, t, ds.data(), nullptr);
+  double kl = 0;
+  for (int i = 0; i < n; i++) {
+    std::vector<float> q(c), p(c);
+    ist_cpu_softmax_row(c, &te[i * c], t, q.data());
+    ist_cpu_softmax_row(c, &s[i * c], t, p.data());
+    for (int j = 0; j < c; j++) kl += q[j] * std::log(q[j] / p[j]);
+  }
+  double ce = ist_cpu_cross_entropy(n, c, s.data(), y.data(), nullptr, nullptr);
+  EXPECT_NEAR(loss, beta * t * t * kl / n + (1 - beta) * ce, 1e-4);
+  expect_gradient(s, ds, [&] { return (double)ist_cpu_kd_loss(n, c, s.data(), te.data(), y.data(), beta, t, nullptr, nullptr); },
+                  1e-2, 1e-2, "dstudent");
+}
+
+TEST(KdLoss, IsCrossEntropyWhenBetaIsZero) {
+  auto s = randn(8, 1), te = randn(8, 2);
+  std::vector<int32_t> y = {1, 0};
+  EXPECT_NEAR(ist_cpu_kd_loss(2, 4, s.data(), te.data(), y.data(), 0.0f, 3.0f, nullptr, nullptr),
+              ist_cpu_cross_entropy(2, 4, s.data(), y.data(), nullptr, nullptr), 1e-6);
+}
+
+}  // namespace

@@ -1,0 +1,374 @@
+/* The insitu program: teacher → projection → quantization-aware distillation, stage by stage or
+ * all at once (`insitu run`). */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "host/cli.h"
+#include "host/dataset.h"
+#include "host/safetensors.h"
+#include "kernels/backend.h"
+#include "models/model.h"
+#include "train/project.h"
+#include "train/report.h"
+#include "train/trainer.h"
+
+/* The paper's hyper-parameters (SPEC §4) and this program's defaults, in one place. */
+typedef struct {
+  const char *data, *model, *out, *teacher, *student, *checkpoint, *setting, *layers, *init, *schedule, *device;
+  int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
+  int markdown;
+  float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
+} options;
+
+static options defaults(void) {
+  return (options){
+      .data = IST_FMNIST_DIR, .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
+      .schedule = "short", .device = "cpu", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .lr = 0.002f, .lr_decay = 0.98f,
+      .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
+}
+
+/* Epochs of each schedule: "short" fits the README's main job in ~10 minutes on 2 cores. */
+#define SHORT_TEACHER_EPOCHS 4
+#define SHORT_DISTILL_EPOCHS 3
+#define FULL_EPOCHS 200
+
+static const char *USAGE =
+    "usage: insitu COMMAND [flags]\n"
+    "\n"
+    "Commands:\n"
+    "  run       the whole flow: teacher, ℓ2 init, distillation, evaluation, report (writes into --out)\n"
+    "  teacher   train the dense teacher (--out/teacher.safetensors)\n"
+    "  init      project the teacher onto generated convs (--init l2|svd|random) into --student\n"
+    "  distill   quantization-aware KD training of the student from --student (or a fresh init)\n"
+    "  eval      test accuracy and ratios of --checkpoint (plain or .compressed)\n"
+    "  report    per-layer and whole-model parameter and memory ratios for --setting/--layers\n"
+    "\n"
+    "Settings are Bi-Bc-qb-qu-qv (SPEC §2) or 'dense'; --layers overrides per conv (conv2=2-8-4-4-4,...).";
+
+static ist_option *option_table(options *o, int *n) {
+  static ist_option t[40];
+  int i = 0;
+#define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
+  OPT("data", IST_OPT_STRING, data, "FashionMNIST directory (IDX .gz files)");
+  OPT("model", IST_OPT_STRING, model, "architecture");
+  OPT("device", IST_OPT_STRING, device, "backend: cpu");
+  OPT("out", IST_OPT_STRING, out, "output directory");
+  OPT("teacher", IST_OPT_STRING, teacher, "teacher checkpoint (default: OUT/teacher.safetensors)");
+  OPT("student", IST_OPT_STRING, student, "student checkpoint (default: OUT/student.safetensors)");
+  OPT("checkpoint", IST_OPT_STRING, checkpoint, "checkpoint to evaluate or report on");
+  OPT("setting", IST_OPT_STRING, setting, "global setting Bi-Bc-qb-qu-qv for every conv, or dense");
+  OPT("layers", IST_OPT_STRING, layers, "per-layer overrides name=setting,...");
+  OPT("init", IST_OPT_STRING, init, "student initialization: l2, svd or random");
+  OPT("schedule", IST_OPT_STRING, schedule, "short (minutes) or full (the paper's 200 epochs)");
+  OPT("teacher-epochs", IST_OPT_INT, teacher_epochs, "teacher epochs (-1: from --schedule)");
+  OPT("epochs", IST_OPT_INT, epochs, "distillation epochs (-1: from --schedule)");
+  OPT("batch", IST_OPT_INT, batch, "batch size");
+  OPT("lr", IST_OPT_FLOAT, lr, "RAdam initial learning rate");
+  OPT("lr-decay", IST_OPT_FLOAT, lr_decay, "learning-rate factor per epoch");
+  OPT("weight-decay", IST_OPT_FLOAT, weight_decay, "L2 weight decay");
+  OPT("kd-beta", IST_OPT_FLOAT, kd_beta, "weight of the KD term (beta)");
+  OPT("kd-temperature", IST_OPT_FLOAT, kd_temperature, "KD temperature T");
+  OPT("lambda-ort", IST_OPT_FLOAT, lambda_ort, "orthogonality penalty weight (0: off)");
+  OPT("no-kd", IST_OPT_FLAG, no_kd, "distill with cross-entropy only (no teacher term)");
+  OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
+  OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
+  OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0)");
+  OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
+  OPT("threads", IST_OPT_INT, threads, "CPU threads");
+  OPT("train-limit", IST_OPT_INT, train_limit, "use only the first N training images (0: all)");
+  OPT("test-limit", IST_OPT_INT, test_limit, "use only the first N test images (0: all)");
+  OPT("log-every", IST_OPT_INT, log_every, "steps between progress lines");
+  OPT("markdown", IST_OPT_FLAG, markdown, "report as a markdown table");
+#undef OPT
+  *n = i;
+  return t;
+}
+
+static void path_in(char *buf, size_t cap, const char *given, const char *dir, const char *file) {
+  if (given) snprintf(buf, cap, "%s", given);
+  else snprintf(buf, cap, "%s/%s", dir, file);
+}
+
+static ist_status make_dir(const char *dir) {
+  char tmp[4096];
+  snprintf(tmp, sizeof tmp, "%s", dir);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = 0;
+      mkdir(tmp, 0777);
+      *p = '/';
+    }
+  if (mkdir(tmp, 0777) != 0) {
+    struct stat st;
+    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) return ist_fail(IST_ERR_IO, "--out: cannot create directory %s", dir);
+  }
+  return IST_OK;
+}
+
+static ist_status student_config(const options *o, ist_model_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  IST_TRY(ist_setting_parse(o->setting, &cfg->global));
+  if (o->layers) IST_TRY(ist_config_parse_overrides(o->layers, cfg));
+  return IST_OK;
+}
+
+/* The per-layer settings a checkpoint was saved with (its "layers" metadata). */
+static ist_status checkpoint_config(const char *path, ist_model_config *cfg, char *arch, int cap) {
+  ist_safetensors f;
+  IST_TRY(ist_st_read(path, &f));
+  const char *layers = ist_st_meta_get(&f, "layers"), *a = ist_st_meta_get(&f, "arch");
+  ist_status st = IST_OK;
+  memset(cfg, 0, sizeof *cfg);
+  if (!layers || !a) st = ist_fail(IST_ERR_FORMAT, "%s: no insitu metadata (arch, layers)", path);
+  else {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", layers);
+    for (char *p = buf; *p; p++)
+      if (*p == ';') *p = ',';
+    snprintf(arch, cap, "%s", a);
+    st = ist_config_parse_overrides(buf, cfg);
+    if (st != IST_OK) st = ist_fail(IST_ERR_FORMAT, "%s: bad layers metadata (%s)", path, ist_last_error());
+  }
+  ist_st_free(&f);
+  return st;
+}
+
+static int is_compressed(const char *path) {
+  const char *suffix = ".compressed.safetensors";
+  size_t n = strlen(path), k = strlen(suffix);
+  return n >= k && !strcmp(path + n - k, suffix);
+}
+
+static ist_status load_any(ist_model *m, const char *path) {
+  return is_compressed(path) ? ist_model_load_compressed(m, path) : ist_model_load(m, path);
+}
+
+static ist_status load_data(const options *o, ist_dataset *train, ist_dataset *test) {
+  if (train) IST_TRY(ist_fashion_mnist_load(o->data, "train", o->train_limit, train));
+  ist_status st = ist_fashion_mnist_load(o->data, "t10k", o->test_limit, test);
+  if (st != IST_OK && train) ist_dataset_free(train);
+  return st;
+}
+
+static ist_train_config train_config(const options *o, const char *stage, int epochs, FILE *metrics,
+                                     const char *ckpt) {
+  ist_train_config c = {.stage = stage, .epochs = epochs, .lr = o->lr, .lr_decay = o->lr_decay,
+                        .weight_decay = o->weight_decay, .kd_beta = o->kd_beta, .kd_temperature = o->kd_temperature,
+                        .lambda_ort = o->lambda_ort, .flip = o->flip, .seed = (uint64_t)o->seed,
+                        .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt};
+  return c;
+}
+
+static FILE *open_metrics(const char *out) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+  return fopen(path, "a");
+}
+
+/* ---- the stages ---- */
+
+static ist_status cmd_teacher(const options *o, const ist_dataset *train, const ist_dataset *test, float *acc) {
+  char path[4096];
+  path_in(path, sizeof path, o->teacher, o->out, "teacher.safetensors");
+  ist_model_config cfg = {0};
+  ist_model m;
+  IST_TRY(ist_model_create(o->model, ist_backend_cpu(), o->batch, &cfg, &m));
+  ist_model_init_params(&m, (uint64_t)o->seed);
+  FILE *metrics = open_metrics(o->out);
+  ist_train_config tc = train_config(o, "teacher", o->teacher_epochs, metrics, path);
+  tc.lambda_ort = 0;
+  ist_train_result r;
+  ist_status st = ist_train(&m, NULL, train, test, &tc, &r);
+  if (metrics) fclose(metrics);
+  if (st == IST_OK) {
+    printf("teacher: test accuracy %.2f%% after %d epochs (%.0f s); saved %s\n", 100 * r.test_acc, o->teacher_epochs,
+           r.seconds, path);
+    *acc = r.test_acc;
+  }
+  ist_model_destroy(&m);
+  return st;
+}
+
+static ist_status load_teacher(const options *o, ist_model *t) {
+  char path[4096];
+  path_in(path, sizeof path, o->teacher, o->out, "teacher.safetensors");
+  ist_model_config cfg = {0};
+  IST_TRY(ist_model_create(o->model, ist_backend_cpu(), o->batch, &cfg, t));
+  ist_status st = ist_model_load(t, path);
+  if (st != IST_OK) ist_model_destroy(t);
+  return st;
+}
+
+static ist_status cmd_init(const options *o, ist_model *teacher, const char *out_path) {
+  ist_init_method method;
+  IST_TRY(ist_init_method_parse(o->init, &method));
+  ist_model_config cfg;
+  IST_TRY(student_config(o, &cfg));
+  ist_model s;
+  IST_TRY(ist_model_create(o->model, ist_backend_cpu(), o->batch, &cfg, &s));
+  ist_status st = ist_init_student(&s, teacher, method, o->l2_iters, o->l2_lr, (uint64_t)o->seed, 1);
+  if (st == IST_OK) st = ist_model_save(&s, out_path, "init");
+  if (st == IST_OK) printf("student initialized (%s) and saved to %s\n", o->init, out_path);
+  ist_model_destroy(&s);
+  return st;
+}
+
+static ist_status cmd_distill(const options *o, ist_model *teacher, const char *init_path, const ist_dataset *train,
+                              const ist_dataset *test, float *acc) {
+  char path[4096], cpath[4096];
+  path_in(path, sizeof path, o->student, o->out, "student.safetensors");
+  ist_model_config cfg;
+  char arch[16];
+  IST_TRY(checkpoint_config(init_path, &cfg, arch, sizeof arch));
+  ist_model s;
+  IST_TRY(ist_model_create(arch, ist_backend_cpu(), o->batch, &cfg, &s));
+  ist_status st = ist_model_load(&s, init_path);
+  FILE *metrics = open_metrics(o->out);
+  ist_train_config tc = train_config(o, "distill", o->epochs, metrics, path);
+  ist_train_result r = {0};
+  if (st == IST_OK) st = ist_train(&s, o->no_kd ? NULL : teacher, train, test, &tc, &r);
+  if (metrics) fclose(metrics);
+  snprintf(cpath, sizeof cpath, "%.*s.compressed.safetensors", (int)(strlen(path) - strlen(".safetensors")), path);
+  if (st == IST_OK && strlen(path) > strlen(".safetensors")) st = ist_model_save_compressed(&s, cpath);
+  if (st == IST_OK) {
+    struct stat fs;
+    printf("student: test accuracy %.2f%% after %d epochs (%.0f s); saved %s and %s (%lld bytes)\n",
+           100 * r.test_acc, o->epochs, r.seconds, path, cpath, stat(cpath, &fs) == 0 ? (long long)fs.st_size : -1LL);
+    *acc = r.test_acc;
+    ist_report_print(stdout, &s, 0);
+  }
+  ist_model_destroy(&s);
+  return st;
+}
+
+static ist_status cmd_eval(const options *o) {
+  if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "eval: --checkpoint is required");
+  ist_model_config cfg;
+  char arch[16];
+  IST_TRY(checkpoint_config(o->checkpoint, &cfg, arch, sizeof arch));
+  ist_dataset test;
+  IST_TRY(load_data(o, NULL, &test));
+  ist_model m;
+  ist_status st = ist_model_create(arch, ist_backend_cpu(), o->batch, &cfg, &m);
+  if (st == IST_OK) {
+    st = load_any(&m, o->checkpoint);
+    if (st == IST_OK) {
+      float loss, acc = ist_evaluate(&m, &test, &loss);
+      printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
+      ist_report_print(stdout, &m, o->markdown);
+    }
+    ist_model_destroy(&m);
+  }
+  ist_dataset_free(&test);
+  return st;
+}
+
+static ist_status cmd_report(const options *o) {
+  ist_model_config cfg;
+  char arch[16];
+  snprintf(arch, sizeof arch, "%s", o->model);
+  if (o->checkpoint) IST_TRY(checkpoint_config(o->checkpoint, &cfg, arch, sizeof arch));
+  else IST_TRY(student_config(o, &cfg));
+  ist_model m;
+  IST_TRY(ist_model_create(arch, ist_backend_cpu(), 1, &cfg, &m));
+  ist_report_print(stdout, &m, o->markdown);
+  ist_model_destroy(&m);
+  return IST_OK;
+}
+
+static ist_status cmd_run(const options *o) {
+  ist_dataset train, test;
+  IST_TRY(load_data(o, &train, &test));
+  float tacc = 0, sacc = 0;
+  char init_path[4096];
+  path_in(init_path, sizeof init_path, NULL, o->out, "student_init.safetensors");
+  ist_status st = cmd_teacher(o, &train, &test, &tacc);
+  ist_model teacher;
+  if (st == IST_OK) st = load_teacher(o, &teacher);
+  if (st == IST_OK) {
+    st = cmd_init(o, &teacher, init_path);
+    if (st == IST_OK) st = cmd_distill(o, &teacher, init_path, &train, &test, &sacc);
+    ist_model_destroy(&teacher);
+  }
+  if (st == IST_OK)
+    printf("\nRESULT teacher %.2f%% | student %.2f%% (%s, %s init) | difference %+.2f points\n", 100 * tacc, 100 * sacc,
+           o->layers ? o->layers : o->setting, o->init, 100 * (sacc - tacc));
+  ist_dataset_free(&train);
+  ist_dataset_free(&test);
+  return st;
+}
+
+int main(int argc, char **argv) {
+  options o = defaults();
+  int nopts, help;
+  ist_option *opts = option_table(&o, &nopts);
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    ist_cli_print_help(argc < 2 ? stderr : stdout, USAGE, opts, nopts);
+    return argc < 2 ? 2 : 0;
+  }
+  const char *cmd = argv[1];
+  ist_status st = ist_cli_parse(argc, argv, 2, opts, nopts, &help);
+  if (st == IST_OK && help) {
+    ist_cli_print_help(stdout, USAGE, opts, nopts);
+    return 0;
+  }
+  if (st == IST_OK && strcmp(o.device, "cpu"))
+    st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
+  if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
+    st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
+  if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0))
+    st = ist_fail(IST_ERR_ARG, "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit ≥ 0");
+  if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))
+    st = ist_fail(IST_ERR_ARG, "--kd-beta must be in [0,1], --kd-temperature and --lr > 0, --lambda-ort ≥ 0");
+  if (st == IST_OK) {
+    int full = !strcmp(o.schedule, "full");
+    if (o.teacher_epochs < 0) o.teacher_epochs = full ? FULL_EPOCHS : SHORT_TEACHER_EPOCHS;
+    if (o.epochs < 0) o.epochs = full ? FULL_EPOCHS : SHORT_DISTILL_EPOCHS;
+    omp_set_num_threads(o.threads);
+  }
+  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report");
+  if (needs_out) st = make_dir(o.out);
+  if (st == IST_OK) {
+    if (!strcmp(cmd, "run")) st = cmd_run(&o);
+    else if (!strcmp(cmd, "teacher")) {
+      ist_dataset train, test;
+      float acc;
+      st = load_data(&o, &train, &test);
+      if (st == IST_OK) {
+        st = cmd_teacher(&o, &train, &test, &acc);
+        ist_dataset_free(&train);
+        ist_dataset_free(&test);
+      }
+    } else if (!strcmp(cmd, "init") || !strcmp(cmd, "distill")) {
+      ist_model teacher;
+      char init_path[4096];
+      path_in(init_path, sizeof init_path, NULL, o.out, "student_init.safetensors");
+      st = load_teacher(&o, &teacher);
+      if (st == IST_OK) {
+        if (!strcmp(cmd, "init")) st = cmd_init(&o, &teacher, o.student ? o.student : init_path);
+        else {
+          ist_dataset train, test;
+          float acc;
+          st = load_data(&o, &train, &test);
+          if (st == IST_OK) {
+            st = cmd_distill(&o, &teacher, init_path, &train, &test, &acc);
+            ist_dataset_free(&train);
+            ist_dataset_free(&test);
+          }
+        }
+        ist_model_destroy(&teacher);
+      }
+    } else if (!strcmp(cmd, "eval")) st = cmd_eval(&o);
+    else if (!strcmp(cmd, "report")) st = cmd_report(&o);
+    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report; see --help)", cmd);
+  }
+  if (st != IST_OK) {
+    fprintf(stderr, "insitu: error: %s\n", ist_last_error());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,161 @@
+/* ℓ2 and SVD projection of dense teacher weights onto generated convs, and the student's
+ * initialization from a teacher. */
+#include "train/project.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/rng.h"
+#include "kernels/cpu/cpu.h"
+
+ist_status ist_init_method_parse(const char *text, ist_init_method *out) {
+  if (!strcmp(text, "l2")) *out = IST_INIT_L2;
+  else if (!strcmp(text, "svd")) *out = IST_INIT_SVD;
+  else if (!strcmp(text, "random")) *out = IST_INIT_RANDOM;
+  else return ist_fail(IST_ERR_ARG, "--init: '%s' is not one of l2, svd, random", text);
+  return IST_OK;
+}
+
+static int64_t weight_numel(const ist_conv_layer *l) {
+  return (int64_t)l->shape.co * l->shape.ci * l->shape.k * l->shape.k;
+}
+
+float ist_projection_error(const ist_backend *be, ist_conv_layer *l, const float *w_teacher) {
+  const ist_gen_shape *g = &l->gen;
+  const float *wc_in = g->level1 ? NULL : l->wc_free;
+  if (!g->level1) be->copy(l->wc, wc_in, ist_gen_wc_numel(g));
+  be->generate_forward(g, l->wb, l->u, l->v, l->wc, l->w);
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < weight_numel(l); i++) {
+    double d = (double)l->w[i] - w_teacher[i];
+    num += d * d;
+    den += (double)w_teacher[i] * w_teacher[i];
+  }
+  return (float)sqrt(num / (den > 0 ? den : 1));
+}
+
+/* The factors of a layer as (data, grad, numel) triples, for a small optimizer loop. */
+static int layer_factors(ist_conv_layer *l, float **data, float **grad, int64_t *numel) {
+  const ist_gen_shape *g = &l->gen;
+  int n = 0;
+  if (g->level1) {
+    data[n] = l->wb, grad[n] = l->dwb, numel[n++] = ist_gen_wb_numel(g);
+    data[n] = l->u, grad[n] = l->du, numel[n++] = ist_gen_u_numel(g);
+  } else {
+    data[n] = l->wc_free, grad[n] = l->dwc_free, numel[n++] = ist_gen_wc_numel(g);
+  }
+  if (g->level2) data[n] = l->v, grad[n] = l->dv, numel[n++] = ist_gen_v_numel(g);
+  return n;
+}
+
+float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_teacher, int iters, float lr,
+                     uint64_t seed) {
+  const ist_gen_shape *g = &l->gen;
+  const int64_t wn = weight_numel(l);
+  float *data[3], *grad[3];
+  int64_t numel[3];
+  const int nf = layer_factors(l, data, grad, numel);
+  /* A random start with the teacher's spread: N(0,1) factors, the outermost rescaled. */
+  ist_rng r;
+  ist_rng_seed(&r, seed, 11);
+  for (int f = 0; f < nf; f++)
+    for (int64_t i = 0; i < numel[f]; i++) data[f][i] = ist_rng_normal(&r);
+  double tss = 0, gss = 0;
+  ist_projection_error(be, l, w_teacher);
+  for (int64_t i = 0; i < wn; i++) {
+    tss += (double)w_teacher[i] * w_teacher[i];
+    gss += (double)l->w[i] * l->w[i];
+  }
+  float sc = (float)sqrt(tss / (gss > 0 ? gss : 1));
+  for (int64_t i = 0; i < numel[nf - 1]; i++) data[nf - 1][i] *= sc;
+
+  int64_t total = 0;
+  for (int f = 0; f < nf; f++) total += numel[f];
+  float *state = calloc((size_t)(2 * total), sizeof(float));
+  ist_radam_hparams h = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
+  for (int it = 1; state && it <= iters; it++) {
+    ist_projection_error(be, l, w_teacher); /* fills l->w */
+    /* The gradient of the mean squared error: its small scale keeps RAdam's first, un-adapted
+     * steps (plain momentum SGD) harmless, after which the step size is scale-free. */
+    for (int64_t i = 0; i < wn; i++) l->dw[i] = 2.0f * (l->w[i] - w_teacher[i]) / (float)wn;
+    for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
+    be->generate_backward(g, l->dw, l->wb, l->u, l->v, l->wc, l->dwb, l->du, l->dv, l->dwc);
+    if (!g->level1) be->copy(l->dwc_free, l->dwc, numel[0]);
+    int64_t off = 0;
+    for (int f = 0; f < nf; f++) {
+      be->radam_update(numel[f], data[f], grad[f], state + off, state + total + off, it, &h);
+      off += numel[f];
+    }
+  }
+  free(state);
+  for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
+  return ist_projection_error(be, l, w_teacher);
+}
+
+float ist_project_svd(const ist_backend *be, ist_conv_layer *l, const float *w_teacher) {
+  const ist_gen_shape *g = &l->gen;
+  const int kk = g->ci * g->k2;
+  const int r2 = g->co < kk ? g->co : kk, r1 = g->ci < g->k2 ? g->ci : g->k2;
+  const size_t big = (size_t)(r2 > r1 ? r2 : r1);
+  const size_t un = (size_t)g->co * r2 > (size_t)g->ci * r1 ? (size_t)g->co * r2 : (size_t)g->ci * r1;
+  float *u = malloc(sizeof(float) * un), *s = malloc(sizeof(float) * big),
+        *vt = malloc(sizeof(float) * (size_t)r2 * kk), *wc = malloc(sizeof(float) * (size_t)g->nb * kk);
+  if (g->level2) {
+    /* Ŵ ≈ (U_r·S_r)·Vt_r: V takes the singular values, Wc the orthonormal rows. */
+    ist_cpu_svd(g->co, kk, w_teacher, u, s, vt);
+    for (int o = 0; o < g->co; o++)
+      for (int j = 0; j < g->bc; j++) l->v[o * g->bc + j] = u[o * r2 + j] * s[j];
+    memcpy(wc, vt, sizeof(float) * (size_t)g->bc * kk);
+  } else {
+    memcpy(wc, w_teacher, sizeof(float) * (size_t)g->co * kk);
+  }
+  if (g->level1) {
+    for (int j = 0; j < g->nb; j++) {
+      /* Wc_j (ci × k2) ≈ (u·s)·vt: U_j = u_r·s_r, Wb_j = vt_r. */
+      ist_cpu_svd(g->ci, g->k2, wc + (int64_t)j * kk, u, s, vt);
+      for (int c = 0; c < g->ci; c++)
+        for (int i = 0; i < g->bi; i++) l->u[((int64_t)j * g->ci + c) * g->bi + i] = u[c * r1 + i] * s[i];
+      memcpy(l->wb + (int64_t)j * g->bi * g->k2, vt, sizeof(float) * (size_t)g->bi * g->k2);
+    }
+  } else {
+    memcpy(l->wc_free, wc, sizeof(float) * (size_t)g->nb * kk);
+  }
+  free(u);
+  free(s);
+  free(vt);
+  free(wc);
+  return ist_projection_error(be, l, w_teacher);
+}
+
+ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_method method, int l2_iters,
+                            float l2_lr, uint64_t seed, int verbose) {
+  if (strcmp(student->arch, teacher->arch))
+    return ist_fail(IST_ERR_STATE, "teacher is a %s, student a %s", teacher->arch, student->arch);
+  for (int i = 0; i < teacher->nconvs; i++)
+    if (teacher->convs[i]->set.generated)
+      return ist_fail(IST_ERR_STATE, "teacher layer %s is generated: the teacher must be dense", teacher->convs[i]->name);
+  ist_model_init_params(student, seed);
+  /* BatchNorm, classifier and running statistics come from the teacher. */
+  for (int i = 0; i < student->nparams; i++) {
+    ist_param *p = &student->params[i];
+    if (p->kind != IST_PARAM_BN && p->kind != IST_PARAM_FC && p->kind != IST_PARAM_BUFFER) continue;
+    ist_param *t = ist_model_find(teacher, p->name);
+    if (!t || t->numel != p->numel) return ist_fail(IST_ERR_STATE, "teacher has no tensor %s of %lld values", p->name, (long long)p->numel);
+    memcpy(p->data, t->data, sizeof(float) * (size_t)p->numel);
+  }
+  static const char *names[] = {"random", "svd", "l2"};
+  for (int i = 0; i < student->nconvs; i++) {
+    ist_conv_layer *l = student->convs[i], *tl = teacher->convs[i];
+    if (!l->set.generated) {
+      memcpy(l->w, tl->w, sizeof(float) * (size_t)weight_numel(l));
+      continue;
+    }
+    float err = method == IST_INIT_L2    ? ist_project_l2(student->be, l, tl->w, l2_iters, l2_lr, seed + (uint64_t)i)
+                : method == IST_INIT_SVD ? ist_project_svd(student->be, l, tl->w)
+                                         : ist_projection_error(student->be, l, tl->w);
+    if (verbose) printf("[init] %s: %s projection, relative error %.4f\n", l->name, names[method], err);
+  }
+  return IST_OK;
+}

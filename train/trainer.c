@@ -1,0 +1,121 @@
+/* The training step and epoch loop, with progress lines and per-epoch metrics. */
+#include "train/trainer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "train/optimizer.h"
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+float ist_ortho_total(ist_model *m, float scale) {
+  float total = 0;
+  for (int i = 0; i < m->nconvs; i++) {
+    ist_conv_layer *l = m->convs[i];
+    if (!l->set.generated || (!l->gen.level1 && !l->gen.level2)) continue;
+    total += m->be->ortho_forward(&l->gen, l->wb, l->u, l->v);
+    if (scale > 0) m->be->ortho_backward(scale, &l->gen, l->wb, l->u, l->v, l->dwb, l->du, l->dv);
+  }
+  return total;
+}
+
+float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
+  int64_t correct = 0;
+  double loss_sum = 0;
+  int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
+  for (int64_t s = 0; s < d->n; s += m->batch) {
+    int n = (int)(d->n - s < m->batch ? d->n - s : m->batch);
+    ist_dataset_batch(d, NULL, s, n, m->input, labels, NULL);
+    m->forward(m, n, 0);
+    int hits;
+    loss_sum += (double)m->be->cross_entropy(n, m->classes, m->logits, labels, NULL, &hits) * n;
+    correct += hits;
+  }
+  free(labels);
+  if (loss) *loss = (float)(loss_sum / d->n);
+  return (float)correct / (float)d->n;
+}
+
+ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,
+                     const ist_train_config *cfg, ist_train_result *res) {
+  const int b = m->batch;
+  const int64_t steps = train->n / b;
+  if (steps < 1) return ist_fail(IST_ERR_ARG, "--batch: %d is larger than the %lld training images", b, (long long)train->n);
+  if (teacher && teacher->batch != b) return ist_fail(IST_ERR_ARG, "teacher batch %d differs from student batch %d", teacher->batch, b);
+  ist_radam opt;
+  IST_TRY(ist_radam_create(&opt, m, cfg->lr, cfg->lr_decay, cfg->weight_decay));
+  int32_t *order = malloc(sizeof(int32_t) * (size_t)train->n), *labels = malloc(sizeof(int32_t) * (size_t)b);
+  if (!order || !labels) {
+    free(order);
+    free(labels);
+    ist_radam_destroy(&opt);
+    return ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order", cfg->stage);
+  }
+  ist_rng rng;
+  ist_rng_seed(&rng, cfg->seed, 7);
+  const size_t in_floats = (size_t)b * m->in_c * m->in_h * m->in_w;
+  const double t0 = now_s();
+  ist_status st = IST_OK;
+  memset(res, 0, sizeof *res);
+  for (int epoch = 0; epoch < cfg->epochs && st == IST_OK; epoch++) {
+    for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
+    ist_rng_shuffle(&rng, order, train->n);
+    ist_radam_set_epoch(&opt, epoch);
+    double loss_sum = 0, te = now_s();
+    int64_t hits_sum = 0;
+    for (int64_t s = 0; s < steps; s++) {
+      ist_dataset_batch(train, order, s * b, b, m->input, labels, cfg->flip ? &rng : NULL);
+      ist_model_zero_grad(m);
+      m->forward(m, b, 1);
+      float loss;
+      int hits;
+      if (teacher) {
+        memcpy(teacher->input, m->input, sizeof(float) * in_floats);
+        teacher->forward(teacher, b, 0);
+        loss = m->be->kd_loss(b, m->classes, m->logits, teacher->logits, labels, cfg->kd_beta, cfg->kd_temperature,
+                              m->dlogits, &hits);
+      } else {
+        loss = m->be->cross_entropy(b, m->classes, m->logits, labels, m->dlogits, &hits);
+      }
+      m->backward(m, b);
+      if (cfg->lambda_ort > 0) loss += cfg->lambda_ort * ist_ortho_total(m, cfg->lambda_ort);
+      ist_radam_step(&opt, m);
+      loss_sum += loss;
+      hits_sum += hits;
+      if (cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps)) {
+        double el = now_s() - t0, ips = (double)(epoch * steps + s + 1) * b / el;
+        double left = ((double)(cfg->epochs - epoch) * steps - (s + 1)) * b / ips;
+        printf("[%s] epoch %d/%d step %lld/%lld loss %.4f acc %.2f%% | %.0f img/s | ETA %dm%02ds\n", cfg->stage,
+               epoch + 1, cfg->epochs, (long long)(s + 1), (long long)steps, loss_sum / (s + 1),
+               100.0 * hits_sum / ((s + 1) * b), ips, (int)left / 60, (int)left % 60);
+        fflush(stdout);
+      }
+    }
+    res->train_loss = (float)(loss_sum / steps);
+    res->train_acc = (float)hits_sum / (float)(steps * b);
+    float test_loss;
+    res->test_acc = ist_evaluate(m, test, &test_loss);
+    res->seconds = (float)(now_s() - t0);
+    printf("[%s] epoch %d/%d done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.2e | %.1fs\n",
+           cfg->stage, epoch + 1, cfg->epochs, res->train_loss, 100 * res->train_acc, test_loss, 100 * res->test_acc,
+           opt.h.lr, now_s() - te);
+    fflush(stdout);
+    if (cfg->metrics) {
+      fprintf(cfg->metrics,
+              "{\"stage\":\"%s\",\"epoch\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,\"test_loss\":%.6f,"
+              "\"test_acc\":%.6f,\"lr\":%.6g,\"seconds\":%.2f}\n",
+              cfg->stage, epoch + 1, res->train_loss, res->train_acc, test_loss, res->test_acc, opt.h.lr, res->seconds);
+      fflush(cfg->metrics);
+    }
+    if (cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
+  }
+  free(order);
+  free(labels);
+  ist_radam_destroy(&opt);
+  return st;
+}

@@ -1,0 +1,42 @@
+/* Training loops: a teacher with cross-entropy, a student with KD + orthogonality (SPEC §4). */
+#ifndef IST_TRAINER_H
+#define IST_TRAINER_H
+#include <stdio.h>
+
+#include "host/dataset.h"
+#include "models/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  const char *stage;      /* "teacher" or "distill": names progress lines and metrics */
+  int epochs;
+  float lr, lr_decay, weight_decay;
+  float kd_beta, kd_temperature; /* used when a teacher is given */
+  float lambda_ort;
+  int flip;               /* random horizontal flips */
+  uint64_t seed;
+  int log_every;          /* steps between progress lines (0: none) */
+  FILE *metrics;          /* JSON lines, one per epoch (may be NULL) */
+  const char *checkpoint; /* written (atomically) after every epoch, may be NULL */
+} ist_train_config;
+
+typedef struct {
+  float train_loss, train_acc, test_acc, seconds;
+} ist_train_result;
+
+/* Trains m on train (teacher NULL: cross-entropy; else distillation from teacher), evaluating on
+ * test after each epoch. */
+ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,
+                     const ist_train_config *cfg, ist_train_result *res);
+/* Top-1 accuracy (0..1) of m on d, in eval mode. */
+float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss);
+/* Σ over generated layers of the orthogonality penalty; with scale > 0 also adds scale·∂L/∂θ. */
+float ist_ortho_total(ist_model *m, float scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
