@@ -330,6 +330,16 @@ int main(int argc, char **argv) {
     if (o.epochs < 0) o.epochs = full ? FULL_EPOCHS : SHORT_DISTILL_EPOCHS;
     omp_set_num_threads(o.threads);
   }
+  if (st == IST_OK) {
+    /* Check the student's setting and init method before any long work starts. */
+    ist_init_method method;
+    ist_model_config cfg;
+    ist_model probe;
+    st = ist_init_method_parse(o.init, &method);
+    if (st == IST_OK) st = student_config(&o, &cfg);
+    if (st == IST_OK && (st = ist_model_create(o.model, ist_backend_cpu(), 1, &cfg, &probe)) == IST_OK)
+      ist_model_destroy(&probe);
+  }
   int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report");
   if (needs_out) st = make_dir(o.out);
   if (st == IST_OK) {

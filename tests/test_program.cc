@@ -1,0 +1,109 @@
+// The insitu program as a user runs it: bad input gives one clear line and a non-zero exit, and a
+// tiny end-to-end run on real FashionMNIST images produces both checkpoints and the report.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <zlib.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result run(const std::string &args) {
+  std::string cmd = std::string(INSITU_BINARY) + " " + args + " 2>&1";
+  FILE *p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+bool have_fashion_mnist() {
+  struct stat st;
+  return stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &st) == 0;
+}
+
+std::string tmp_dir(const std::string &name) {
+  std::string d = std::string(::testing::TempDir()) + "insitu_prog_" + name;
+  mkdir(d.c_str(), 0777);
+  return d;
+}
+
+void expect_one_line_error(const Result &r, const std::string &mentions) {
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("insitu: error: ", 0), 0u) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  EXPECT_NE(r.out.find(mentions), std::string::npos) << r.out;
+}
+
+TEST(Program, HelpListsEveryFlagWithItsDefault) {
+  Result r = run("run --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("--lr-decay"), std::string::npos);
+  EXPECT_NE(r.out.find("(default: 0.98)"), std::string::npos);
+  EXPECT_NE(r.out.find("(default: 2-16-4-4-4)"), std::string::npos);
+}
+
+TEST(Program, BadFlagsAndSettingsAreOneLineErrors) {
+  expect_one_line_error(run("run --epochs x"), "--epochs");
+  expect_one_line_error(run("run --no-such-flag 1"), "--no-such-flag");
+  expect_one_line_error(run("report --setting 2-16-4-4"), "2-16-4-4");
+  expect_one_line_error(run("report --setting 2-16-4-4-40"), "bitwidths");
+  expect_one_line_error(run("report --layers conv9=2-8-4-4-4"), "conv9");
+  expect_one_line_error(run("run --init pca"), "--init");
+  expect_one_line_error(run("frobnicate"), "frobnicate");
+  expect_one_line_error(run("run --device cuda --out " + tmp_dir("dev")), "--device");
+}
+
+TEST(Program, MissingAndCorruptDataFilesAreNamed) {
+  std::string d = tmp_dir("data");
+  expect_one_line_error(run("teacher --data " + d + " --out " + d), d + "/train-images-idx3-ubyte.gz");
+  // A truncated image file.
+  gzFile f = gzopen((d + "/train-images-idx3-ubyte.gz").c_str(), "wb");
+  unsigned char head[16] = {0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28};
+  gzwrite(f, head, 16);
+  gzwrite(f, std::string(500, 'x').data(), 500);
+  gzclose(f);
+  expect_one_line_error(run("teacher --data " + d + " --out " + d), "truncated");
+}
+
+TEST(Program, MissingOrMismatchedCheckpointsAreErrors) {
+  std::string d = tmp_dir("ck");
+  expect_one_line_error(run("eval --checkpoint " + d + "/nothing.safetensors"), "nothing.safetensors");
+  std::ofstream(d + "/junk.safetensors") << "garbage that is not a checkpoint";
+  expect_one_line_error(run("eval --checkpoint " + d + "/junk.safetensors"), "junk.safetensors");
+  expect_one_line_error(run("init --out " + d), "teacher.safetensors");
+}
+
+TEST(Program, TinyEndToEndRunOnFashionMnist) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  std::string d = tmp_dir("e2e");
+  Result r = run("run --out " + d + " --train-limit 640 --test-limit 200 --teacher-epochs 1 --epochs 1 --l2-iters 30 --log-every 5");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("RESULT teacher"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("img/s"), std::string::npos) << "progress lines";
+  EXPECT_NE(r.out.find("whole model: parameter ratio"), std::string::npos);
+  struct stat st;
+  for (const char *f : {"teacher.safetensors", "student_init.safetensors", "student.safetensors",
+                        "student.compressed.safetensors", "metrics.jsonl"})
+    EXPECT_EQ(stat((d + "/" + f).c_str(), &st), 0) << f;
+  // The compressed checkpoint evaluates to the same accuracy as the full one.
+  Result a = run("eval --test-limit 200 --checkpoint " + d + "/student.safetensors");
+  Result b = run("eval --test-limit 200 --checkpoint " + d + "/student.compressed.safetensors");
+  ASSERT_EQ(a.code, 0) << a.out;
+  ASSERT_EQ(b.code, 0) << b.out;
+  auto acc = [](const std::string &s) { return s.substr(s.find("test accuracy"), 22); };
+  EXPECT_EQ(acc(a.out), acc(b.out));
+  // A teacher checkpoint cannot be loaded as the 2-16-4-4-4 student.
+  expect_one_line_error(run("distill --out " + d + " --teacher " + d + "/student.safetensors"), "conv1.weight");
+}
+
+}  // namespace
