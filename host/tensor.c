@@ -30,8 +30,6 @@ void ist_arena_destroy(ist_arena *a) {
   memset(a, 0, sizeof *a);
 }
 
-void ist_arena_reset(ist_arena *a) { a->used = 0; }
-
 ist_status ist_arena_alloc(ist_arena *a, size_t bytes, void **out) {
   size_t need = (bytes + IST_ALIGN - 1) / IST_ALIGN * IST_ALIGN;
   if (a->measuring) {

@@ -38,7 +38,6 @@ typedef struct {
 void ist_arena_measure(ist_arena *a);
 ist_status ist_arena_create(ist_arena *a, size_t bytes, ist_device device);
 void ist_arena_destroy(ist_arena *a);
-void ist_arena_reset(ist_arena *a);
 /* Returns 64-byte-aligned zeroed memory, or NULL when measuring; fails when the arena is full. */
 ist_status ist_arena_alloc(ist_arena *a, size_t bytes, void **out);
 

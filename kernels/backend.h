@@ -49,7 +49,6 @@ typedef struct ist_backend {
 
   void (*zero)(float *p, int64_t n);
   void (*copy)(float *dst, const float *src, int64_t n);
-  void (*axpy)(float *y, float a, const float *x, int64_t n); /* y += a·x */
 
   /* y = conv(x, w) + bias (bias may be NULL); ws: ist_conv_ws_floats floats of scratch. */
   void (*conv2d_forward)(const ist_conv_shape *s, const float *x, const float *w, const float *bias,

@@ -7,6 +7,10 @@ struct Case {
   int n, ci, h, w, co, k, stride, pad;
 };
 
+void PrintTo(const Case &c, std::ostream *os) {
+  *os << c.n << "x" << c.ci << "x" << c.h << "x" << c.w << " -> " << c.co << " k" << c.k << " s" << c.stride << " p" << c.pad;
+}
+
 class Conv2d : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Conv2d, FastMatchesReferenceForwardAndBackward) {

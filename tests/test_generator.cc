@@ -11,6 +11,8 @@ struct GenCase {
   ist_gen_shape g;
 };
 
+void PrintTo(const GenCase &c, std::ostream *os) { *os << c.name; }
+
 ist_gen_shape make(int co, int ci, int k2, int bi, int bc, int l1, int l2) {
   return ist_gen_shape{co, ci, k2, bi, bc, l1, l2, l2 ? bc : co};
 }

@@ -215,6 +215,22 @@ TEST(Arena, MeasuringThenAllocatingGivesTheSameLayout) {
   ist_arena_destroy(&a);
 }
 
+TEST(Tensor, ContiguousStridesAndArenaAllocation) {
+  ist_arena a;
+  ASSERT_EQ(ist_arena_create(&a, 4096, IST_CPU), IST_OK);
+  ist_tensor t;
+  const int64_t dims[3] = {2, 3, 4};
+  ASSERT_EQ(ist_tensor_alloc(&a, IST_F32, 3, dims, &t), IST_OK);
+  EXPECT_EQ(ist_numel(&t), 24);
+  EXPECT_EQ(t.stride[0], 12);
+  EXPECT_EQ(t.stride[1], 4);
+  EXPECT_EQ(t.stride[2], 1);
+  EXPECT_EQ(t.device, IST_CPU);
+  const int64_t bad[2] = {3, 0};
+  EXPECT_EQ(ist_tensor_alloc(&a, IST_F32, 2, bad, &t), IST_ERR_ARG);
+  ist_arena_destroy(&a);
+}
+
 TEST(Rng, SameSeedSameSequenceAndUnbiasedShuffle) {
   ist_rng a, b;
   ist_rng_seed(&a, 42, 1);

@@ -106,4 +106,19 @@ TEST(Program, TinyEndToEndRunOnFashionMnist) {
   expect_one_line_error(run("distill --out " + d + " --teacher " + d + "/student.safetensors"), "conv1.weight");
 }
 
+TEST(Program, SameSeedGivesTheSameCheckpoint) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  std::string a = tmp_dir("seed_a"), b = tmp_dir("seed_b");
+  const std::string flags = " --train-limit 256 --test-limit 64 --teacher-epochs 1 --seed 7 --log-every 0";
+  ASSERT_EQ(run("teacher --out " + a + flags).code, 0);
+  ASSERT_EQ(run("teacher --out " + b + flags).code, 0);
+  auto slurp = [](const std::string &p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  std::string ca = slurp(a + "/teacher.safetensors"), cb = slurp(b + "/teacher.safetensors");
+  EXPECT_GT(ca.size(), 200000u);
+  EXPECT_TRUE(ca == cb) << "two runs with the same seed wrote different parameters";
+}
+
 }  // namespace

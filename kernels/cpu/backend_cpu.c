@@ -5,15 +5,11 @@
 
 static void cpu_zero(float *p, int64_t n) { memset(p, 0, sizeof(float) * (size_t)n); }
 static void cpu_copy(float *dst, const float *src, int64_t n) { memcpy(dst, src, sizeof(float) * (size_t)n); }
-static void cpu_axpy(float *y, float a, const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
-}
 
 static const ist_backend cpu_backend = {
     .name = "cpu",
     .zero = cpu_zero,
     .copy = cpu_copy,
-    .axpy = cpu_axpy,
     .conv2d_forward = ist_cpu_conv2d_forward,
     .conv2d_backward = ist_cpu_conv2d_backward,
     .batchnorm_forward = ist_cpu_batchnorm_forward,
