@@ -28,9 +28,11 @@ static ist_status time_step(const char *setting, int batch, int warmup, int step
   ist_model_init_params(&m, 1);
   ist_rng r;
   ist_rng_seed(&r, 3, 1);
-  for (int i = 0; i < batch * 784; i++) m.input[i] = ist_rng_normal(&r);
+  float *images = malloc(sizeof(float) * batch * 784);
   int32_t *labels = malloc(sizeof(int32_t) * batch);
+  for (int i = 0; i < batch * 784; i++) images[i] = ist_rng_normal(&r);
   for (int i = 0; i < batch; i++) labels[i] = i % 10;
+  ist_model_set_batch(&m, batch, images, labels);
   ist_radam opt;
   ist_status st = ist_radam_create(&opt, &m, 0.002f, 0.98f, 5e-4f);
   double *t = malloc(sizeof(double) * steps);
@@ -38,7 +40,7 @@ static ist_status time_step(const char *setting, int batch, int warmup, int step
     double t0 = now_s();
     ist_model_zero_grad(&m);
     m.forward(&m, batch, 1);
-    m.be->cross_entropy(batch, m.classes, m.logits, labels, m.dlogits, NULL);
+    m.be->cross_entropy(batch, m.classes, m.logits, m.labels, m.dlogits, NULL);
     m.backward(&m, batch);
     if (cfg.global.generated) ist_ortho_total(&m, 0.01f);
     ist_radam_step(&opt, &m);
@@ -52,6 +54,7 @@ static ist_status time_step(const char *setting, int batch, int warmup, int step
     }
   *ms = t[steps / 2];
   free(t);
+  free(images);
   free(labels);
   ist_radam_destroy(&opt);
   ist_model_destroy(&m);

@@ -46,7 +46,11 @@ typedef struct {
 
 typedef struct ist_backend {
   const char *name;
+  int device; /* the ist_device its arenas live on */
 
+  /* Moving data: host ↔ backend memory, and within backend memory. */
+  void (*upload)(void *dst, const void *host_src, size_t bytes);
+  void (*download)(void *host_dst, const void *src, size_t bytes);
   void (*zero)(float *p, int64_t n);
   void (*copy)(float *dst, const float *src, int64_t n);
 

@@ -92,6 +92,7 @@ ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg) {
   IST_TRY(ist_model_scratch(m, (int64_t)b * net->fc.in, &net->pool));
   IST_TRY(ist_model_scratch(m, (int64_t)b * net->fc.in, &net->dpool));
   IST_TRY(ist_model_scratch(m, (int64_t)b * m->in_c * m->in_h * m->in_w, &m->input));
+  IST_TRY(ist_arena_alloc(&m->acts_arena, sizeof(int32_t) * (size_t)b, (void **)&m->labels));
   IST_TRY(ist_model_scratch(m, (int64_t)b * m->classes, &m->logits));
   IST_TRY(ist_model_scratch(m, (int64_t)b * m->classes, &m->dlogits));
   return ist_model_scratch(m, (int64_t)ws, &m->ws);

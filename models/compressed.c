@@ -7,16 +7,17 @@
 #include <string.h>
 
 #include "host/safetensors.h"
+#include "kernels/cpu/cpu.h"
 #include "models/model.h"
 
 #define COMPRESSED_FORMAT "insitu-compressed-1"
 
 static int quantized(const ist_param *p) { return p->bits < 32 && (p->kind == IST_PARAM_FACTOR || p->kind == IST_PARAM_FC); }
 
-/* Codes in [0, 2^bits): offset levels for q ≥ 2, the sign bit for q = 1. */
-static void encode(const ist_param *p, const ist_backend *be, uint8_t *packed, float *scale) {
+/* Codes in [0, 2^bits): offset levels for q ≥ 2, the sign bit for q = 1. x: the host values. */
+static void encode(const ist_param *p, const float *x, uint8_t *packed, float *scale) {
   float *q = malloc(sizeof(float) * (size_t)p->numel);
-  *scale = be->quantize_forward(p->numel, p->bits, p->data, q);
+  *scale = ist_cpu_quantize_forward(p->numel, p->bits, x, q);
   const int n = p->bits == 1 ? 0 : (1 << (p->bits - 1)) - 1;
   memset(packed, 0, (size_t)((p->numel * p->bits + 7) / 8));
   for (int64_t i = 0; i < p->numel; i++) {
@@ -29,7 +30,7 @@ static void encode(const ist_param *p, const ist_backend *be, uint8_t *packed, f
   free(q);
 }
 
-static void decode(const ist_param *p, const uint8_t *packed, float scale) {
+static void decode(const ist_param *p, const uint8_t *packed, float scale, float *out) {
   const int n = p->bits == 1 ? 0 : (1 << (p->bits - 1)) - 1;
   for (int64_t i = 0; i < p->numel; i++) {
     uint32_t code = 0;
@@ -37,7 +38,7 @@ static void decode(const ist_param *p, const uint8_t *packed, float scale) {
       int64_t bit = i * p->bits + b;
       code |= (uint32_t)(packed[bit / 8] >> (bit % 8) & 1u) << b;
     }
-    p->data[i] = p->bits == 1 ? (code ? scale : -scale) : ((int)code - n) * (scale / (float)n);
+    out[i] = p->bits == 1 ? (code ? scale : -scale) : ((int)code - n) * (scale / (float)n);
   }
 }
 
@@ -46,7 +47,8 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
   uint8_t **bufs = calloc(IST_MAX_PARAMS, sizeof *bufs);
   float scales[IST_MAX_PARAMS];
   int nt = 0;
-  ist_status st = IST_OK;
+  float *host = ist_model_params_to_host(m);
+  ist_status st = host ? IST_OK : ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
   for (int i = 0; i < m->nparams && st == IST_OK; i++) {
     const ist_param *p = &m->params[i];
     if (!quantized(p)) {
@@ -55,7 +57,7 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
       d->dtype = IST_F32;
       d->ndim = p->ndim;
       memcpy(d->shape, p->shape, sizeof p->shape);
-      d->data = p->data;
+      d->data = ist_param_in(m, host, p);
       d->nbytes = sizeof(float) * (size_t)p->numel;
       continue;
     }
@@ -64,7 +66,7 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
       st = ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
       break;
     }
-    encode(p, m->be, bufs[i], &scales[i]);
+    encode(p, ist_param_in(m, host, p), bufs[i], &scales[i]);
     ist_st_tensor *c = &t[nt++], *s = &t[nt++];
     snprintf(c->name, sizeof c->name, "%s.q%d", p->name, p->bits);
     c->dtype = IST_U8;
@@ -92,6 +94,7 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
   for (int i = 0; i < IST_MAX_PARAMS; i++) free(bufs[i]);
   free(bufs);
   free(t);
+  free(host);
   return st;
 }
 
@@ -113,7 +116,7 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path) {
         const ist_st_tensor *d = ist_st_find(&f, p->name);
         if (!d || d->dtype != IST_F32 || d->nbytes != sizeof(float) * (size_t)p->numel)
           st = ist_fail(IST_ERR_STATE, "%s: tensor %s missing or of another shape", path, p->name);
-        else if (pass) memcpy(p->data, d->data, d->nbytes);
+        else if (pass) m->be->upload(p->data, d->data, d->nbytes);
         continue;
       }
       snprintf(name, sizeof name, "%s.q%d", p->name, p->bits);
@@ -126,7 +129,14 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path) {
       else if (pass) {
         float scale;
         memcpy(&scale, s->data, sizeof scale);
-        decode(p, c->data, scale);
+        float *vals = malloc(sizeof(float) * (size_t)p->numel);
+        if (!vals) {
+          st = ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+          break;
+        }
+        decode(p, c->data, scale, vals);
+        m->be->upload(p->data, vals, sizeof(float) * (size_t)p->numel);
+        free(vals);
       }
     }
   ist_st_free(&f);

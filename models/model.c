@@ -77,6 +77,11 @@ ist_status ist_model_scratch(ist_model *m, int64_t floats, float **out) {
   return ist_arena_alloc(&m->acts_arena, sizeof(float) * (size_t)floats, (void **)out);
 }
 
+void ist_model_set_batch(ist_model *m, int n, const float *images, const int32_t *labels) {
+  m->be->upload(m->input, images, sizeof(float) * (size_t)n * m->in_c * m->in_h * m->in_w);
+  m->be->upload(m->labels, labels, sizeof(int32_t) * (size_t)n);
+}
+
 ist_param *ist_model_find(ist_model *m, const char *name) {
   for (int i = 0; i < m->nparams; i++)
     if (!strcmp(m->params[i].name, name)) return &m->params[i];
@@ -129,9 +134,10 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   }
   size_t np = out->params_arena.used, ng = out->grads_arena.used, na = out->acts_arena.used;
   out->nparams = out->nconvs = 0;
-  if ((st = ist_arena_create(&out->params_arena, np, IST_CPU)) != IST_OK ||
-      (st = ist_arena_create(&out->grads_arena, ng, IST_CPU)) != IST_OK ||
-      (st = ist_arena_create(&out->acts_arena, na, IST_CPU)) != IST_OK || (st = build(out, cfg)) != IST_OK) {
+  const ist_device dev = (ist_device)be->device;
+  if ((st = ist_arena_create(&out->params_arena, np, dev)) != IST_OK ||
+      (st = ist_arena_create(&out->grads_arena, ng, dev)) != IST_OK ||
+      (st = ist_arena_create(&out->acts_arena, na, dev)) != IST_OK || (st = build(out, cfg)) != IST_OK) {
     ist_model_destroy(out);
     return st;
   }
@@ -146,8 +152,20 @@ void ist_model_destroy(ist_model *m) {
   m->impl = NULL;
 }
 
+float *ist_model_params_to_host(const ist_model *m) {
+  float *host = malloc(m->params_arena.used ? m->params_arena.used : 1);
+  if (host) m->be->download(host, m->params_arena.base, m->params_arena.used);
+  return host;
+}
+
+const float *ist_param_in(const ist_model *m, const float *host, const ist_param *p) {
+  return host + (p->data - (const float *)m->params_arena.base);
+}
+
 ist_status ist_model_save(const ist_model *m, const char *path, const char *role) {
   ist_st_tensor t[IST_MAX_PARAMS];
+  float *host = ist_model_params_to_host(m);
+  if (!host) return ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
   for (int i = 0; i < m->nparams; i++) {
     const ist_param *p = &m->params[i];
     memset(&t[i], 0, sizeof t[i]);
@@ -155,7 +173,7 @@ ist_status ist_model_save(const ist_model *m, const char *path, const char *role
     t[i].dtype = IST_F32;
     t[i].ndim = p->ndim;
     memcpy(t[i].shape, p->shape, sizeof p->shape);
-    t[i].data = p->data;
+    t[i].data = ist_param_in(m, host, p);
     t[i].nbytes = sizeof(float) * (size_t)p->numel;
   }
   ist_st_meta meta[3];
@@ -165,7 +183,9 @@ ist_status ist_model_save(const ist_model *m, const char *path, const char *role
   ist_model_describe(m, meta[1].value, sizeof meta[1].value);
   snprintf(meta[2].key, sizeof meta[2].key, "role");
   snprintf(meta[2].value, sizeof meta[2].value, "%s", role);
-  return ist_st_write(path, t, m->nparams, meta, 3);
+  ist_status st = ist_st_write(path, t, m->nparams, meta, 3);
+  free(host);
+  return st;
 }
 
 ist_status ist_model_load(ist_model *m, const char *path) {
@@ -188,7 +208,7 @@ ist_status ist_model_load(ist_model *m, const char *path) {
     if (!same) st = ist_fail(IST_ERR_STATE, "%s: tensor %s has another dtype or shape than the model's", path, p->name);
   }
   for (int i = 0; st == IST_OK && i < m->nparams; i++)
-    memcpy(m->params[i].data, ist_st_find(&f, m->params[i].name)->data, sizeof(float) * (size_t)m->params[i].numel);
+    m->be->upload(m->params[i].data, ist_st_find(&f, m->params[i].name)->data, sizeof(float) * (size_t)m->params[i].numel);
   ist_st_free(&f);
   return st;
 }

@@ -84,7 +84,8 @@ struct ist_model {
   ist_conv_layer *convs[IST_MAX_CONVS]; /* every conv, for reports and projection */
   int nconvs;
   ist_arena params_arena, grads_arena, acts_arena;
-  float *input;   /* batch × in_c × in_h × in_w */
+  float *input;   /* batch × in_c × in_h × in_w (backend memory, like every buffer here) */
+  int32_t *labels; /* batch */
   float *logits;  /* batch × classes */
   float *dlogits;
   float *ws;      /* shared conv backward scratch */
@@ -123,6 +124,9 @@ void ist_model_describe(const ist_model *m, char *buf, int cap);
 /* Checkpoints (safetensors): every parameter and buffer, with metadata naming the architecture and
  * the per-layer settings. Loading checks every name, shape and dtype before changing anything. */
 ist_status ist_model_save(const ist_model *m, const char *path, const char *role);
+/* A host copy of every parameter (malloc'd), and where a parameter lies in it. */
+float *ist_model_params_to_host(const ist_model *m);
+const float *ist_param_in(const ist_model *m, const float *host, const ist_param *p);
 ist_status ist_model_load(ist_model *m, const char *path);
 /* The compressed form: quantized factors (and the 8-bit classifier) as packed codes + scales. */
 ist_status ist_model_save_compressed(const ist_model *m, const char *path);
@@ -151,6 +155,8 @@ int ist_config_fc_bits(const ist_model *m);
 ist_status ist_model_add_param(ist_model *m, const char *name, ist_param_kind kind, int bits, int ndim,
                                const int64_t *shape, float **data, float **grad);
 ist_status ist_model_scratch(ist_model *m, int64_t floats, float **out);
+/* Copies the input images (host, n × in_c × in_h × in_w) and labels into the model's buffers. */
+void ist_model_set_batch(ist_model *m, int n, const float *images, const int32_t *labels);
 
 #ifdef __cplusplus
 }

@@ -28,14 +28,17 @@ float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
   int64_t correct = 0;
   double loss_sum = 0;
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
+  float *images = malloc(sizeof(float) * (size_t)m->batch * m->in_c * m->in_h * m->in_w);
   for (int64_t s = 0; s < d->n; s += m->batch) {
     int n = (int)(d->n - s < m->batch ? d->n - s : m->batch);
-    ist_dataset_batch(d, NULL, s, n, m->input, labels, NULL);
+    ist_dataset_batch(d, NULL, s, n, images, labels, NULL);
+    ist_model_set_batch(m, n, images, labels);
     m->forward(m, n, 0);
     int hits;
-    loss_sum += (double)m->be->cross_entropy(n, m->classes, m->logits, labels, NULL, &hits) * n;
+    loss_sum += (double)m->be->cross_entropy(n, m->classes, m->logits, m->labels, NULL, &hits) * n;
     correct += hits;
   }
+  free(images);
   free(labels);
   if (loss) *loss = (float)(loss_sum / d->n);
   return (float)correct / (float)d->n;
@@ -49,16 +52,18 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
   if (teacher && teacher->batch != b) return ist_fail(IST_ERR_ARG, "teacher batch %d differs from student batch %d", teacher->batch, b);
   ist_radam opt;
   IST_TRY(ist_radam_create(&opt, m, cfg->lr, cfg->lr_decay, cfg->weight_decay));
+  const size_t in_floats = (size_t)b * m->in_c * m->in_h * m->in_w;
   int32_t *order = malloc(sizeof(int32_t) * (size_t)train->n), *labels = malloc(sizeof(int32_t) * (size_t)b);
-  if (!order || !labels) {
+  float *images = malloc(sizeof(float) * in_floats);
+  if (!order || !labels || !images) {
     free(order);
     free(labels);
+    free(images);
     ist_radam_destroy(&opt);
     return ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order", cfg->stage);
   }
   ist_rng rng;
   ist_rng_seed(&rng, cfg->seed, 7);
-  const size_t in_floats = (size_t)b * m->in_c * m->in_h * m->in_w;
   const double t0 = now_s();
   ist_status st = IST_OK;
   memset(res, 0, sizeof *res);
@@ -69,18 +74,19 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     double loss_sum = 0, te = now_s();
     int64_t hits_sum = 0;
     for (int64_t s = 0; s < steps; s++) {
-      ist_dataset_batch(train, order, s * b, b, m->input, labels, cfg->flip ? &rng : NULL);
+      ist_dataset_batch(train, order, s * b, b, images, labels, cfg->flip ? &rng : NULL);
+      ist_model_set_batch(m, b, images, labels);
       ist_model_zero_grad(m);
       m->forward(m, b, 1);
       float loss;
       int hits;
       if (teacher) {
-        memcpy(teacher->input, m->input, sizeof(float) * in_floats);
+        m->be->copy(teacher->input, m->input, (int64_t)in_floats);
         teacher->forward(teacher, b, 0);
-        loss = m->be->kd_loss(b, m->classes, m->logits, teacher->logits, labels, cfg->kd_beta, cfg->kd_temperature,
+        loss = m->be->kd_loss(b, m->classes, m->logits, teacher->logits, m->labels, cfg->kd_beta, cfg->kd_temperature,
                               m->dlogits, &hits);
       } else {
-        loss = m->be->cross_entropy(b, m->classes, m->logits, labels, m->dlogits, &hits);
+        loss = m->be->cross_entropy(b, m->classes, m->logits, m->labels, m->dlogits, &hits);
       }
       m->backward(m, b);
       if (cfg->lambda_ort > 0) loss += cfg->lambda_ort * ist_ortho_total(m, cfg->lambda_ort);
@@ -116,6 +122,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
   }
   free(order);
   free(labels);
+  free(images);
   ist_radam_destroy(&opt);
   return st;
 }

@@ -1,13 +1,18 @@
 /* The CPU backend's op table, and the small memory ops it needs. */
 #include <string.h>
 
+#include "host/tensor.h"
 #include "kernels/cpu/cpu.h"
 
+static void cpu_move(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
 static void cpu_zero(float *p, int64_t n) { memset(p, 0, sizeof(float) * (size_t)n); }
 static void cpu_copy(float *dst, const float *src, int64_t n) { memcpy(dst, src, sizeof(float) * (size_t)n); }
 
 static const ist_backend cpu_backend = {
     .name = "cpu",
+    .device = IST_CPU,
+    .upload = cpu_move,
+    .download = cpu_move,
     .zero = cpu_zero,
     .copy = cpu_copy,
     .conv2d_forward = ist_cpu_conv2d_forward,
