@@ -83,12 +83,7 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
   }
   if (st == IST_OK) {
     ist_st_meta meta[3];
-    snprintf(meta[0].key, sizeof meta[0].key, "arch");
-    snprintf(meta[0].value, sizeof meta[0].value, "%s", m->arch);
-    snprintf(meta[1].key, sizeof meta[1].key, "layers");
-    ist_model_describe(m, meta[1].value, sizeof meta[1].value);
-    snprintf(meta[2].key, sizeof meta[2].key, "format");
-    snprintf(meta[2].value, sizeof meta[2].value, COMPRESSED_FORMAT);
+    ist_model_meta(m, "format", COMPRESSED_FORMAT, meta);
     st = ist_st_write(path, t, nt, meta, 3);
   }
   for (int i = 0; i < IST_MAX_PARAMS; i++) free(bufs[i]);

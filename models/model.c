@@ -152,6 +152,15 @@ void ist_model_destroy(ist_model *m) {
   m->impl = NULL;
 }
 
+void ist_model_meta(const ist_model *m, const char *key, const char *value, ist_st_meta meta[3]) {
+  snprintf(meta[0].key, sizeof meta[0].key, "arch");
+  snprintf(meta[0].value, sizeof meta[0].value, "%s", m->arch);
+  snprintf(meta[1].key, sizeof meta[1].key, "layers");
+  ist_model_describe(m, meta[1].value, sizeof meta[1].value);
+  snprintf(meta[2].key, sizeof meta[2].key, "%s", key);
+  snprintf(meta[2].value, sizeof meta[2].value, "%s", value);
+}
+
 float *ist_model_params_to_host(const ist_model *m) {
   float *host = malloc(m->params_arena.used ? m->params_arena.used : 1);
   if (host) m->be->download(host, m->params_arena.base, m->params_arena.used);
@@ -177,12 +186,7 @@ ist_status ist_model_save(const ist_model *m, const char *path, const char *role
     t[i].nbytes = sizeof(float) * (size_t)p->numel;
   }
   ist_st_meta meta[3];
-  snprintf(meta[0].key, sizeof meta[0].key, "arch");
-  snprintf(meta[0].value, sizeof meta[0].value, "%s", m->arch);
-  snprintf(meta[1].key, sizeof meta[1].key, "layers");
-  ist_model_describe(m, meta[1].value, sizeof meta[1].value);
-  snprintf(meta[2].key, sizeof meta[2].key, "role");
-  snprintf(meta[2].value, sizeof meta[2].value, "%s", role);
+  ist_model_meta(m, "role", role, meta);
   ist_status st = ist_st_write(path, t, m->nparams, meta, 3);
   free(host);
   return st;
