@@ -50,6 +50,24 @@ static int layer_factors(ist_conv_layer *l, float **data, float **grad, int64_t 
   return n;
 }
 
+/* Rescales each basis row Wb_j[i,:] to unit norm and U_j[:,i] by the inverse, which leaves the
+ * generated weight unchanged but starts the orthogonality penalty (which wants orthonormal Wb
+ * rows) near its intended regime instead of at the arbitrary scale a projection left. */
+static void balance_levels(ist_conv_layer *l) {
+  const ist_gen_shape *g = &l->gen;
+  if (!g->level1) return;
+  for (int j = 0; j < g->nb; j++)
+    for (int i = 0; i < g->bi; i++) {
+      float *row = l->wb + ((int64_t)j * g->bi + i) * g->k2;
+      double ss = 0;
+      for (int t = 0; t < g->k2; t++) ss += (double)row[t] * row[t];
+      float nrm = (float)sqrt(ss);
+      if (nrm == 0) continue;
+      for (int t = 0; t < g->k2; t++) row[t] /= nrm;
+      for (int c = 0; c < g->ci; c++) l->u[((int64_t)j * g->ci + c) * g->bi + i] *= nrm;
+    }
+}
+
 float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_teacher, int iters, float lr,
                      uint64_t seed) {
   const ist_gen_shape *g = &l->gen;
@@ -91,6 +109,7 @@ float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_te
   }
   free(state);
   for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
+  balance_levels(l);
   return ist_projection_error(be, l, w_teacher);
 }
 
@@ -152,6 +171,7 @@ ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_met
       memcpy(l->w, tl->w, sizeof(float) * (size_t)weight_numel(l));
       continue;
     }
+    if (method == IST_INIT_RANDOM) balance_levels(l);
     float err = method == IST_INIT_L2    ? ist_project_l2(student->be, l, tl->w, l2_iters, l2_lr, seed + (uint64_t)i)
                 : method == IST_INIT_SVD ? ist_project_svd(student->be, l, tl->w)
                                          : ist_projection_error(student->be, l, tl->w);
