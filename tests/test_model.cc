@@ -191,7 +191,7 @@ TEST(Projection, L2BeatsSvdWithBothLevelsOnAStructuredWeight) {
   ist_conv_layer_generate(t.m.be, t.m.convs[1]);
   std::vector<float> w(t.m.convs[1]->w, t.m.convs[1]->w + 32 * 800);
   float svd = ist_project_svd(s.m.be, s.m.convs[1], w.data());
-  float l2 = ist_project_l2(s.m.be, s.m.convs[1], w.data(), 1500, 0.02f, 1);
+  float l2 = ist_project_l2(s.m.be, s.m.convs[1], w.data(), 1500, 0.02f);
   EXPECT_LT(l2, svd) << "svd " << svd << " l2 " << l2;
 }
 
@@ -200,7 +200,7 @@ TEST(Projection, L2ReachesAtLeastTheSvdErrorOnARandomWeight) {
   ist_conv_layer *l = s.m.convs[1];
   auto w = randn(32 * 800, 4, 0.05f);
   float svd = ist_project_svd(s.m.be, l, w.data());
-  float l2 = ist_project_l2(s.m.be, l, w.data(), 1500, 0.02f, 1);
+  float l2 = ist_project_l2(s.m.be, l, w.data(), 1500, 0.02f);
   EXPECT_LT(svd, 1.0f);
   EXPECT_LT(l2, svd * 1.01f) << "svd " << svd << " l2 " << l2;
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host/rng.h"
 #include "kernels/cpu/cpu.h"
 
 ist_status ist_init_method_parse(const char *text, ist_init_method *out) {
@@ -22,11 +21,7 @@ static int64_t weight_numel(const ist_conv_layer *l) {
   return (int64_t)l->shape.co * l->shape.ci * l->shape.k * l->shape.k;
 }
 
-float ist_projection_error(const ist_backend *be, ist_conv_layer *l, const float *w_teacher) {
-  const ist_gen_shape *g = &l->gen;
-  const float *wc_in = g->level1 ? NULL : l->wc_free;
-  if (!g->level1) be->copy(l->wc, wc_in, ist_gen_wc_numel(g));
-  be->generate_forward(g, l->wb, l->u, l->v, l->wc, l->w);
+static float relative_error(const ist_conv_layer *l, const float *w_teacher) {
   double num = 0, den = 0;
   for (int64_t i = 0; i < weight_numel(l); i++) {
     double d = (double)l->w[i] - w_teacher[i];
@@ -34,6 +29,18 @@ float ist_projection_error(const ist_backend *be, ist_conv_layer *l, const float
     den += (double)w_teacher[i] * w_teacher[i];
   }
   return (float)sqrt(num / (den > 0 ? den : 1));
+}
+
+float ist_projection_error(const ist_backend *be, ist_conv_layer *l, const float *w_teacher) {
+  const ist_gen_shape *g = &l->gen;
+  if (!g->level1) be->copy(l->wc, l->wc_free, ist_gen_wc_numel(g));
+  be->generate_forward(g, l->wb, l->u, l->v, l->wc, l->w);
+  return relative_error(l, w_teacher);
+}
+
+float ist_quantized_projection_error(const ist_backend *be, ist_conv_layer *l, const float *w_teacher) {
+  ist_conv_layer_generate(be, l);
+  return relative_error(l, w_teacher);
 }
 
 /* The factors of a layer as (data, grad, numel) triples, for a small optimizer loop. */
@@ -50,13 +57,16 @@ static int layer_factors(ist_conv_layer *l, float **data, float **grad, int64_t 
   return n;
 }
 
-/* Rescales each basis row Wb_j[i,:] to unit norm and U_j[:,i] by the inverse, which leaves the
- * generated weight unchanged but starts the orthogonality penalty (which wants orthonormal Wb
- * rows) near its intended regime instead of at the arbitrary scale a projection left. */
+/* Moves scale between the levels without changing the generated weight: each basis row
+ * Wb_j[i,:] to unit norm (U_j[:,i] takes the factor), then, with level 2 on, each U_j to unit
+ * Frobenius norm (V[:,j] takes the factor). The orthogonality penalty then starts near its
+ * intended regime (orthonormal Wb rows), and the per-factor-kind quantization scale of U fits
+ * every U_j instead of rounding the small ones to zero. */
 static void balance_levels(ist_conv_layer *l) {
   const ist_gen_shape *g = &l->gen;
   if (!g->level1) return;
-  for (int j = 0; j < g->nb; j++)
+  for (int j = 0; j < g->nb; j++) {
+    float *uj = l->u + (int64_t)j * g->ci * g->bi;
     for (int i = 0; i < g->bi; i++) {
       float *row = l->wb + ((int64_t)j * g->bi + i) * g->k2;
       double ss = 0;
@@ -64,42 +74,42 @@ static void balance_levels(ist_conv_layer *l) {
       float nrm = (float)sqrt(ss);
       if (nrm == 0) continue;
       for (int t = 0; t < g->k2; t++) row[t] /= nrm;
-      for (int c = 0; c < g->ci; c++) l->u[((int64_t)j * g->ci + c) * g->bi + i] *= nrm;
+      for (int c = 0; c < g->ci; c++) uj[c * g->bi + i] *= nrm;
     }
+    if (!g->level2) continue;
+    double ss = 0;
+    for (int c = 0; c < g->ci * g->bi; c++) ss += (double)uj[c] * uj[c];
+    float nrm = (float)sqrt(ss);
+    if (nrm == 0) continue;
+    for (int c = 0; c < g->ci * g->bi; c++) uj[c] /= nrm;
+    for (int o = 0; o < g->co; o++) l->v[o * g->bc + j] *= nrm;
+  }
 }
 
-float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_teacher, int iters, float lr,
-                     uint64_t seed) {
+float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_teacher, int iters, float lr) {
   const ist_gen_shape *g = &l->gen;
   const int64_t wn = weight_numel(l);
   float *data[3], *grad[3];
   int64_t numel[3];
   const int nf = layer_factors(l, data, grad, numel);
-  /* A random start with the teacher's spread: N(0,1) factors, the outermost rescaled. */
-  ist_rng r;
-  ist_rng_seed(&r, seed, 11);
-  for (int f = 0; f < nf; f++)
-    for (int64_t i = 0; i < numel[f]; i++) data[f][i] = ist_rng_normal(&r);
-  double tss = 0, gss = 0;
-  ist_projection_error(be, l, w_teacher);
-  for (int64_t i = 0; i < wn; i++) {
-    tss += (double)w_teacher[i] * w_teacher[i];
-    gss += (double)l->w[i] * l->w[i];
-  }
-  float sc = (float)sqrt(tss / (gss > 0 ? gss : 1));
-  for (int64_t i = 0; i < numel[nf - 1]; i++) data[nf - 1][i] *= sc;
+  /* Start from the SVD projection (well-conditioned factors) and fit the weight the student
+   * will actually use: the one generated from the quantized factors, with the quantizers'
+   * straight-through gradient. Fitting the unquantized factors instead converges to terms that
+   * cancel each other, and such factors lose most of their accuracy when quantized. */
+  ist_project_svd(be, l, w_teacher);
+  balance_levels(l);
 
   int64_t total = 0;
   for (int f = 0; f < nf; f++) total += numel[f];
   float *state = calloc((size_t)(2 * total), sizeof(float));
   ist_radam_hparams h = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
   for (int it = 1; state && it <= iters; it++) {
-    ist_projection_error(be, l, w_teacher); /* fills l->w */
+    ist_conv_layer_generate(be, l); /* fills l->w from the quantized factors */
     /* The gradient of the mean squared error: its small scale keeps RAdam's first, un-adapted
      * steps (plain momentum SGD) harmless, after which the step size is scale-free. */
     for (int64_t i = 0; i < wn; i++) l->dw[i] = 2.0f * (l->w[i] - w_teacher[i]) / (float)wn;
     for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
-    be->generate_backward(g, l->dw, l->wb, l->u, l->v, l->wc, l->dwb, l->du, l->dv, l->dwc);
+    be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dwb, l->du, l->dv, l->dwc);
     if (!g->level1) be->copy(l->dwc_free, l->dwc, numel[0]);
     int64_t off = 0;
     for (int f = 0; f < nf; f++) {
@@ -109,7 +119,6 @@ float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_te
   }
   free(state);
   for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
-  balance_levels(l);
   return ist_projection_error(be, l, w_teacher);
 }
 
@@ -171,11 +180,13 @@ ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_met
       memcpy(l->w, tl->w, sizeof(float) * (size_t)weight_numel(l));
       continue;
     }
-    if (method == IST_INIT_RANDOM) balance_levels(l);
-    float err = method == IST_INIT_L2    ? ist_project_l2(student->be, l, tl->w, l2_iters, l2_lr, seed + (uint64_t)i)
-                : method == IST_INIT_SVD ? ist_project_svd(student->be, l, tl->w)
-                                         : ist_projection_error(student->be, l, tl->w);
-    if (verbose) printf("[init] %s: %s projection, relative error %.4f\n", l->name, names[method], err);
+    if (method == IST_INIT_L2) ist_project_l2(student->be, l, tl->w, l2_iters, l2_lr);
+    else if (method == IST_INIT_SVD) ist_project_svd(student->be, l, tl->w);
+    if (method != IST_INIT_L2) balance_levels(l); /* ℓ2 balanced before fitting the quantized form */
+    float err = ist_projection_error(student->be, l, tl->w);
+    if (verbose)
+      printf("[init] %s: %s projection, relative error %.4f (%.4f after quantization)\n", l->name, names[method], err,
+             ist_quantized_projection_error(student->be, l, tl->w));
   }
   return IST_OK;
 }
