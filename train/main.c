@@ -92,6 +92,12 @@ static ist_option *option_table(options *o, int *n) {
   return t;
 }
 
+/* The backend --device names (checked in main). */
+static const ist_backend *backend_of(const options *o) {
+  (void)o->device;
+  return ist_backend_cpu();
+}
+
 static void path_in(char *buf, size_t cap, const char *given, const char *dir, const char *file) {
   if (given) snprintf(buf, cap, "%s", given);
   else snprintf(buf, cap, "%s/%s", dir, file);
@@ -180,7 +186,7 @@ static ist_status cmd_teacher(const options *o, const ist_dataset *train, const 
   path_in(path, sizeof path, o->teacher, o->out, "teacher.safetensors");
   ist_model_config cfg = {0};
   ist_model m;
-  IST_TRY(ist_model_create(o->model, ist_backend_cpu(), o->batch, &cfg, &m));
+  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &m));
   ist_model_init_params(&m, (uint64_t)o->seed);
   FILE *metrics = open_metrics(o->out);
   ist_train_config tc = train_config(o, "teacher", o->teacher_epochs, metrics, path);
@@ -201,7 +207,7 @@ static ist_status load_teacher(const options *o, ist_model *t) {
   char path[4096];
   path_in(path, sizeof path, o->teacher, o->out, "teacher.safetensors");
   ist_model_config cfg = {0};
-  IST_TRY(ist_model_create(o->model, ist_backend_cpu(), o->batch, &cfg, t));
+  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, t));
   ist_status st = ist_model_load(t, path);
   if (st != IST_OK) ist_model_destroy(t);
   return st;
@@ -213,7 +219,7 @@ static ist_status cmd_init(const options *o, ist_model *teacher, const char *out
   ist_model_config cfg;
   IST_TRY(student_config(o, &cfg));
   ist_model s;
-  IST_TRY(ist_model_create(o->model, ist_backend_cpu(), o->batch, &cfg, &s));
+  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &s));
   ist_status st = ist_init_student(&s, teacher, method, o->l2_iters, o->l2_lr, (uint64_t)o->seed, 1);
   if (st == IST_OK) st = ist_model_save(&s, out_path, "init");
   if (st == IST_OK) printf("student initialized (%s) and saved to %s\n", o->init, out_path);
@@ -229,15 +235,18 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
   char arch[16];
   IST_TRY(checkpoint_config(init_path, &cfg, arch, sizeof arch));
   ist_model s;
-  IST_TRY(ist_model_create(arch, ist_backend_cpu(), o->batch, &cfg, &s));
+  IST_TRY(ist_model_create(arch, backend_of(o), o->batch, &cfg, &s));
   ist_status st = ist_model_load(&s, init_path);
   FILE *metrics = open_metrics(o->out);
   ist_train_config tc = train_config(o, "distill", o->epochs, metrics, path);
   ist_train_result r = {0};
   if (st == IST_OK) st = ist_train(&s, o->no_kd ? NULL : teacher, train, test, &tc, &r);
   if (metrics) fclose(metrics);
-  snprintf(cpath, sizeof cpath, "%.*s.compressed.safetensors", (int)(strlen(path) - strlen(".safetensors")), path);
-  if (st == IST_OK && strlen(path) > strlen(".safetensors")) st = ist_model_save_compressed(&s, cpath);
+  const char *ext = ".safetensors";
+  size_t stem = strlen(path);
+  if (stem >= strlen(ext) && !strcmp(path + stem - strlen(ext), ext)) stem -= strlen(ext);
+  snprintf(cpath, sizeof cpath, "%.*s.compressed.safetensors", (int)stem, path);
+  if (st == IST_OK) st = ist_model_save_compressed(&s, cpath);
   if (st == IST_OK) {
     struct stat fs;
     printf("student: test accuracy %.2f%% after %d epochs (%.0f s); saved %s and %s (%lld bytes)\n",
@@ -257,7 +266,7 @@ static ist_status cmd_eval(const options *o) {
   ist_dataset test;
   IST_TRY(load_data(o, NULL, &test));
   ist_model m;
-  ist_status st = ist_model_create(arch, ist_backend_cpu(), o->batch, &cfg, &m);
+  ist_status st = ist_model_create(arch, backend_of(o), o->batch, &cfg, &m);
   if (st == IST_OK) {
     st = load_any(&m, o->checkpoint);
     if (st == IST_OK) {
@@ -278,7 +287,7 @@ static ist_status cmd_report(const options *o) {
   if (o->checkpoint) IST_TRY(checkpoint_config(o->checkpoint, &cfg, arch, sizeof arch));
   else IST_TRY(student_config(o, &cfg));
   ist_model m;
-  IST_TRY(ist_model_create(arch, ist_backend_cpu(), 1, &cfg, &m));
+  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
   ist_report_print(stdout, &m, o->markdown);
   ist_model_destroy(&m);
   return IST_OK;
@@ -342,7 +351,7 @@ int main(int argc, char **argv) {
     ist_model probe;
     st = ist_init_method_parse(o.init, &method);
     if (st == IST_OK) st = student_config(&o, &cfg);
-    if (st == IST_OK && (st = ist_model_create(o.model, ist_backend_cpu(), 1, &cfg, &probe)) == IST_OK)
+    if (st == IST_OK && (st = ist_model_create(o.model, backend_of(&o), 1, &cfg, &probe)) == IST_OK)
       ist_model_destroy(&probe);
   }
   int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report");

@@ -120,6 +120,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     }
     if (cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
   }
+  if (cfg->epochs == 0) res->test_acc = ist_evaluate(m, test, NULL);
   free(order);
   free(labels);
   free(images);
