@@ -108,6 +108,25 @@ TEST(Cnn3, LevelsFollowTheConstraints) {
   EXPECT_EQ(wide.m.convs[1]->gen.nb, 32);
 }
 
+TEST(Cnn3, BnRecalibrationConvergesToTheDataStatistics) {
+  Net n("2-8-4-4-4", 8);
+  auto x = randn(8 * 784, 21);
+  std::vector<int32_t> y(8, 1);
+  ist_dataset d{8, 1, 28, 28, 10, x.data(), y.data()};
+  ist_bn_recalibrate(&n.m, &d, 100);  // the same batch 100 times: running stats → its statistics
+  ist_param *rm = ist_model_find(&n.m, "bn2.running_mean"), *rv = ist_model_find(&n.m, "bn2.running_var");
+  std::vector<float> mean(rm->data, rm->data + 32), var(rv->data, rv->data + 32);
+  double moved = 0;
+  for (int c = 0; c < 32; c++) moved += std::fabs(mean[c]) + std::fabs(var[c] - 1.0f);
+  EXPECT_GT(moved, 0.1) << "the statistics left their initial values (0 and 1)";
+  // One more training forward on that batch leaves converged statistics where they are.
+  ist_model_set_batch(&n.m, 8, x.data(), y.data());
+  n.m.forward(&n.m, 8, 1);
+  for (int c = 0; c < 32; c++) EXPECT_NEAR(mean[c], rm->data[c], 1e-3 * (1 + std::fabs(mean[c]))) << "channel " << c;
+  // The running variance is unbiased: with n·hw = 8·196 values per channel, var·N/(N−1).
+  for (int c = 0; c < 32; c++) EXPECT_NEAR(var[c], rv->data[c], 1e-3 * (1 + var[c])) << "channel " << c;
+}
+
 TEST(Report, RatiosMatchHandComputedValues) {
   Net n("2-16-4-4-4", 1);
   // conv2: Wb 16·2·25 = 800, U 16·32·2 = 1024, V 32·16 = 512 → P = 2336 = (32 + 2·25 + 32·2)·16.

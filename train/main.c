@@ -19,6 +19,7 @@
 typedef struct {
   const char *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device;
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
+  int bn_recalib;
   int markdown;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
 } options;
@@ -27,7 +28,7 @@ static options defaults(void) {
   return (options){
       .data = IST_FMNIST_DIR, .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
-      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .lr = 0.002f, .lr_decay = -1.0f,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .bn_recalib = 50, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 
@@ -47,7 +48,8 @@ static const char *USAGE =
     "  teacher   train the dense teacher (--out/teacher.safetensors)\n"
     "  init      project the teacher onto generated convs (--init l2|svd|random) into --student\n"
     "  distill   quantization-aware KD training of the student from --student (or a fresh init)\n"
-    "  eval      test accuracy and ratios of --checkpoint (plain or .compressed)\n"
+    "  eval      test accuracy and ratios of --checkpoint (plain or .compressed; BN statistics\n"
+    "            re-estimated on --bn-recalib training batches first)\n"
     "  report    per-layer and whole-model parameter and memory ratios for --setting/--layers\n"
     "\n"
     "Settings are Bi-Bc-qb-qu-qv (SPEC §2) or 'dense'; --layers overrides per conv (conv2=2-8-4-4-4,...).";
@@ -81,6 +83,7 @@ static ist_option *option_table(options *o, int *n) {
   OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
   OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
   OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0)");
+  OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
   OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
   OPT("threads", IST_OPT_INT, threads, "CPU threads");
   OPT("train-limit", IST_OPT_INT, train_limit, "use only the first N training images (0: all)");
@@ -168,7 +171,7 @@ static ist_train_config train_config(const options *o, const char *stage, int ep
                                      const char *ckpt) {
   ist_train_config c = {.stage = stage, .epochs = epochs, .lr = o->lr, .lr_decay = o->lr_decay,
                         .weight_decay = o->weight_decay, .kd_beta = o->kd_beta, .kd_temperature = o->kd_temperature,
-                        .lambda_ort = o->lambda_ort, .flip = o->flip, .seed = (uint64_t)o->seed,
+                        .lambda_ort = o->lambda_ort, .flip = o->flip, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
                         .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt};
   return c;
 }
@@ -263,19 +266,21 @@ static ist_status cmd_eval(const options *o) {
   ist_model_config cfg;
   char arch[16];
   IST_TRY(checkpoint_config(o->checkpoint, &cfg, arch, sizeof arch));
-  ist_dataset test;
-  IST_TRY(load_data(o, NULL, &test));
+  ist_dataset train = {0}, test;
+  IST_TRY(load_data(o, o->bn_recalib > 0 ? &train : NULL, &test));
   ist_model m;
   ist_status st = ist_model_create(arch, backend_of(o), o->batch, &cfg, &m);
   if (st == IST_OK) {
     st = load_any(&m, o->checkpoint);
     if (st == IST_OK) {
+      if (o->bn_recalib > 0) ist_bn_recalibrate(&m, &train, o->bn_recalib);
       float loss, acc = ist_evaluate(&m, &test, &loss);
       printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
       ist_report_print(stdout, &m, o->markdown);
     }
     ist_model_destroy(&m);
   }
+  ist_dataset_free(&train);
   ist_dataset_free(&test);
   return st;
 }
@@ -333,8 +338,9 @@ int main(int argc, char **argv) {
     st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
-  if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0))
-    st = ist_fail(IST_ERR_ARG, "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit ≥ 0");
+  if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||
+                        o.bn_recalib < 0))
+    st = ist_fail(IST_ERR_ARG, "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib ≥ 0");
   if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))
     st = ist_fail(IST_ERR_ARG, "--kd-beta must be in [0,1], --kd-temperature and --lr > 0, --lambda-ort ≥ 0");
   if (st == IST_OK) {

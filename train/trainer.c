@@ -24,6 +24,20 @@ float ist_ortho_total(ist_model *m, float scale) {
   return total;
 }
 
+void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
+  const int b = m->batch;
+  int32_t *labels = malloc(sizeof(int32_t) * (size_t)b);
+  float *images = malloc(sizeof(float) * (size_t)b * m->in_c * m->in_h * m->in_w);
+  const int64_t full = d->n / b; /* whole batches in d, cycled through */
+  for (int i = 0; labels && images && full > 0 && i < batches; i++) {
+    ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL);
+    ist_model_set_batch(m, b, images, labels);
+    m->forward(m, b, 1); /* training mode: only the running statistics change */
+  }
+  free(images);
+  free(labels);
+}
+
 float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
   int64_t correct = 0;
   double loss_sum = 0;
@@ -102,6 +116,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
         fflush(stdout);
       }
     }
+    if (cfg->bn_recalib > 0) ist_bn_recalibrate(m, train, cfg->bn_recalib);
     res->train_loss = (float)(loss_sum / steps);
     res->train_acc = (float)hits_sum / (float)(steps * b);
     float test_loss;

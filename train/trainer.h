@@ -17,6 +17,7 @@ typedef struct {
   float kd_beta, kd_temperature; /* used when a teacher is given */
   float lambda_ort;
   int flip;               /* random horizontal flips */
+  int bn_recalib;         /* batches that re-estimate BN running statistics before each evaluation */
   uint64_t seed;
   int log_every;          /* steps between progress lines (0: none) */
   FILE *metrics;          /* JSON lines, one per epoch (may be NULL) */
@@ -31,6 +32,10 @@ typedef struct {
  * test after each epoch. */
 ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,
                      const ist_train_config *cfg, ist_train_result *res);
+/* Re-estimates the BatchNorm running statistics with the current weights: training-mode forward
+ * passes over the first `batches` batches of d (no parameter changes). The statistics gathered
+ * during an epoch lag behind weights that keep moving — under quantization they jump. */
+void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches);
 /* Top-1 accuracy (0..1) of m on d, in eval mode. */
 float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss);
 /* Σ over generated layers of the orthogonality penalty; with scale > 0 also adds scale·∂L/∂θ. */
