@@ -10,7 +10,7 @@ bin=${INSITU:-build/insitu}
 what=$1 out=$2
 mkdir -p "$out"
 teacher=$out/teacher/teacher.safetensors
-decay=0.85
+decay=${DECAY:-0.85}
 
 # student NAME EPOCHS FLAGS...: init then distill in OUT/NAME, one result line.
 student() {
@@ -29,7 +29,7 @@ student() {
 
 case $what in
 teacher)
-  "$bin" teacher --out "$out/teacher" --teacher-epochs 18 --lr-decay "$decay" --log-every 0 | tee "$out/teacher.log"
+  "$bin" teacher --out "$out/teacher" --teacher-epochs 18 --lr-decay 0.85 --log-every 0 | tee "$out/teacher.log"
   ;;
 student)
   student "student-$4" "$3" --setting "$4"

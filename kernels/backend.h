@@ -89,10 +89,12 @@ typedef struct ist_backend {
   float (*kd_loss)(int n, int c, const float *student, const float *teacher, const int32_t *labels, float beta,
                    float temperature, float *dlogits, int *correct);
 
-  /* Uniform symmetric quantizer with a per-tensor fp32 scale (SPEC §3); returns the scale.
-   * The straight-through backward is the identity: dx += dy. */
+  /* Uniform symmetric quantizer with a per-tensor fp32 scale (SPEC §3); returns the scale (the clip).
+   * Straight-through backward: dx += dy where |x| ≤ scale (values beyond the clip get no
+   * gradient, or they would drift with no effect on the output); everything passes for q = 1
+   * and q ≥ 32. */
   float (*quantize_forward)(int64_t n, int bits, const float *x, float *y);
-  void (*quantize_backward)(int64_t n, const float *dy, float *dx);
+  void (*quantize_backward)(int64_t n, int bits, float scale, const float *x, const float *dy, float *dx);
 
   /* W = generator(Wb, U, V) (SPEC §2); wc: nb·ci·k2 floats, the level-1 output (an input when
    * level 1 is off). */

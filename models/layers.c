@@ -46,6 +46,8 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
     IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qu, 3, (int64_t[]){g->nb, g->ci, g->bi}, &l->u, &l->du));
     IST_TRY(ist_model_scratch(m, ist_gen_wb_numel(g), &l->qwb));
     IST_TRY(ist_model_scratch(m, ist_gen_u_numel(g), &l->qu));
+    IST_TRY(ist_model_scratch(m, ist_gen_wb_numel(g), &l->dqwb));
+    IST_TRY(ist_model_scratch(m, ist_gen_u_numel(g), &l->dqu));
   } else {
     /* Level 1 off: each Wc_j is a free parameter, stored at the basis bitwidth qb. */
     snprintf(pn, sizeof pn, "%s.wc", l->name);
@@ -56,6 +58,7 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
     snprintf(pn, sizeof pn, "%s.v", l->name);
     IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qv, 2, (int64_t[]){g->co, g->bc}, &l->v, &l->dv));
     IST_TRY(ist_model_scratch(m, ist_gen_v_numel(g), &l->qv));
+    IST_TRY(ist_model_scratch(m, ist_gen_v_numel(g), &l->dqv));
   }
   IST_TRY(ist_model_scratch(m, ist_gen_wc_numel(g), &l->wc));
   IST_TRY(ist_model_scratch(m, ist_gen_wc_numel(g), &l->dwc));
@@ -90,13 +93,27 @@ void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, co
     be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
     return;
   }
-  const ist_gen_shape *g = &l->gen;
   be->zero(l->dw, (int64_t)s.co * s.ci * s.k * s.k);
   be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
-  /* The quantizers' straight-through gradient is the identity, so the generator's gradients
-   * w.r.t. the quantized factors accumulate straight into the latent factors' gradients. */
-  be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dwb, l->du, l->dv, l->dwc);
-  if (!g->level1) be->quantize_backward(ist_gen_wc_numel(g), l->dwc, l->dwc_free);
+  ist_conv_layer_generate_backward(be, l);
+}
+
+void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l) {
+  const ist_gen_shape *g = &l->gen;
+  const ist_conv_setting *q = &l->set;
+  if (g->level1) {
+    be->zero(l->dqwb, ist_gen_wb_numel(g));
+    be->zero(l->dqu, ist_gen_u_numel(g));
+  }
+  if (g->level2) be->zero(l->dqv, ist_gen_v_numel(g));
+  be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dqwb, l->dqu, l->dqv, l->dwc);
+  if (g->level1) {
+    be->quantize_backward(ist_gen_wb_numel(g), q->qb, l->scale_b, l->wb, l->dqwb, l->dwb);
+    be->quantize_backward(ist_gen_u_numel(g), q->qu, l->scale_u, l->u, l->dqu, l->du);
+  } else {
+    be->quantize_backward(ist_gen_wc_numel(g), q->qb, l->scale_b, l->wc_free, l->dwc, l->dwc_free);
+  }
+  if (g->level2) be->quantize_backward(ist_gen_v_numel(g), q->qv, l->scale_v, l->v, l->dqv, l->dv);
 }
 
 ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw) {

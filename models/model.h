@@ -56,6 +56,7 @@ typedef struct {
   float *wb, *u, *v, *wc_free;
   float *dwb, *du, *dv, *dwc_free;
   float *qwb, *qu, *qv, *wc, *dwc; /* quantized factors and the level-1 output, scratch */
+  float *dqwb, *dqu, *dqv;         /* gradients w.r.t. the quantized factors, scratch */
   const float *x;                  /* the forward's input, kept for the backward */
   float scale_b, scale_u, scale_v; /* last quantization scales */
 } ist_conv_layer;
@@ -145,6 +146,9 @@ void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, con
 void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws);
 /* Quantizes the factors and materializes W (used by forward, and by projection and reports). */
 void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l);
+/* From l->dw (the gradient w.r.t. the generated W), accumulates the latent factors' gradients
+ * through the generator and the quantizers. */
+void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l);
 
 ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw);
 /* The classifier is stored in 8 bits when any conv of the model is quantized (SPEC §2). */

@@ -142,10 +142,13 @@ TEST(Quantizer, ThirtyTwoBitsIsIdentityAndOneBitIsSignTimesMeanAbs) {
   EXPECT_EQ(y, (std::vector<float>{1.05f, -1.05f, 1.05f, -1.05f}));
 }
 
-TEST(Quantizer, StraightThroughBackwardPassesTheGradient) {
-  std::vector<float> dy = {1, -2, 3}, dx = {1, 1, 1};
-  ist_cpu_quantize_backward(3, dy.data(), dx.data());
-  EXPECT_EQ(dx, (std::vector<float>{2, -1, 4}));
+TEST(Quantizer, StraightThroughBackwardPassesTheGradientInsideTheClip) {
+  std::vector<float> x = {0.5f, -0.9f, 1.5f}, dy = {1, -2, 3}, dx = {1, 1, 1};
+  ist_cpu_quantize_backward(3, 4, 1.0f, x.data(), dy.data(), dx.data());
+  EXPECT_EQ(dx, (std::vector<float>{2, -1, 1})) << "1.5 lies beyond the clip 1.0";
+  dx = {0, 0, 0};
+  ist_cpu_quantize_backward(3, 32, 1.0f, x.data(), dy.data(), dx.data());
+  EXPECT_EQ(dx, dy) << "unquantized: identity";
 }
 
 TEST(Ortho, ZeroForOrthonormalFactors) {

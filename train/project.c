@@ -87,7 +87,6 @@ static void balance_levels(ist_conv_layer *l) {
 }
 
 float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_teacher, int iters, float lr) {
-  const ist_gen_shape *g = &l->gen;
   const int64_t wn = weight_numel(l);
   float *data[3], *grad[3];
   int64_t numel[3];
@@ -109,8 +108,7 @@ float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_te
      * steps (plain momentum SGD) harmless, after which the step size is scale-free. */
     for (int64_t i = 0; i < wn; i++) l->dw[i] = 2.0f * (l->w[i] - w_teacher[i]) / (float)wn;
     for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
-    be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dwb, l->du, l->dv, l->dwc);
-    if (!g->level1) be->copy(l->dwc_free, l->dwc, numel[0]);
+    ist_conv_layer_generate_backward(be, l);
     int64_t off = 0;
     for (int f = 0; f < nf; f++) {
       be->radam_update(numel[f], data[f], grad[f], state + off, state + total + off, it, &h);

@@ -46,7 +46,7 @@ float ist_cpu_kd_loss(int n, int c, const float *student, const float *teacher, 
 void ist_cpu_softmax_row(int c, const float *x, float t, float *p);
 
 float ist_cpu_quantize_forward(int64_t n, int bits, const float *x, float *y);
-void ist_cpu_quantize_backward(int64_t n, const float *dy, float *dx);
+void ist_cpu_quantize_backward(int64_t n, int bits, float scale, const float *x, const float *dy, float *dx);
 
 void ist_cpu_generate_forward(const ist_gen_shape *g, const float *wb, const float *u, const float *v, float *wc,
                               float *w);
