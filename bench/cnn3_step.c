@@ -1,6 +1,7 @@
 /* Times one training step of cnn3 (forward, loss, backward, RAdam) at batch 64, dense and
- * generated, and the same step in PyTorch on the same CPU threads, in one run: prints a table
- * with each time and the ratio. */
+ * generated (each generated conv on a materialized W, or factored where that is cheaper), and the
+ * same step in PyTorch on the same CPU threads, in one run: prints a table with each time and the
+ * ratio. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,10 @@ static double now_s(void) {
 }
 
 /* Median of `steps` timed training steps after `warmup` untimed ones, in milliseconds. */
-static ist_status time_step(const char *setting, int batch, int warmup, int steps, double *ms) {
+static ist_status time_step(const char *setting, ist_conv_exec exec, int batch, int warmup, int steps, double *ms) {
   ist_model_config cfg = {0};
   IST_TRY(ist_setting_parse(setting, &cfg.global));
+  cfg.exec = exec;
   ist_model m;
   IST_TRY(ist_model_create("cnn3", ist_backend_cpu(), batch, &cfg, &m));
   ist_model_init_params(&m, 1);
@@ -101,20 +103,31 @@ int main(int argc, char **argv) {
     return 0;
   }
   omp_set_num_threads(threads);
-  const char *settings[2] = {"dense", "2-16-4-4-4"};
-  double ours[2], torch[2] = {0, 0};
-  for (int i = 0; i < 2; i++)
-    if (time_step(settings[i], batch, warmup, steps, &ours[i]) != IST_OK) {
+  /* Each case as "setting:exec"; the peer runs the same model the same way (see its docstring). */
+  static const char *cases[] = {"dense:auto", "2-16-4-4-4:materialize", "2-16-4-4-4:auto", "4-24-4-4-4:auto"};
+  enum { NCASES = sizeof cases / sizeof cases[0] };
+  double ours[NCASES], torch[NCASES] = {0};
+  char list[512] = "";
+  for (int i = 0; i < NCASES; i++) {
+    char setting[64];
+    const char *colon = strchr(cases[i], ':');
+    snprintf(setting, sizeof setting, "%.*s", (int)(colon - cases[i]), cases[i]);
+    ist_conv_exec exec;
+    if (ist_conv_exec_parse(colon + 1, &exec) != IST_OK ||
+        time_step(setting, exec, batch, warmup, steps, &ours[i]) != IST_OK) {
       fprintf(stderr, "bench_cnn3_step: error: %s\n", ist_last_error());
       return 1;
     }
-  int have_torch = !no_torch && run_torch(python, script, threads, batch, steps, "dense,2-16-4-4-4", torch, 2);
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", cases[i]);
+  }
+  int have_torch = !no_torch && run_torch(python, script, threads, batch, steps, list, torch, NCASES);
   printf("cnn3 training step (forward + backward + RAdam), batch %d, %d CPU threads, median of %d steps\n", batch,
          threads, steps);
-  printf("%-12s %12s %12s %14s\n", "model", "insitu ms", "PyTorch ms", "speed-up (x)");
-  for (int i = 0; i < 2; i++) {
-    if (have_torch) printf("%-12s %12.2f %12.2f %14.2f\n", settings[i], ours[i], torch[i], torch[i] / ours[i]);
-    else printf("%-12s %12.2f %12s %14s\n", settings[i], ours[i], "n/a", "n/a");
+  printf("(materialize: W generated, then a dense conv; auto: factored V*(Wb*(U*x)) where it needs <= 1/2 the MACs)\n");
+  printf("%-24s %12s %12s %14s\n", "model:conv execution", "insitu ms", "PyTorch ms", "speed-up (x)");
+  for (int i = 0; i < NCASES; i++) {
+    if (have_torch) printf("%-24s %12.2f %12.2f %14.2f\n", cases[i], ours[i], torch[i], torch[i] / ours[i]);
+    else printf("%-24s %12.2f %12s %14s\n", cases[i], ours[i], "n/a", "n/a");
   }
   if (!have_torch && !no_torch) fprintf(stderr, "bench_cnn3_step: the PyTorch peer did not run (python3-torch installed?)\n");
   return 0;

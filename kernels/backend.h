@@ -34,11 +34,24 @@ typedef struct {
   int nb; /* bc when level 2 is on, co otherwise */
 } ist_gen_shape;
 
+/* The generator of a co × ci × k × k conv at ranks (bi, bc); a level is on only when its rank is
+ * below both dimensions it factors (SPEC §2). */
+ist_gen_shape ist_gen_shape_make(int co, int ci, int k, int bi, int bc);
 /* Sizes of the generator's factors, in floats. */
 int64_t ist_gen_wb_numel(const ist_gen_shape *g); /* nb·bi·k2, or 0 */
 int64_t ist_gen_u_numel(const ist_gen_shape *g);  /* nb·ci·bi, or 0 */
 int64_t ist_gen_wc_numel(const ist_gen_shape *g); /* nb·ci·k2 (free Wc when level 1 is off; scratch otherwise) */
 int64_t ist_gen_v_numel(const ist_gen_shape *g);  /* co·bc, or 0 */
+
+/* Floats of scratch gconv_forward/backward need. */
+size_t ist_gconv_ws_floats(const ist_conv_shape *s, const ist_gen_shape *g);
+/* Floats the factored forward keeps for the backward: t1 (level 1 on) and t2 (level 2 on). */
+int64_t ist_gconv_t1_numel(const ist_conv_shape *s, const ist_gen_shape *g);
+int64_t ist_gconv_t2_numel(const ist_conv_shape *s, const ist_gen_shape *g);
+/* Multiply-adds per output pixel of the generated conv run on a materialized W, and run factored
+ * (the 1×1 of level 1 runs at the input resolution, so it is scaled by h·w / (ho·wo)). */
+double ist_gconv_macs_materialized(const ist_conv_shape *s, const ist_gen_shape *g);
+double ist_gconv_macs_factored(const ist_conv_shape *s, const ist_gen_shape *g);
 
 typedef struct {
   float lr, beta1, beta2, eps, weight_decay;
@@ -104,6 +117,20 @@ typedef struct ist_backend {
    * free Wc's gradient to accumulate by the caller). */
   void (*generate_backward)(const ist_gen_shape *g, const float *dw, const float *wb, const float *u,
                             const float *v, const float *wc, float *dwb, float *du, float *dv, float *dwc);
+
+  /* The generated conv without W (factored execution): conv(x, V·{U_j·Wb_j}) is linear in each
+   * factor, so y = V ⋆ (Wb ⋆ (U ⋆ x)):
+   *   level 1 on:  t1 = U ⋆ x (1×1, ci → nb·bi), then Wb ⋆ t1 (k×k, nb groups of bi → 1);
+   *   level 1 off: Wc ⋆ x (dense k×k, ci → nb);
+   *   level 2 on:  t2 = that, y = V ⋆ t2 (1×1, nb → co); off: y = that.
+   * Factors are the quantized ones (wc: the free Wc when level 1 is off); t1, t2 are kept for the
+   * backward. ws: ist_gconv_ws_floats floats. */
+  void (*gconv_forward)(const ist_conv_shape *s, const ist_gen_shape *g, const float *x, const float *wb,
+                        const float *u, const float *wc, const float *v, float *t1, float *t2, float *y, float *ws);
+  /* dx (may be NULL) overwritten; dWb, dU, dWc (level 1 off), dV accumulated. */
+  void (*gconv_backward)(const ist_conv_shape *s, const ist_gen_shape *g, const float *dy, const float *x,
+                         const float *wb, const float *u, const float *wc, const float *v, const float *t1,
+                         const float *t2, float *dx, float *dwb, float *du, float *dwc, float *dv, float *ws);
 
   /* Orthogonality penalty of SPEC §4 for one layer; backward adds scale·∂L into the grads. */
   float (*ortho_forward)(const ist_gen_shape *g, const float *wb, const float *u, const float *v);

@@ -12,7 +12,35 @@ int ist_conv_shape_init(ist_conv_shape *s) {
   return 1;
 }
 
+ist_gen_shape ist_gen_shape_make(int co, int ci, int k, int bi, int bc) {
+  const int k2 = k * k, kk = ci * k2;
+  ist_gen_shape g = {.co = co, .ci = ci, .k2 = k2, .bi = bi, .bc = bc};
+  g.level1 = k > 1 && bi > 0 && bi < (ci < k2 ? ci : k2);
+  g.level2 = bc > 0 && bc < (co < kk ? co : kk);
+  g.nb = g.level2 ? bc : co;
+  return g;
+}
+
 int64_t ist_gen_wb_numel(const ist_gen_shape *g) { return g->level1 ? (int64_t)g->nb * g->bi * g->k2 : 0; }
 int64_t ist_gen_u_numel(const ist_gen_shape *g) { return g->level1 ? (int64_t)g->nb * g->ci * g->bi : 0; }
 int64_t ist_gen_wc_numel(const ist_gen_shape *g) { return (int64_t)g->nb * g->ci * g->k2; }
 int64_t ist_gen_v_numel(const ist_gen_shape *g) { return g->level2 ? (int64_t)g->co * g->bc : 0; }
+
+int64_t ist_gconv_t1_numel(const ist_conv_shape *s, const ist_gen_shape *g) {
+  return g->level1 ? (int64_t)s->n * g->nb * g->bi * s->h * s->w : 0;
+}
+int64_t ist_gconv_t2_numel(const ist_conv_shape *s, const ist_gen_shape *g) {
+  return g->level2 ? (int64_t)s->n * g->nb * s->ho * s->wo : 0;
+}
+
+double ist_gconv_macs_materialized(const ist_conv_shape *s, const ist_gen_shape *g) {
+  (void)g;
+  return (double)s->co * s->ci * s->k * s->k;
+}
+
+double ist_gconv_macs_factored(const ist_conv_shape *s, const ist_gen_shape *g) {
+  const double in_per_out = (double)s->h * s->w / ((double)s->ho * s->wo);
+  double macs = g->level1 ? (double)g->nb * g->bi * (s->ci * in_per_out + g->k2) : (double)g->nb * s->ci * g->k2;
+  if (g->level2) macs += (double)s->co * g->nb;
+  return macs;
+}

@@ -64,13 +64,13 @@ ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg) {
   for (int i = 0; i < 3; i++) {
     ist_conv_layer *l = &net->conv[i];
     IST_TRY(ist_conv_layer_init(l, conv_names[i], b, c, h, w, CNN3_WIDTH, CNN3_K, i == 0 ? 2 : 1, CNN3_K / 2,
-                                ist_config_for(cfg, conv_names[i])));
+                                ist_config_for(cfg, conv_names[i]), cfg->exec));
     IST_TRY(ist_conv_layer_register(m, l));
     c = CNN3_WIDTH;
     h = l->shape.ho;
     w = l->shape.wo;
     IST_TRY(ist_bn_layer_register(m, &net->bn[i], bn_names[i], c, h * w));
-    if (ist_conv_ws_floats(&l->shape) > ws) ws = ist_conv_ws_floats(&l->shape);
+    if (ist_conv_layer_ws_floats(l) > ws) ws = ist_conv_layer_ws_floats(l);
   }
   for (int i = 0; i < cfg->noverride; i++) {
     int known = 0;

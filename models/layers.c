@@ -4,8 +4,22 @@
 
 #include "models/model.h"
 
+/* auto runs a generated conv factored when that needs at most this share of the materialized
+ * multiply-adds: its small grouped conv runs at a lower rate than one big sgemm. */
+#define FACTORED_MAX_MAC_SHARE 0.5
+
+ist_status ist_conv_exec_parse(const char *text, ist_conv_exec *out) {
+  static const char *names[] = {"auto", "materialize", "factored"};
+  for (int i = 0; i < 3; i++)
+    if (!strcmp(text, names[i])) {
+      *out = (ist_conv_exec)i;
+      return IST_OK;
+    }
+  return ist_fail(IST_ERR_ARG, "--conv-exec: '%s' is not auto, materialize or factored", text);
+}
+
 ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
-                               int stride, int pad, const ist_conv_setting *set) {
+                               int stride, int pad, const ist_conv_setting *set, ist_conv_exec exec) {
   memset(l, 0, sizeof *l);
   snprintf(l->name, sizeof l->name, "%s", name);
   l->shape = (ist_conv_shape){.n = batch, .ci = ci, .h = h, .w = w, .co = co, .k = k, .stride = stride, .pad = pad};
@@ -14,17 +28,10 @@ ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, i
                     k, stride, pad);
   l->set = *set;
   if (!set->generated) return IST_OK;
-  /* SPEC §2: a level is on only when its rank is below both dimensions it factors. */
-  ist_gen_shape *g = &l->gen;
-  g->co = co;
-  g->ci = ci;
-  g->k2 = k * k;
-  g->bi = set->bi;
-  g->bc = set->bc;
-  int kk = ci * k * k;
-  g->level1 = k > 1 && set->bi < (ci < k * k ? ci : k * k);
-  g->level2 = set->bc < (co < kk ? co : kk);
-  g->nb = g->level2 ? g->bc : co;
+  l->gen = ist_gen_shape_make(co, ci, k, set->bi, set->bc);
+  l->factored = exec == IST_EXEC_FACTORED ||
+                (exec == IST_EXEC_AUTO && ist_gconv_macs_factored(&l->shape, &l->gen) <=
+                                              FACTORED_MAX_MAC_SHARE * ist_gconv_macs_materialized(&l->shape, &l->gen));
   return IST_OK;
 }
 
@@ -60,13 +67,21 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
     IST_TRY(ist_model_scratch(m, ist_gen_v_numel(g), &l->qv));
     IST_TRY(ist_model_scratch(m, ist_gen_v_numel(g), &l->dqv));
   }
+  if (l->factored) {
+    IST_TRY(ist_model_scratch(m, ist_gconv_t1_numel(s, g), &l->t1));
+    IST_TRY(ist_model_scratch(m, ist_gconv_t2_numel(s, g), &l->t2));
+  }
   IST_TRY(ist_model_scratch(m, ist_gen_wc_numel(g), &l->wc));
   IST_TRY(ist_model_scratch(m, ist_gen_wc_numel(g), &l->dwc));
   IST_TRY(ist_model_scratch(m, wn, &l->w));
   return ist_model_scratch(m, wn, &l->dw);
 }
 
-void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l) {
+size_t ist_conv_layer_ws_floats(const ist_conv_layer *l) {
+  return l->set.generated && l->factored ? ist_gconv_ws_floats(&l->shape, &l->gen) : ist_conv_ws_floats(&l->shape);
+}
+
+void ist_conv_layer_quantize(const ist_backend *be, ist_conv_layer *l) {
   const ist_gen_shape *g = &l->gen;
   if (g->level1) {
     l->scale_b = be->quantize_forward(ist_gen_wb_numel(g), l->set.qb, l->wb, l->qwb);
@@ -75,38 +90,44 @@ void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l) {
     l->scale_b = be->quantize_forward(ist_gen_wc_numel(g), l->set.qb, l->wc_free, l->wc);
   }
   if (g->level2) l->scale_v = be->quantize_forward(ist_gen_v_numel(g), l->set.qv, l->v, l->qv);
-  be->generate_forward(g, l->qwb, l->qu, l->qv, l->wc, l->w);
+}
+
+void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l) {
+  ist_conv_layer_quantize(be, l);
+  be->generate_forward(&l->gen, l->qwb, l->qu, l->qv, l->wc, l->w);
 }
 
 void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, const float *x, float *y, float *ws) {
   ist_conv_shape s = l->shape;
   s.n = n;
   l->x = x;
-  if (l->set.generated) ist_conv_layer_generate(be, l);
-  be->conv2d_forward(&s, x, l->w, NULL, y, ws);
-}
-
-void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws) {
-  ist_conv_shape s = l->shape;
-  s.n = n;
   if (!l->set.generated) {
-    be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
-    return;
+    be->conv2d_forward(&s, x, l->w, NULL, y, ws);
+  } else if (l->factored) {
+    ist_conv_layer_quantize(be, l);
+    be->gconv_forward(&s, &l->gen, x, l->qwb, l->qu, l->wc, l->qv, l->t1, l->t2, y, ws);
+  } else {
+    ist_conv_layer_generate(be, l);
+    be->conv2d_forward(&s, x, l->w, NULL, y, ws);
   }
-  be->zero(l->dw, (int64_t)s.co * s.ci * s.k * s.k);
-  be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
-  ist_conv_layer_generate_backward(be, l);
 }
 
-void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l) {
+/* Zeroes the gradients w.r.t. the quantized factors before a backward accumulates into them. */
+static void zero_factor_grads(const ist_backend *be, ist_conv_layer *l) {
   const ist_gen_shape *g = &l->gen;
-  const ist_conv_setting *q = &l->set;
   if (g->level1) {
     be->zero(l->dqwb, ist_gen_wb_numel(g));
     be->zero(l->dqu, ist_gen_u_numel(g));
+  } else {
+    be->zero(l->dwc, ist_gen_wc_numel(g));
   }
   if (g->level2) be->zero(l->dqv, ist_gen_v_numel(g));
-  be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dqwb, l->dqu, l->dqv, l->dwc);
+}
+
+/* From the quantized factors' gradients to the latent factors', through the quantizers. */
+static void quantize_backward(const ist_backend *be, ist_conv_layer *l) {
+  const ist_gen_shape *g = &l->gen;
+  const ist_conv_setting *q = &l->set;
   if (g->level1) {
     be->quantize_backward(ist_gen_wb_numel(g), q->qb, l->scale_b, l->wb, l->dqwb, l->dwb);
     be->quantize_backward(ist_gen_u_numel(g), q->qu, l->scale_u, l->u, l->dqu, l->du);
@@ -114,6 +135,30 @@ void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l) 
     be->quantize_backward(ist_gen_wc_numel(g), q->qb, l->scale_b, l->wc_free, l->dwc, l->dwc_free);
   }
   if (g->level2) be->quantize_backward(ist_gen_v_numel(g), q->qv, l->scale_v, l->v, l->dqv, l->dv);
+}
+
+void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws) {
+  ist_conv_shape s = l->shape;
+  s.n = n;
+  if (!l->set.generated) {
+    be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
+  } else if (l->factored) {
+    zero_factor_grads(be, l);
+    be->gconv_backward(&s, &l->gen, dy, l->x, l->qwb, l->qu, l->wc, l->qv, l->t1, l->t2, dx, l->dqwb, l->dqu, l->dwc,
+                       l->dqv, ws);
+    quantize_backward(be, l);
+  } else {
+    be->zero(l->dw, (int64_t)s.co * s.ci * s.k * s.k);
+    be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
+    ist_conv_layer_generate_backward(be, l);
+  }
+}
+
+void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l) {
+  const ist_gen_shape *g = &l->gen;
+  zero_factor_grads(be, l);
+  be->generate_backward(g, l->dw, l->qwb, l->qu, l->qv, l->wc, l->dqwb, l->dqu, l->dqv, l->dwc);
+  quantize_backward(be, l);
 }
 
 ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw) {

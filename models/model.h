@@ -27,6 +27,13 @@ ist_status ist_setting_parse(const char *text, ist_conv_setting *out);
 /* "dense" or "Bi-Bc-qb-qu-qv" */
 void ist_setting_format(const ist_conv_setting *s, char *buf, int cap);
 
+/* How a generated conv runs: on a materialized W (generator, then a dense conv), or factored
+ * (gconv: three small convs, no W); auto picks the one with fewer multiply-adds. */
+typedef enum { IST_EXEC_AUTO, IST_EXEC_MATERIALIZE, IST_EXEC_FACTORED } ist_conv_exec;
+
+/* Parses "auto", "materialize" or "factored". */
+ist_status ist_conv_exec_parse(const char *text, ist_conv_exec *out);
+
 typedef enum {
   IST_PARAM_CONV,    /* a dense conv weight */
   IST_PARAM_FACTOR,  /* a generated conv's Wb, U, V or free Wc */
@@ -50,6 +57,7 @@ typedef struct {
   ist_conv_shape shape; /* n = the model's batch */
   ist_conv_setting set;
   ist_gen_shape gen;    /* generated layers only */
+  int factored;         /* generated layers: run as gconv (no W) rather than on a materialized W */
   /* Dense: w, dw are the parameter and its gradient. Generated: w, dw are scratch (the
    * materialized weight), wb/u/v (or wc when level 1 is off) the parameters. */
   float *w, *dw;
@@ -57,6 +65,7 @@ typedef struct {
   float *dwb, *du, *dv, *dwc_free;
   float *qwb, *qu, *qv, *wc, *dwc; /* quantized factors and the level-1 output, scratch */
   float *dqwb, *dqu, *dqv;         /* gradients w.r.t. the quantized factors, scratch */
+  float *t1, *t2;                  /* factored execution's intermediate activations */
   const float *x;                  /* the forward's input, kept for the backward */
   float scale_b, scale_u, scale_v; /* last quantization scales */
 } ist_conv_layer;
@@ -104,6 +113,7 @@ typedef struct {
   int noverride;
   char override_name[IST_MAX_CONVS][IST_NAME_LEN];
   ist_conv_setting override_set[IST_MAX_CONVS];
+  ist_conv_exec exec;
 } ist_model_config;
 
 /* Parses "name=setting,name=setting" into cfg's overrides. */
@@ -139,11 +149,15 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path);
 /* Layer building blocks, shared by architectures. The *_register functions run twice: first
  * against measuring arenas (to size them), then for real. */
 ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
-                               int stride, int pad, const ist_conv_setting *set);
+                               int stride, int pad, const ist_conv_setting *set, ist_conv_exec exec);
+/* Floats of the shared conv scratch this layer needs (model->ws is the largest over layers). */
+size_t ist_conv_layer_ws_floats(const ist_conv_layer *l);
 ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l);
 void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, const float *x, float *y, float *ws);
 /* dx may be NULL (first layer). */
 void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws);
+/* Quantizes the factors (qwb, qu, qv, or wc when level 1 is off). */
+void ist_conv_layer_quantize(const ist_backend *be, ist_conv_layer *l);
 /* Quantizes the factors and materializes W (used by forward, and by projection and reports). */
 void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l);
 /* From l->dw (the gradient w.r.t. the generated W), accumulates the latent factors' gradients

@@ -18,8 +18,10 @@ namespace {
 
 struct Net {
   ist_model m{};
-  explicit Net(const char *setting, int batch = 4, const char *layers = nullptr) {
+  explicit Net(const char *setting, int batch = 4, const char *layers = nullptr,
+               ist_conv_exec exec = IST_EXEC_AUTO) {
     ist_model_config cfg{};
+    cfg.exec = exec;
     EXPECT_EQ(ist_setting_parse(setting, &cfg.global), IST_OK);
     if (layers) {
       EXPECT_EQ(ist_config_parse_overrides(layers, &cfg), IST_OK);
@@ -48,8 +50,8 @@ double loss_of(ist_model *m, const std::vector<int32_t> &y, int backward) {
 
 // Whole-network finite differences on a few entries of every trainable tensor (unquantized, so
 // the loss is smooth; BN in training mode).
-void check_model_gradients(const char *setting) {
-  Net n(setting);
+void check_model_gradients(const char *setting, ist_conv_exec exec = IST_EXEC_AUTO) {
+  Net n(setting, 4, nullptr, exec);
   std::vector<int32_t> y;
   fill_batch(&n.m, y, 3);
   loss_of(&n.m, y, 1);
@@ -78,7 +80,37 @@ void check_model_gradients(const char *setting) {
 }
 
 TEST(Cnn3, DenseGradientsMatchFiniteDifferences) { check_model_gradients("dense"); }
-TEST(Cnn3, GeneratedGradientsMatchFiniteDifferences) { check_model_gradients("2-8-32-32-32"); }
+TEST(Cnn3, GeneratedGradientsMatchFiniteDifferencesMaterialized) {
+  check_model_gradients("2-8-32-32-32", IST_EXEC_MATERIALIZE);
+}
+TEST(Cnn3, GeneratedGradientsMatchFiniteDifferencesFactored) {
+  check_model_gradients("2-8-32-32-32", IST_EXEC_FACTORED);
+}
+
+TEST(Cnn3, AutoExecutionFactorsOnlyWhereItSavesWork) {
+  Net n("2-16-4-4-4");
+  EXPECT_FALSE(n.m.convs[0]->factored) << "conv1: 16·25 + 32·16 MACs per pixel vs 800 materialized";
+  EXPECT_TRUE(n.m.convs[1]->factored) << "conv2: 2336 vs 25600";
+  EXPECT_TRUE(n.m.convs[2]->factored);
+}
+
+// The quantized student run factored and run on a materialized W: same logits, same gradients.
+TEST(Cnn3, FactoredAndMaterializedExecutionAgree) {
+  Net a("2-8-4-4-4", 4, nullptr, IST_EXEC_MATERIALIZE), b("2-8-4-4-4", 4, nullptr, IST_EXEC_FACTORED);
+  std::vector<int32_t> y;
+  fill_batch(&a.m, y, 4);
+  fill_batch(&b.m, y, 4);
+  EXPECT_NEAR(loss_of(&a.m, y, 1), loss_of(&b.m, y, 1), 1e-5);
+  EXPECT_LT(max_rel_diff(b.m.logits, a.m.logits, 40), 1e-4);
+  for (int i = 0; i < a.m.nparams; i++) {
+    if (!a.m.params[i].grad) continue;
+    const ist_param &pa = a.m.params[i], &pb = b.m.params[i];
+    double gmax = 0;
+    for (int64_t k = 0; k < pa.numel; k++) gmax = std::max(gmax, (double)std::fabs(pa.grad[k]));
+    for (int64_t k = 0; k < pa.numel; k++)
+      ASSERT_NEAR(pb.grad[k], pa.grad[k], 1e-4 * gmax + 1e-7) << pa.name << "[" << k << "]";
+  }
+}
 
 TEST(Cnn3, QuantizedStudentLearnsAFixedBatch) {
   Net n("2-8-4-4-4", 16);

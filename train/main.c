@@ -17,17 +17,18 @@
 
 /* The paper's hyper-parameters (SPEC §4) and this program's defaults, in one place. */
 typedef struct {
-  const char *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device;
+  const char *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device, *conv_exec;
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
   int markdown;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
+  ist_conv_exec exec; /* parsed from conv_exec */
 } options;
 
 static options defaults(void) {
   return (options){
       .data = IST_FMNIST_DIR, .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
-      .schedule = "short", .device = "cpu", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
+      .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
       .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .bn_recalib = 50, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
@@ -62,6 +63,7 @@ static ist_option *option_table(options *o, int *n) {
   OPT("model", IST_OPT_STRING, model, "architecture");
   OPT("device", IST_OPT_STRING, device, "backend: cpu");
   OPT("out", IST_OPT_STRING, out, "output directory");
+  OPT("conv-exec", IST_OPT_STRING, conv_exec, "generated convs: materialize (W, then a dense conv), factored (no W) or auto (fewer multiply-adds)");
   OPT("teacher", IST_OPT_STRING, teacher, "teacher checkpoint (default: OUT/teacher.safetensors)");
   OPT("student", IST_OPT_STRING, student, "student checkpoint written by init/distill (default: OUT/student_init.safetensors, OUT/student.safetensors)");
   OPT("from", IST_OPT_STRING, from, "distill: the initialized student to start from (default: OUT/student_init.safetensors)");
@@ -126,11 +128,12 @@ static ist_status student_config(const options *o, ist_model_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   IST_TRY(ist_setting_parse(o->setting, &cfg->global));
   if (o->layers) IST_TRY(ist_config_parse_overrides(o->layers, cfg));
+  cfg->exec = o->exec;
   return IST_OK;
 }
 
 /* The per-layer settings a checkpoint was saved with (its "layers" metadata). */
-static ist_status checkpoint_config(const char *path, ist_model_config *cfg, char *arch, int cap) {
+static ist_status checkpoint_config(const options *o, const char *path, ist_model_config *cfg, char *arch, int cap) {
   ist_safetensors f;
   IST_TRY(ist_st_read(path, &f));
   const char *layers = ist_st_meta_get(&f, "layers"), *a = ist_st_meta_get(&f, "arch");
@@ -144,6 +147,7 @@ static ist_status checkpoint_config(const char *path, ist_model_config *cfg, cha
       if (*p == ';') *p = ',';
     snprintf(arch, cap, "%s", a);
     st = ist_config_parse_overrides(buf, cfg);
+    cfg->exec = o->exec;
     if (st != IST_OK) st = ist_fail(IST_ERR_FORMAT, "%s: bad layers metadata (%s)", path, ist_last_error());
   }
   ist_st_free(&f);
@@ -236,7 +240,7 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
   path_in(path, sizeof path, o->student, o->out, "student.safetensors");
   ist_model_config cfg;
   char arch[16];
-  IST_TRY(checkpoint_config(init_path, &cfg, arch, sizeof arch));
+  IST_TRY(checkpoint_config(o, init_path, &cfg, arch, sizeof arch));
   ist_model s;
   IST_TRY(ist_model_create(arch, backend_of(o), o->batch, &cfg, &s));
   ist_status st = ist_model_load(&s, init_path);
@@ -265,7 +269,7 @@ static ist_status cmd_eval(const options *o) {
   if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "eval: --checkpoint is required");
   ist_model_config cfg;
   char arch[16];
-  IST_TRY(checkpoint_config(o->checkpoint, &cfg, arch, sizeof arch));
+  IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   ist_dataset train = {0}, test;
   IST_TRY(load_data(o, o->bn_recalib > 0 ? &train : NULL, &test));
   ist_model m;
@@ -289,7 +293,7 @@ static ist_status cmd_report(const options *o) {
   ist_model_config cfg;
   char arch[16];
   snprintf(arch, sizeof arch, "%s", o->model);
-  if (o->checkpoint) IST_TRY(checkpoint_config(o->checkpoint, &cfg, arch, sizeof arch));
+  if (o->checkpoint) IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   else IST_TRY(student_config(o, &cfg));
   ist_model m;
   IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
@@ -336,6 +340,7 @@ int main(int argc, char **argv) {
   }
   if (st == IST_OK && strcmp(o.device, "cpu"))
     st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
+  if (st == IST_OK) st = ist_conv_exec_parse(o.conv_exec, &o.exec);
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
   if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||

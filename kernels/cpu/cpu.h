@@ -53,6 +53,13 @@ void ist_cpu_generate_forward(const ist_gen_shape *g, const float *wb, const flo
 void ist_cpu_generate_backward(const ist_gen_shape *g, const float *dw, const float *wb, const float *u,
                                const float *v, const float *wc, float *dwb, float *du, float *dv, float *dwc);
 
+void ist_cpu_gconv_forward(const ist_conv_shape *s, const ist_gen_shape *g, const float *x, const float *wb,
+                           const float *u, const float *wc, const float *v, float *t1, float *t2, float *y,
+                           float *ws);
+void ist_cpu_gconv_backward(const ist_conv_shape *s, const ist_gen_shape *g, const float *dy, const float *x,
+                            const float *wb, const float *u, const float *wc, const float *v, const float *t1,
+                            const float *t2, float *dx, float *dwb, float *du, float *dwc, float *dv, float *ws);
+
 float ist_cpu_ortho_forward(const ist_gen_shape *g, const float *wb, const float *u, const float *v);
 void ist_cpu_ortho_backward(float scale, const ist_gen_shape *g, const float *wb, const float *u, const float *v,
                             float *dwb, float *du, float *dv);
