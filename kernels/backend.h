@@ -21,6 +21,8 @@ typedef struct {
 
 /* Fills ho, wo; returns 0 when the shape is impossible. */
 int ist_conv_shape_init(ist_conv_shape *s);
+/* Output size of a k-window pooling with stride and padding (floor mode). */
+int ist_pool_out(int in, int k, int stride, int pad);
 /* Floats of scratch conv2d_forward/backward need (sized for the current thread count). */
 size_t ist_conv_ws_floats(const ist_conv_shape *s);
 
@@ -83,12 +85,22 @@ typedef struct ist_backend {
                              const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
                              float *dbeta);
 
+  /* y = a + b (y may alias a or b). */
+  void (*add)(int64_t n, const float *a, const float *b, float *y);
+
   void (*relu_forward)(int64_t n, const float *x, float *y);
   void (*relu_backward)(int64_t n, const float *dy, const float *y, float *dx);
 
   /* Adaptive average pooling (PyTorch's bins) from h×w to oh×ow. */
   void (*avgpool_forward)(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
   void (*avgpool_backward)(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);
+
+  /* Max pooling over k×k windows; padding cells never win (PyTorch's semantics).
+   * idx: per output, the winning input's offset within its plane, for the backward. */
+  void (*maxpool_forward)(int n, int c, int h, int w, int k, int stride, int pad, const float *x, float *y,
+                          int32_t *idx);
+  /* dx (overwritten) = dy routed to the winners. */
+  void (*maxpool_backward)(int n, int c, int h, int w, int oh, int ow, const float *dy, const int32_t *idx, float *dx);
 
   /* y (n × out) = x (n × in) · wᵀ + b */
   void (*linear_forward)(int n, int in, int out, const float *x, const float *w, const float *b, float *y);

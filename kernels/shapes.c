@@ -12,6 +12,8 @@ int ist_conv_shape_init(ist_conv_shape *s) {
   return 1;
 }
 
+int ist_pool_out(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
 ist_gen_shape ist_gen_shape_make(int co, int ci, int k, int bi, int bc) {
   const int k2 = k * k, kk = ci * k2;
   ist_gen_shape g = {.co = co, .ci = ci, .k2 = k2, .bi = bi, .bc = bc};

@@ -180,6 +180,61 @@ ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name
   return ist_model_scratch(m, c, &l->save_rstd);
 }
 
+ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_name, const char *bn_name, int ci,
+                                int h, int w, int co, int k, int stride, int pad, const ist_model_config *cfg, int relu) {
+  ist_conv_layer *l = &u->conv;
+  IST_TRY(ist_conv_layer_init(l, conv_name, m->batch, ci, h, w, co, k, stride, pad, ist_config_for(cfg, conv_name),
+                              cfg->exec));
+  IST_TRY(ist_conv_layer_register(m, l));
+  const int hw = l->shape.ho * l->shape.wo;
+  IST_TRY(ist_bn_layer_register(m, &u->bn, bn_name, co, hw));
+  u->relu = relu;
+  const int64_t act = (int64_t)m->batch * co * hw;
+  IST_TRY(ist_model_scratch(m, act, &u->a));
+  IST_TRY(ist_model_scratch(m, act, &u->b));
+  IST_TRY(ist_model_scratch(m, act, &u->da));
+  IST_TRY(ist_model_scratch(m, act, &u->db));
+  if (relu) IST_TRY(ist_model_scratch(m, act, &u->r));
+  else u->r = u->b;
+  if (ist_conv_layer_ws_floats(l) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(l);
+  return IST_OK;
+}
+
+const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const float *x, int training) {
+  const ist_backend *be = m->be;
+  ist_bn_layer *bn = &u->bn;
+  ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
+  be->batchnorm_forward(n, bn->c, bn->hw, u->a, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd,
+                        bn->run_mean, bn->run_var, IST_BN_MOMENTUM, IST_BN_EPS, training);
+  if (u->relu) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
+  return u->r;
+}
+
+void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout, float *dx) {
+  const ist_backend *be = m->be;
+  ist_bn_layer *bn = &u->bn;
+  const float *db = dout;
+  if (u->relu) {
+    be->relu_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
+    db = u->db;
+  }
+  be->batchnorm_backward(n, bn->c, bn->hw, db, u->a, bn->gamma, bn->save_mean, bn->save_rstd, u->da, bn->dgamma,
+                         bn->dbeta);
+  ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);
+}
+
+ist_status ist_config_check_names(const ist_model *m, const ist_model_config *cfg) {
+  for (int i = 0; i < cfg->noverride; i++) {
+    int known = 0;
+    for (int j = 0; j < m->nconvs && !known; j++) known = !strcmp(cfg->override_name[i], m->convs[j]->name);
+    if (!known)
+      return ist_fail(IST_ERR_ARG, "--layers: %s has no conv named '%s' (first: %s, last: %s)", m->arch,
+                      cfg->override_name[i], m->nconvs ? m->convs[0]->name : "-",
+                      m->nconvs ? m->convs[m->nconvs - 1]->name : "-");
+  }
+  return IST_OK;
+}
+
 ist_status ist_linear_layer_register(ist_model *m, ist_linear_layer *l, const char *name, int in, int out, int bits) {
   memset(l, 0, sizeof *l);
   snprintf(l->name, sizeof l->name, "%s", name);

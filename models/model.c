@@ -113,6 +113,19 @@ void ist_model_describe(const ist_model *m, char *buf, int cap) {
 /* Architectures: a build function that registers layers against m's arenas. */
 ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg);
 
+/* The architecture's layers, then what every model has: the input, labels, logits and the conv
+ * scratch; per-layer overrides must name existing convs. */
+static ist_status build_all(ist_model *m, const ist_model_config *cfg) {
+  IST_TRY(m->build(m, cfg));
+  const int b = m->batch;
+  IST_TRY(ist_model_scratch(m, (int64_t)b * m->in_c * m->in_h * m->in_w, &m->input));
+  IST_TRY(ist_arena_alloc(&m->acts_arena, sizeof(int32_t) * (size_t)b, (void **)&m->labels));
+  IST_TRY(ist_model_scratch(m, (int64_t)b * m->classes, &m->logits));
+  IST_TRY(ist_model_scratch(m, (int64_t)b * m->classes, &m->dlogits));
+  IST_TRY(ist_model_scratch(m, (int64_t)m->ws_floats, &m->ws));
+  return ist_config_check_names(m, cfg);
+}
+
 ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, const ist_model_config *cfg,
                             ist_model *out) {
   ist_status (*build)(ist_model *, const ist_model_config *) = NULL;
@@ -122,12 +135,13 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   memset(out, 0, sizeof *out);
   out->be = be;
   out->batch = batch;
+  out->build = build;
   snprintf(out->arch, sizeof out->arch, "%s", arch);
   /* Pass 1 sizes the arenas, pass 2 lays the same tensors out in them. */
   ist_arena_measure(&out->params_arena);
   ist_arena_measure(&out->grads_arena);
   ist_arena_measure(&out->acts_arena);
-  ist_status st = build(out, cfg);
+  ist_status st = build_all(out, cfg);
   if (st != IST_OK) {
     ist_model_destroy(out);
     return st;
@@ -137,7 +151,7 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   const ist_device dev = (ist_device)be->device;
   if ((st = ist_arena_create(&out->params_arena, np, dev)) != IST_OK ||
       (st = ist_arena_create(&out->grads_arena, ng, dev)) != IST_OK ||
-      (st = ist_arena_create(&out->acts_arena, na, dev)) != IST_OK || (st = build(out, cfg)) != IST_OK) {
+      (st = ist_arena_create(&out->acts_arena, na, dev)) != IST_OK || (st = build_all(out, cfg)) != IST_OK) {
     ist_model_destroy(out);
     return st;
   }

@@ -12,9 +12,12 @@
 extern "C" {
 #endif
 
-#define IST_MAX_PARAMS 128
-#define IST_MAX_CONVS 64
+#define IST_MAX_PARAMS 1024
+#define IST_MAX_CONVS 256
 #define IST_NAME_LEN 64
+/* BatchNorm's running-statistics momentum and epsilon (PyTorch's defaults). */
+#define IST_BN_MOMENTUM 0.1f
+#define IST_BN_EPS 1e-5f
 
 /* A layer's generation setting `Bi-Bc-qb-qu-qv` (SPEC §2); generated = 0 means a dense conv. */
 typedef struct {
@@ -86,9 +89,10 @@ typedef struct {
 } ist_linear_layer;
 
 typedef struct ist_model ist_model;
+typedef struct ist_model_config ist_model_config;
 struct ist_model {
   const ist_backend *be;
-  char arch[16];
+  char arch[32];
   int batch, in_c, in_h, in_w, classes;
   ist_param params[IST_MAX_PARAMS];
   int nparams;
@@ -99,8 +103,11 @@ struct ist_model {
   int32_t *labels; /* batch */
   float *logits;  /* batch × classes */
   float *dlogits;
-  float *ws;      /* shared conv backward scratch */
+  float *ws;      /* shared conv scratch, ws_floats floats (the largest any layer needs) */
+  size_t ws_floats;
   void *impl;     /* the architecture's layers */
+  /* Registers the architecture's layers and sets in_c/in_h/in_w/classes (runs twice, see create). */
+  ist_status (*build)(ist_model *m, const ist_model_config *cfg);
   /* Runs the network on the first n ≤ batch images of input into logits. */
   void (*forward)(ist_model *m, int n, int training);
   /* From dlogits, accumulates every parameter gradient (call after a training forward). */
@@ -108,13 +115,14 @@ struct ist_model {
 };
 
 /* Per-layer settings: a global one, with optional overrides by conv name. */
-typedef struct {
+struct ist_model_config {
   ist_conv_setting global;
   int noverride;
   char override_name[IST_MAX_CONVS][IST_NAME_LEN];
   ist_conv_setting override_set[IST_MAX_CONVS];
   ist_conv_exec exec;
-} ist_model_config;
+  int classes, in_h, in_w; /* 0: the architecture's default */
+};
 
 /* Parses "name=setting,name=setting" into cfg's overrides. */
 ist_status ist_config_parse_overrides(const char *text, ist_model_config *cfg);
@@ -165,6 +173,29 @@ void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l);
 void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l);
 
 ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw);
+
+/* conv → BatchNorm (→ ReLU): the unit the CNNs here are built from, with its activations. */
+typedef struct {
+  ist_conv_layer conv;
+  ist_bn_layer bn;
+  int relu;
+  float *a, *b, *r; /* conv, BN and ReLU outputs (r = b when relu is off) */
+  float *da, *db;   /* gradients w.r.t. a and b */
+} ist_conv_bn;
+
+/* Registers the conv (setting from cfg by conv_name) and the BN; grows m->ws_floats. */
+ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_name, const char *bn_name, int ci,
+                                int h, int w, int co, int k, int stride, int pad, const ist_model_config *cfg, int relu);
+/* Returns the unit's output (r). */
+const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const float *x, int training);
+/* From dout (w.r.t. the output), accumulates parameter gradients and writes dx (may be NULL). */
+void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout, float *dx);
+/* Output planes: co × ho·wo. */
+static inline int64_t ist_conv_bn_out_numel(const ist_conv_bn *u, int n) {
+  return (int64_t)n * u->conv.shape.co * u->conv.shape.ho * u->conv.shape.wo;
+}
+/* Fails naming the first per-layer override that matches no conv of m. */
+ist_status ist_config_check_names(const ist_model *m, const ist_model_config *cfg);
 /* The classifier is stored in 8 bits when any conv of the model is quantized (SPEC §2). */
 ist_status ist_linear_layer_register(ist_model *m, ist_linear_layer *l, const char *name, int in, int out, int bits);
 void ist_linear_layer_forward(const ist_backend *be, ist_linear_layer *l, int n, const float *x, float *y);

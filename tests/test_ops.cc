@@ -84,6 +84,55 @@ TEST(AvgPool, BackwardMatchesFiniteDifferences) {
   expect_gradient(x, dx, loss, 1e-2, 1e-2, "dx");
 }
 
+TEST(Add, SumsElementwiseInPlace) {
+  std::vector<float> a = {1, 2, 3}, b = {10, 20, -3};
+  ist_cpu_add(3, a.data(), b.data(), a.data());
+  EXPECT_EQ(a, (std::vector<float>{11, 22, 0}));
+}
+
+// Naive max over each window, padding cells excluded.
+float window_max(const std::vector<float> &x, int h, int w, int i, int j, int k, int s, int p) {
+  float m = -1e30f;
+  for (int ky = 0; ky < k; ky++)
+    for (int kx = 0; kx < k; kx++) {
+      int iy = i * s - p + ky, ix = j * s - p + kx;
+      if (iy >= 0 && iy < h && ix >= 0 && ix < w) m = std::max(m, x[iy * w + ix]);
+    }
+  return m;
+}
+
+TEST(MaxPool, ForwardTakesTheWindowMaximumPaddingNeverWins) {
+  const int h = 7, w = 6, k = 3, s = 2, p = 1;
+  const int oh = ist_pool_out(h, k, s, p), ow = ist_pool_out(w, k, s, p);
+  ASSERT_EQ(oh, 4);
+  ASSERT_EQ(ow, 3);
+  auto x = randn(h * w, 3);
+  for (auto &v : x) v = -std::fabs(v);  // all negative: a zero pad would win if it counted
+  std::vector<float> y(oh * ow);
+  std::vector<int32_t> idx(oh * ow);
+  ist_cpu_maxpool_forward(1, 1, h, w, k, s, p, x.data(), y.data(), idx.data());
+  for (int i = 0; i < oh; i++)
+    for (int j = 0; j < ow; j++) {
+      EXPECT_EQ(y[i * ow + j], window_max(x, h, w, i, j, k, s, p)) << i << "," << j;
+      EXPECT_EQ(x[idx[i * ow + j]], y[i * ow + j]);
+    }
+}
+
+TEST(MaxPool, BackwardMatchesFiniteDifferences) {
+  const int n = 2, c = 3, h = 9, w = 8, k = 3, s = 2, p = 1;
+  const int oh = ist_pool_out(h, k, s, p), ow = ist_pool_out(w, k, s, p);
+  auto x = randn(n * c * h * w, 4), r = randn(n * c * oh * ow, 5);
+  std::vector<float> y(r.size()), dx(x.size());
+  std::vector<int32_t> idx(r.size());
+  ist_cpu_maxpool_forward(n, c, h, w, k, s, p, x.data(), y.data(), idx.data());
+  ist_cpu_maxpool_backward(n, c, h, w, oh, ow, r.data(), idx.data(), dx.data());
+  auto loss = [&] {
+    ist_cpu_maxpool_forward(n, c, h, w, k, s, p, x.data(), y.data(), idx.data());
+    return dot(r, y.data());
+  };
+  expect_gradient(x, dx, loss, 1e-3, 1e-2, "dx");  // random values: no ties within ±1e-3
+}
+
 TEST(Linear, ForwardAndBackward) {
   const int n = 3, in = 4, out = 2;
   auto x = randn(n * in, 1), w = randn(out * in, 2), b = randn(out, 3), r = randn(n * out, 4);

@@ -28,11 +28,17 @@ void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const flo
                                 const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
                                 float *dbeta);
 
+void ist_cpu_add(int64_t n, const float *a, const float *b, float *y);
 void ist_cpu_relu_forward(int64_t n, const float *x, float *y);
 void ist_cpu_relu_backward(int64_t n, const float *dy, const float *y, float *dx);
 
 void ist_cpu_avgpool_forward(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
 void ist_cpu_avgpool_backward(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);
+
+void ist_cpu_maxpool_forward(int n, int c, int h, int w, int k, int stride, int pad, const float *x, float *y,
+                             int32_t *idx);
+void ist_cpu_maxpool_backward(int n, int c, int h, int w, int oh, int ow, const float *dy, const int32_t *idx,
+                              float *dx);
 
 void ist_cpu_linear_forward(int n, int in, int out, const float *x, const float *w, const float *b, float *y);
 void ist_cpu_linear_backward(int n, int in, int out, const float *dy, const float *x, const float *w, float *dx,
