@@ -82,9 +82,9 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
     s->nbytes = sizeof(float);
   }
   if (st == IST_OK) {
-    ist_st_meta meta[3];
+    ist_st_meta meta[IST_MODEL_META];
     ist_model_meta(m, "format", COMPRESSED_FORMAT, meta);
-    st = ist_st_write(path, t, nt, meta, 3);
+    st = ist_st_write(path, t, nt, meta, IST_MODEL_META);
   }
   for (int i = 0; i < IST_MAX_PARAMS; i++) free(bufs[i]);
   free(bufs);

@@ -112,6 +112,18 @@ void ist_model_describe(const ist_model *m, char *buf, int cap) {
 
 /* Architectures: a build function that registers layers against m's arenas. */
 ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_resnet18_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_resnet18_imagenet_build(ist_model *m, const ist_model_config *cfg);
+
+static const struct {
+  const char *name;
+  ist_status (*build)(ist_model *, const ist_model_config *);
+} ARCHS[] = {
+    {"cnn3", ist_cnn3_build},
+    {"resnet18-cifar", ist_resnet18_cifar_build},
+    {"resnet18", ist_resnet18_imagenet_build},
+};
+#define NARCHS (int)(sizeof ARCHS / sizeof ARCHS[0])
 
 /* The architecture's layers, then what every model has: the input, labels, logits and the conv
  * scratch; per-layer overrides must name existing convs. */
@@ -129,8 +141,9 @@ static ist_status build_all(ist_model *m, const ist_model_config *cfg) {
 ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, const ist_model_config *cfg,
                             ist_model *out) {
   ist_status (*build)(ist_model *, const ist_model_config *) = NULL;
-  if (!strcmp(arch, "cnn3")) build = ist_cnn3_build;
-  else return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (available: cnn3)", arch);
+  for (int i = 0; i < NARCHS; i++)
+    if (!strcmp(arch, ARCHS[i].name)) build = ARCHS[i].build;
+  if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18)", arch);
   if (batch < 1) return ist_fail(IST_ERR_ARG, "--batch: must be at least 1 (got %d)", batch);
   memset(out, 0, sizeof *out);
   out->be = be;
@@ -166,13 +179,17 @@ void ist_model_destroy(ist_model *m) {
   m->impl = NULL;
 }
 
-void ist_model_meta(const ist_model *m, const char *key, const char *value, ist_st_meta meta[3]) {
+void ist_model_meta(const ist_model *m, const char *key, const char *value, ist_st_meta meta[IST_MODEL_META]) {
   snprintf(meta[0].key, sizeof meta[0].key, "arch");
   snprintf(meta[0].value, sizeof meta[0].value, "%s", m->arch);
   snprintf(meta[1].key, sizeof meta[1].key, "layers");
   ist_model_describe(m, meta[1].value, sizeof meta[1].value);
-  snprintf(meta[2].key, sizeof meta[2].key, "%s", key);
-  snprintf(meta[2].value, sizeof meta[2].value, "%s", value);
+  snprintf(meta[2].key, sizeof meta[2].key, "classes");
+  snprintf(meta[2].value, sizeof meta[2].value, "%d", m->classes);
+  snprintf(meta[3].key, sizeof meta[3].key, "input");
+  snprintf(meta[3].value, sizeof meta[3].value, "%dx%d", m->in_h, m->in_w);
+  snprintf(meta[4].key, sizeof meta[4].key, "%s", key);
+  snprintf(meta[4].value, sizeof meta[4].value, "%s", value);
 }
 
 float *ist_model_params_to_host(const ist_model *m) {
@@ -199,9 +216,9 @@ ist_status ist_model_save(const ist_model *m, const char *path, const char *role
     t[i].data = ist_param_in(m, host, p);
     t[i].nbytes = sizeof(float) * (size_t)p->numel;
   }
-  ist_st_meta meta[3];
+  ist_st_meta meta[IST_MODEL_META];
   ist_model_meta(m, "role", role, meta);
-  ist_status st = ist_st_write(path, t, m->nparams, meta, 3);
+  ist_status st = ist_st_write(path, t, m->nparams, meta, IST_MODEL_META);
   free(host);
   return st;
 }

@@ -144,8 +144,9 @@ void ist_model_describe(const ist_model *m, char *buf, int cap);
 /* Checkpoints (safetensors): every parameter and buffer, with metadata naming the architecture and
  * the per-layer settings. Loading checks every name, shape and dtype before changing anything. */
 ist_status ist_model_save(const ist_model *m, const char *path, const char *role);
-/* Fills the metadata every checkpoint carries: arch, layers, and key = value. */
-void ist_model_meta(const ist_model *m, const char *key, const char *value, ist_st_meta meta[3]);
+/* Fills the metadata every checkpoint carries: arch, layers, classes, input (H×W), and key = value. */
+#define IST_MODEL_META 5
+void ist_model_meta(const ist_model *m, const char *key, const char *value, ist_st_meta meta[IST_MODEL_META]);
 /* A host copy of every parameter (malloc'd), and where a parameter lies in it. */
 float *ist_model_params_to_host(const ist_model *m);
 const float *ist_param_in(const ist_model *m, const float *host, const ist_param *p);

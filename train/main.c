@@ -21,6 +21,7 @@ typedef struct {
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
   int markdown;
+  int classes, input_size;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
   ist_conv_exec exec; /* parsed from conv_exec */
 } options;
@@ -60,7 +61,9 @@ static ist_option *option_table(options *o, int *n) {
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
   OPT("data", IST_OPT_STRING, data, "FashionMNIST directory (IDX .gz files)");
-  OPT("model", IST_OPT_STRING, model, "architecture");
+  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18 (ImageNet variant)");
+  OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
+  OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
   OPT("device", IST_OPT_STRING, device, "backend: cpu");
   OPT("out", IST_OPT_STRING, out, "output directory");
   OPT("conv-exec", IST_OPT_STRING, conv_exec, "generated convs: materialize (W, then a dense conv), factored (no W) or auto (fewer multiply-adds)");
@@ -124,11 +127,18 @@ static ist_status make_dir(const char *dir) {
   return IST_OK;
 }
 
-static ist_status student_config(const options *o, ist_model_config *cfg) {
+/* What every model of a run shares: classes, input size, conv execution. */
+static void base_config(const options *o, ist_model_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
+  cfg->classes = o->classes;
+  cfg->in_h = cfg->in_w = o->input_size;
+  cfg->exec = o->exec;
+}
+
+static ist_status student_config(const options *o, ist_model_config *cfg) {
+  base_config(o, cfg);
   IST_TRY(ist_setting_parse(o->setting, &cfg->global));
   if (o->layers) IST_TRY(ist_config_parse_overrides(o->layers, cfg));
-  cfg->exec = o->exec;
   return IST_OK;
 }
 
@@ -137,17 +147,22 @@ static ist_status checkpoint_config(const options *o, const char *path, ist_mode
   ist_safetensors f;
   IST_TRY(ist_st_read(path, &f));
   const char *layers = ist_st_meta_get(&f, "layers"), *a = ist_st_meta_get(&f, "arch");
+  const char *classes = ist_st_meta_get(&f, "classes"), *input = ist_st_meta_get(&f, "input");
   ist_status st = IST_OK;
-  memset(cfg, 0, sizeof *cfg);
-  if (!layers || !a) st = ist_fail(IST_ERR_FORMAT, "%s: no insitu metadata (arch, layers)", path);
-  else {
+  base_config(o, cfg);
+  /* Checkpoints without classes/input metadata get the architecture's defaults (or the flags). */
+  if (classes) cfg->classes = atoi(classes);
+  if (!layers || !a) {
+    st = ist_fail(IST_ERR_FORMAT, "%s: no insitu metadata (arch, layers)", path);
+  } else if (input && sscanf(input, "%dx%d", &cfg->in_h, &cfg->in_w) != 2) {
+    st = ist_fail(IST_ERR_FORMAT, "%s: bad input metadata '%s'", path, input);
+  } else {
     char buf[1024];
     snprintf(buf, sizeof buf, "%s", layers);
     for (char *p = buf; *p; p++)
       if (*p == ';') *p = ',';
     snprintf(arch, cap, "%s", a);
     st = ist_config_parse_overrides(buf, cfg);
-    cfg->exec = o->exec;
     if (st != IST_OK) st = ist_fail(IST_ERR_FORMAT, "%s: bad layers metadata (%s)", path, ist_last_error());
   }
   ist_st_free(&f);
@@ -191,7 +206,8 @@ static FILE *open_metrics(const char *out) {
 static ist_status cmd_teacher(const options *o, const ist_dataset *train, const ist_dataset *test, float *acc) {
   char path[4096];
   path_in(path, sizeof path, o->teacher, o->out, "teacher.safetensors");
-  ist_model_config cfg = {0};
+  ist_model_config cfg;
+  base_config(o, &cfg);
   ist_model m;
   IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &m));
   ist_model_init_params(&m, (uint64_t)o->seed);
@@ -213,7 +229,8 @@ static ist_status cmd_teacher(const options *o, const ist_dataset *train, const 
 static ist_status load_teacher(const options *o, ist_model *t) {
   char path[4096];
   path_in(path, sizeof path, o->teacher, o->out, "teacher.safetensors");
-  ist_model_config cfg = {0};
+  ist_model_config cfg;
+  base_config(o, &cfg);
   IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, t));
   ist_status st = ist_model_load(t, path);
   if (st != IST_OK) ist_model_destroy(t);
@@ -239,7 +256,7 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
   char path[4096], cpath[4096];
   path_in(path, sizeof path, o->student, o->out, "student.safetensors");
   ist_model_config cfg;
-  char arch[16];
+  char arch[32];
   IST_TRY(checkpoint_config(o, init_path, &cfg, arch, sizeof arch));
   ist_model s;
   IST_TRY(ist_model_create(arch, backend_of(o), o->batch, &cfg, &s));
@@ -268,7 +285,7 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
 static ist_status cmd_eval(const options *o) {
   if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "eval: --checkpoint is required");
   ist_model_config cfg;
-  char arch[16];
+  char arch[32];
   IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   ist_dataset train = {0}, test;
   IST_TRY(load_data(o, o->bn_recalib > 0 ? &train : NULL, &test));
@@ -291,7 +308,7 @@ static ist_status cmd_eval(const options *o) {
 
 static ist_status cmd_report(const options *o) {
   ist_model_config cfg;
-  char arch[16];
+  char arch[32];
   snprintf(arch, sizeof arch, "%s", o->model);
   if (o->checkpoint) IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   else IST_TRY(student_config(o, &cfg));
@@ -344,8 +361,9 @@ int main(int argc, char **argv) {
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
   if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||
-                        o.bn_recalib < 0))
-    st = ist_fail(IST_ERR_ARG, "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib ≥ 0");
+                        o.bn_recalib < 0 || o.classes < 0 || o.input_size < 0))
+    st = ist_fail(IST_ERR_ARG,
+                  "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib, --classes, --input-size ≥ 0");
   if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))
     st = ist_fail(IST_ERR_ARG, "--kd-beta must be in [0,1], --kd-temperature and --lr > 0, --lambda-ort ≥ 0");
   if (st == IST_OK) {

@@ -67,7 +67,10 @@ ist_ratio ist_model_ratio(const ist_model *m) {
 void ist_report_print(FILE *out, const ist_model *m, int markdown) {
   const char *sep = markdown ? " | " : "  ";
   const char *pre = markdown ? "| " : "", *post = markdown ? " |" : "";
-  fprintf(out, "%s%-6s%s%-12s%s%-12s%s%-3s%s%-3s%s%9s%s%9s%s%8s%s%8s%s\n", pre, "layer", sep, "shape", sep, "setting", sep,
+  int nw = 6; /* the name column fits the longest layer name */
+  for (int i = 0; i < m->nconvs; i++)
+    if ((int)strlen(m->convs[i]->name) > nw) nw = (int)strlen(m->convs[i]->name);
+  fprintf(out, "%s%-*s%s%-12s%s%-12s%s%-3s%s%-3s%s%9s%s%9s%s%8s%s%8s%s\n", pre, nw, "layer", sep, "shape", sep, "setting", sep,
           "L1", sep, "L2", sep, "params", sep, "dense", sep, "r", sep, "r_m", post);
   if (markdown) fprintf(out, "|---|---|---|---|---|---:|---:|---:|---:|\n");
   for (int i = 0; i < m->nconvs; i++) {
@@ -78,11 +81,11 @@ void ist_report_print(FILE *out, const ist_model *m, int markdown) {
     ist_setting_format(&l->set, set, sizeof set);
     const char *l1 = !l->set.generated ? "-" : l->gen.level1 ? "on" : "off";
     const char *l2 = !l->set.generated ? "-" : l->gen.level2 ? "on" : "off";
-    fprintf(out, "%s%-6s%s%-12s%s%-12s%s%-3s%s%-3s%s%9.0f%s%9.0f%s%8.4f%s%8.4f%s\n", pre, l->name, sep, shape, sep, set,
+    fprintf(out, "%s%-*s%s%-12s%s%-12s%s%-3s%s%-3s%s%9.0f%s%9.0f%s%8.4f%s%8.4f%s\n", pre, nw, l->name, sep, shape, sep, set,
             sep, l1, sep, l2, sep, r.params, sep, r.dense_params, sep, r.param_ratio, sep, r.memory_ratio, post);
   }
   ist_ratio t = ist_model_ratio(m);
-  fprintf(out, "%s%-6s%s%-12s%s%-12s%s%-3s%s%-3s%s%9.0f%s%9.0f%s%8.4f%s%8.4f%s\n", pre, "model", sep, "", sep,
+  fprintf(out, "%s%-*s%s%-12s%s%-12s%s%-3s%s%-3s%s%9.0f%s%9.0f%s%8.4f%s%8.4f%s\n", pre, nw, "model", sep, "", sep,
           ist_config_fc_bits(m) < FP32_BITS ? "(fc 8-bit)" : "(fc fp32)", sep, "", sep, "", sep, t.params, sep, t.dense_params, sep,
           t.param_ratio, sep, t.memory_ratio, post);
   fprintf(out, "%swhole model: parameter ratio %.4f, memory ratio %.4f (%.0f of %.0f bytes)\n", markdown ? "\n" : "",

@@ -58,11 +58,20 @@ float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
   return (float)correct / (float)d->n;
 }
 
+ist_status ist_check_data(const ist_model *m, const ist_dataset *d) {
+  if (d->c != m->in_c || d->h != m->in_h || d->w != m->in_w || d->classes > m->classes)
+    return ist_fail(IST_ERR_ARG, "--data: %dx%dx%d images in %d classes do not fit --model %s (%dx%dx%d, %d classes)", d->c,
+                    d->h, d->w, d->classes, m->arch, m->in_c, m->in_h, m->in_w, m->classes);
+  return IST_OK;
+}
+
 ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,
                      const ist_train_config *cfg, ist_train_result *res) {
   const int b = m->batch;
   const int64_t steps = train->n / b;
   if (steps < 1) return ist_fail(IST_ERR_ARG, "--batch: %d is larger than the %lld training images", b, (long long)train->n);
+  IST_TRY(ist_check_data(m, train));
+  IST_TRY(ist_check_data(m, test));
   if (teacher && teacher->batch != b) return ist_fail(IST_ERR_ARG, "teacher batch %d differs from student batch %d", teacher->batch, b);
   ist_radam opt;
   IST_TRY(ist_radam_create(&opt, m, cfg->lr, cfg->lr_decay, cfg->weight_decay));

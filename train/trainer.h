@@ -28,6 +28,9 @@ typedef struct {
   float train_loss, train_acc, test_acc, seconds;
 } ist_train_result;
 
+/* Fails naming --data and --model when d's images or classes do not fit m. */
+ist_status ist_check_data(const ist_model *m, const ist_dataset *d);
+
 /* Trains m on train (teacher NULL: cross-entropy; else distillation from teacher), evaluating on
  * test after each epoch. */
 ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,

@@ -1,0 +1,145 @@
+// ResNet-18: standard parameter counts, torchvision names, gradients through residual blocks,
+// downsample shortcuts and the max-pool stem, and learning on a fixed batch.
+#include "test_util.h"
+
+extern "C" {
+#include "models/model.h"
+#include "train/optimizer.h"
+#include "train/trainer.h"
+}
+
+namespace {
+
+struct Net {
+  ist_model m{};
+  Net(const char *arch, const char *setting, int batch, int size, int classes = 0) {
+    ist_model_config cfg{};
+    EXPECT_EQ(ist_setting_parse(setting, &cfg.global), IST_OK);
+    cfg.in_h = cfg.in_w = size;
+    cfg.classes = classes;
+    EXPECT_EQ(ist_model_create(arch, ist_backend_cpu(), batch, &cfg, &m), IST_OK) << ist_last_error();
+    ist_model_init_params(&m, 11);
+    auto x = randn((size_t)batch * 3 * size * size, 12);
+    std::vector<int32_t> y(batch);
+    for (int i = 0; i < batch; i++) y[i] = i % m.classes;
+    ist_model_set_batch(&m, batch, x.data(), y.data());
+  }
+  ~Net() { ist_model_destroy(&m); }
+  double loss(int backward) {
+    ist_model_zero_grad(&m);
+    m.forward(&m, m.batch, 1);
+    double l = m.be->cross_entropy(m.batch, m.classes, m.logits, m.labels, m.dlogits, nullptr);
+    if (backward) m.backward(&m, m.batch);
+    return l;
+  }
+};
+
+// PyTorch's parameter counts (sum of p.numel() over model.parameters()): torchvision's
+// resnet18(num_classes=1000) has 11,689,512; the CIFAR variant (3×3 stem, no max-pool) has
+// 11,173,962 with 10 classes and 11,220,132 with 100.
+TEST(ResNet18, DenseParameterCountsMatchTheStandardModels) {
+  auto count = [](const char *arch, int classes) {
+    Net n(arch, "dense", 1, 32, classes);
+    return ist_model_param_floats(&n.m);
+  };
+  EXPECT_EQ(count("resnet18", 0), 11689512);
+  EXPECT_EQ(count("resnet18-cifar", 0), 11173962);
+  EXPECT_EQ(count("resnet18-cifar", 100), 11220132);
+}
+
+TEST(ResNet18, ParameterNamesAndShapesFollowTorchvision) {
+  Net n("resnet18", "dense", 1, 32);
+  struct {
+    const char *name;
+    std::vector<int64_t> shape;
+  } want[] = {{"conv1.weight", {64, 3, 7, 7}},
+              {"bn1.running_var", {64}},
+              {"layer1.1.conv2.weight", {64, 64, 3, 3}},
+              {"layer2.0.downsample.0.weight", {128, 64, 1, 1}},
+              {"layer2.0.downsample.1.bias", {128}},
+              {"layer4.1.bn2.weight", {512}},
+              {"fc.weight", {1000, 512}},
+              {"fc.bias", {1000}}};
+  for (auto &w : want) {
+    ist_param *p = ist_model_find(&n.m, w.name);
+    ASSERT_NE(p, nullptr) << w.name;
+    EXPECT_EQ(std::vector<int64_t>(p->shape, p->shape + p->ndim), w.shape) << w.name;
+  }
+  EXPECT_EQ(ist_model_find(&n.m, "layer1.0.downsample.0.weight"), nullptr) << "no shortcut conv where shapes agree";
+  EXPECT_EQ(n.m.nconvs, 20);
+}
+
+TEST(ResNet18, GeneratedShortcutsFollowTheLevelRules) {
+  Net n("resnet18-cifar", "2-44-8-8-8", 1, 8);
+  const ist_conv_layer *stem = n.m.convs[0];
+  EXPECT_TRUE(stem->gen.level1) << "3→64, 3×3: Bi = 2 < min(3, 9)";
+  EXPECT_FALSE(stem->gen.level2) << "Bc = 44 ≥ min(64, 27)";
+  const ist_conv_layer *ds = nullptr;
+  for (int i = 0; i < n.m.nconvs; i++)
+    if (!strcmp(n.m.convs[i]->name, "layer3.0.downsample.0")) ds = n.m.convs[i];
+  ASSERT_NE(ds, nullptr);
+  EXPECT_FALSE(ds->gen.level1) << "1×1";
+  EXPECT_TRUE(ds->gen.level2) << "Bc = 44 < min(256, 128)";
+}
+
+// Central differences on chosen entries of tensors spread over the network (unquantized
+// generated convs, BN in training mode), against the analytic gradient.
+void check_gradients(Net &n, const std::vector<const char *> &names) {
+  for (const char *name : names) {
+    ist_param *p = ist_model_find(&n.m, name);
+    ASSERT_NE(p, nullptr) << name;
+    n.loss(1);  // the finite differences below zero the gradients again
+    std::vector<float> g(p->grad, p->grad + p->numel);
+    double gmax = 0;
+    for (float v : g) gmax = std::max(gmax, (double)std::fabs(v));
+    for (int64_t k : {p->numel / 2, p->numel - 1}) {
+      float keep = p->data[k];
+      const float eps = 1e-2f * std::max(1e-1f, std::fabs(keep));
+      p->data[k] = keep + eps;
+      double up = n.loss(0);
+      p->data[k] = keep - eps;
+      double dn = n.loss(0);
+      p->data[k] = keep;
+      double fd = (up - dn) / (2 * eps);
+      EXPECT_NEAR(g[k], fd, 0.05 * (std::fabs(fd) + gmax) + 1e-4) << name << "[" << k << "]";
+    }
+  }
+}
+
+TEST(ResNet18, CifarGradientsMatchFiniteDifferences) {
+  Net n("resnet18-cifar", "2-8-32-32-32", 4, 16);
+  check_gradients(n, {"conv1.u", "bn1.weight", "layer1.0.conv1.wb", "layer1.1.conv2.v", "layer2.0.downsample.0.wc",
+                      "layer2.0.downsample.1.bias", "layer3.1.bn2.weight", "layer4.1.conv2.u", "fc.weight"});
+}
+
+TEST(ResNet18, ImagenetStemGradientsMatchFiniteDifferences) {
+  Net n("resnet18", "dense", 4, 64, 5);  // layer4 at 2×2: BN over 16 values per channel
+  check_gradients(n, {"conv1.weight", "bn1.bias", "layer1.0.conv1.weight", "fc.bias"});
+}
+
+TEST(ResNet18, QuantizedStudentLearnsAFixedBatch) {
+  Net n("resnet18-cifar", "2-8-4-4-4", 8, 8);
+  ist_radam opt;
+  ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
+  double first = n.loss(1), last = first;
+  for (int s = 0; s < 25; s++) {
+    last = n.loss(1);
+    ist_ortho_total(&n.m, 0.01f);
+    ist_radam_step(&opt, &n.m);
+  }
+  ist_radam_destroy(&opt);
+  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
+TEST(ResNet18, DefaultsAreTheDataSetsOfEachVariant) {
+  ist_model_config cfg{};
+  ist_model m;
+  ASSERT_EQ(ist_model_create("resnet18-cifar", ist_backend_cpu(), 1, &cfg, &m), IST_OK);
+  EXPECT_EQ(m.in_h * 1000 + m.classes, 32 * 1000 + 10);
+  ist_model_destroy(&m);
+  ASSERT_EQ(ist_model_create("resnet18", ist_backend_cpu(), 1, &cfg, &m), IST_OK);
+  EXPECT_EQ(m.in_h * 1000 + m.classes, 224 * 1000 + 1000);
+  ist_model_destroy(&m);
+}
+
+}  // namespace
