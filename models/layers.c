@@ -205,7 +205,7 @@ const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const floa
   ist_bn_layer *bn = &u->bn;
   ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
   be->batchnorm_forward(n, bn->c, bn->hw, u->a, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd,
-                        bn->run_mean, bn->run_var, IST_BN_MOMENTUM, IST_BN_EPS, training);
+                        bn->run_mean, bn->run_var, m->bn_momentum, IST_BN_EPS, training);
   if (u->relu) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
   return u->r;
 }

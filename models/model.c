@@ -148,6 +148,7 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   memset(out, 0, sizeof *out);
   out->be = be;
   out->batch = batch;
+  out->bn_momentum = IST_BN_MOMENTUM;
   out->build = build;
   snprintf(out->arch, sizeof out->arch, "%s", arch);
   /* Pass 1 sizes the arenas, pass 2 lays the same tensors out in them. */

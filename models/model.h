@@ -103,6 +103,7 @@ struct ist_model {
   int32_t *labels; /* batch */
   float *logits;  /* batch × classes */
   float *dlogits;
+  float bn_momentum; /* of every BN's running statistics; IST_BN_MOMENTUM except while re-estimating */
   float *ws;      /* shared conv scratch, ws_floats floats (the largest any layer needs) */
   size_t ws_floats;
   void *impl;     /* the architecture's layers */

@@ -78,6 +78,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{2, 6, 7, 9, 5, 3, 1, 1, 2, 3},     // both levels on
                       Case{3, 4, 11, 8, 6, 5, 2, 2, 2, 4},    // both on, stride 2, k = 5
                       Case{2, 3, 9, 7, 4, 3, 2, 0, 1, 2},     // both on, no padding, odd sizes
+                      Case{2, 3, 6, 7, 4, 3, 1, 0, 2, 2},     // both on, stride 1, no padding
+                      Case{2, 6, 9, 8, 5, 5, 1, 2, 2, 3},     // both on, stride 1, k = 5 (cnn3's conv2)
                       Case{2, 1, 12, 12, 4, 5, 2, 2, 2, 3},   // level 1 off (ci = 1)
                       Case{2, 5, 6, 6, 3, 3, 1, 1, 2, 3},     // level 2 off (bc ≥ co)
                       Case{2, 8, 5, 5, 6, 1, 1, 0, 1, 3},     // 1×1: level 1 off

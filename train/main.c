@@ -30,7 +30,7 @@ static options defaults(void) {
   return (options){
       .data = IST_FMNIST_DIR, .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
-      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .bn_recalib = 50, .lr = 0.002f, .lr_decay = -1.0f,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 

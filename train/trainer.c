@@ -32,8 +32,12 @@ void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
   for (int i = 0; labels && images && full > 0 && i < batches; i++) {
     ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL);
     ist_model_set_batch(m, b, images, labels);
+    /* Momentum 1/(i+1): the running statistics become the plain average over all the batches
+     * (PyTorch's momentum=None), not an average dominated by the last few. */
+    m->bn_momentum = 1.0f / (float)(i + 1);
     m->forward(m, b, 1); /* training mode: only the running statistics change */
   }
+  m->bn_momentum = IST_BN_MOMENTUM;
   free(images);
   free(labels);
 }

@@ -26,7 +26,82 @@ static void ox_range(const grouped *q, int kx, int *lo, int *hi) {
   if (*hi > q->wo) *hi = q->wo;
 }
 
-static void grouped_forward(const grouped *q, const float *in, const float *wt, float *out) {
+/* Stride 1, the common case, without per-row bounds: a group's input planes are copied into a
+ * zero-padded buffer (hp × wp) and its output is computed in rows of wp values, the last wp − wo
+ * of which are discarded, so that each tap is one contiguous multiply-add over (ho−1)·wp + wo
+ * values, long enough to vectorize well. */
+static int padded_h(const grouped *q) { return q->h + 2 * q->pad; }
+static int padded_w(const grouped *q) { return q->w + 2 * q->pad; }
+
+/* Floats of per-thread scratch the grouped conv needs. */
+static size_t grouped_scratch(const grouped *q) {
+  const size_t plane = (size_t)padded_h(q) * padded_w(q);
+  return q->stride == 1 ? 2 * ((size_t)q->cig * plane + (size_t)q->ho * padded_w(q)) : 0;
+}
+
+static void pad_planes(const grouped *q, const float *in, float *xp) {
+  const int hp = padded_h(q), wp = padded_w(q);
+  memset(xp, 0, sizeof(float) * (size_t)q->cig * hp * wp);
+  for (int c = 0; c < q->cig; c++)
+    for (int y = 0; y < q->h; y++)
+      memcpy(xp + ((int64_t)c * hp + y + q->pad) * wp + q->pad, in + ((int64_t)c * q->h + y) * q->w,
+             sizeof(float) * q->w);
+}
+
+static void grouped_forward_s1(const grouped *q, const float *in, const float *wt, float *out, float *scratch) {
+  const int hp = padded_h(q), wp = padded_w(q), hw = q->h * q->w, ohw = q->ho * q->wo, k2 = q->k * q->k;
+  const int len = (q->ho - 1) * wp + q->wo;
+  float *xp = scratch, *ext = xp + (size_t)q->cig * hp * wp;
+  for (int j = 0; j < q->groups; j++) {
+    pad_planes(q, in + (int64_t)j * q->cig * hw, xp);
+    memset(ext, 0, sizeof(float) * (size_t)q->ho * wp);
+    for (int c = 0; c < q->cig; c++)
+      for (int t = 0; t < k2; t++) {
+        const float wv = wt[((int64_t)j * q->cig + c) * k2 + t];
+        const float *src = xp + (int64_t)c * hp * wp + (t / q->k) * wp + t % q->k;
+        for (int i = 0; i < len; i++) ext[i] += wv * src[i];
+      }
+    for (int oy = 0; oy < q->ho; oy++)
+      memcpy(out + (int64_t)j * ohw + (int64_t)oy * q->wo, ext + (int64_t)oy * wp, sizeof(float) * q->wo);
+  }
+}
+
+static void grouped_backward_s1(const grouped *q, const float *dout, const float *in, const float *wt, float *din,
+                                float *dwt, float *scratch) {
+  const int hp = padded_h(q), wp = padded_w(q), hw = q->h * q->w, ohw = q->ho * q->wo, k2 = q->k * q->k;
+  const int len = (q->ho - 1) * wp + q->wo;
+  const size_t planes = (size_t)q->cig * hp * wp;
+  float *xp = scratch, *dxp = xp + planes, *dext = dxp + planes;
+  for (int j = 0; j < q->groups; j++) {
+    pad_planes(q, in + (int64_t)j * q->cig * hw, xp);
+    memset(dxp, 0, sizeof(float) * planes);
+    memset(dext, 0, sizeof(float) * (size_t)q->ho * wp); /* the discarded columns stay 0 */
+    for (int oy = 0; oy < q->ho; oy++)
+      memcpy(dext + (int64_t)oy * wp, dout + (int64_t)j * ohw + (int64_t)oy * q->wo, sizeof(float) * q->wo);
+    for (int c = 0; c < q->cig; c++)
+      for (int t = 0; t < k2; t++) {
+        const int64_t wi = ((int64_t)j * q->cig + c) * k2 + t, off = (int64_t)c * hp * wp + (t / q->k) * wp + t % q->k;
+        const float wv = wt[wi], *src = xp + off;
+        float *dsrc = dxp + off, acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int i = 0; i < len; i++) {
+          acc += dext[i] * src[i];
+          dsrc[i] += wv * dext[i];
+        }
+        dwt[wi] += acc;
+      }
+    for (int c = 0; c < q->cig; c++)
+      for (int y = 0; y < q->h; y++)
+        memcpy(din + ((int64_t)(j * q->cig + c) * q->h + y) * q->w, dxp + ((int64_t)c * hp + y + q->pad) * wp + q->pad,
+               sizeof(float) * q->w);
+  }
+}
+
+static void grouped_forward(const grouped *q, const float *in, const float *wt, float *out, float *scratch) {
+  if (q->stride == 1) {
+    grouped_forward_s1(q, in, wt, out, scratch);
+    return;
+  }
   const int hw = q->h * q->w, ohw = q->ho * q->wo, st = q->stride;
   memset(out, 0, sizeof(float) * (size_t)q->groups * ohw);
   for (int j = 0; j < q->groups; j++)
@@ -55,7 +130,11 @@ static void grouped_forward(const grouped *q, const float *in, const float *wt, 
 
 /* din (overwritten) = the transposed grouped conv of dout; dwt += dout ⋆ in. */
 static void grouped_backward(const grouped *q, const float *dout, const float *in, const float *wt, float *din,
-                             float *dwt) {
+                             float *dwt, float *scratch) {
+  if (q->stride == 1) {
+    grouped_backward_s1(q, dout, in, wt, din, dwt, scratch);
+    return;
+  }
   const int hw = q->h * q->w, ohw = q->ho * q->wo, st = q->stride;
   memset(din, 0, sizeof(float) * (size_t)q->groups * q->cig * hw);
   for (int j = 0; j < q->groups; j++)
@@ -96,9 +175,10 @@ static void grouped_backward(const grouped *q, const float *dout, const float *i
 }
 
 /* Scratch layout, in floats: the shared part (Uᵀ, nb·bi × ci, and the level-2 input gradient
- * dt2, n × nb × ho·wo), then per thread a partial dWb, dUᵀ, dV and one image's dt1. */
+ * dt2, n × nb × ho·wo), then per thread a partial dWb, dUᵀ, dV, one image's dt1 and the grouped
+ * conv's scratch. */
 typedef struct {
-  size_t ut, dt2, shared, dwb, dut, dv, dt1, per_thread, conv;
+  size_t ut, dt2, shared, dwb, dut, dv, dt1, gs, per_thread, conv;
 } gconv_layout;
 
 static ist_conv_shape level1_off_conv(const ist_conv_shape *s, const ist_gen_shape *g) {
@@ -117,9 +197,11 @@ static gconv_layout layout(const ist_conv_shape *s, const ist_gen_shape *g) {
     L.dwb = nbi * g->k2;
     L.dut = nbi * s->ci;
     L.dt1 = nbi * hw;
+    const grouped q = grouped_of(s, g);
+    L.gs = grouped_scratch(&q);
   }
   if (g->level2) L.dv = (size_t)g->co * g->nb;
-  L.per_thread = L.dwb + L.dut + L.dv + L.dt1;
+  L.per_thread = L.dwb + L.dut + L.dv + L.dt1 + L.gs;
   if (!g->level1) {
     ist_conv_shape c = level1_off_conv(s, g);
     L.conv = ist_conv_ws_floats(&c);
@@ -149,11 +231,12 @@ void ist_cpu_gconv_forward(const ist_conv_shape *s, const ist_gen_shape *g, cons
     float *ut = ws;
     transpose_u(g, u, ut);
     const grouped q = grouped_of(s, g);
+    float *gs0 = ws + L.shared + L.per_thread - L.gs;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < s->n; b++) {
       float *t1b = t1 + (int64_t)b * nbi * hw;
       ist_cpu_gemm(0, 0, nbi, hw, s->ci, 1.0f, ut, s->ci, x + (int64_t)b * s->ci * hw, hw, 0.0f, t1b, hw);
-      grouped_forward(&q, t1b, wb, lvl1_out + (int64_t)b * g->nb * ohw);
+      grouped_forward(&q, t1b, wb, lvl1_out + (int64_t)b * g->nb * ohw, gs0 + L.per_thread * (size_t)omp_get_thread_num());
     }
   } else {
     ist_conv_shape c = level1_off_conv(s, g);
@@ -185,7 +268,7 @@ void ist_cpu_gconv_backward(const ist_conv_shape *s, const ist_gen_shape *g, con
   float *ut = ws, *dt2 = ws + L.ut, *mine0 = ws + L.shared;
   const int maxt = omp_get_max_threads();
   if (g->level1) transpose_u(g, u, ut);
-  /* Per-thread block: [dWb | dUᵀ | dV | dt1]. */
+  /* Per-thread block: [dWb | dUᵀ | dV | dt1 | grouped conv scratch]. */
   int nthreads = 1;
 #pragma omp parallel
   {
@@ -193,7 +276,7 @@ void ist_cpu_gconv_backward(const ist_conv_shape *s, const ist_gen_shape *g, con
 #pragma omp single
     nthreads = omp_get_num_threads();
     float *mine = mine0 + L.per_thread * (size_t)t;
-    float *dwbt = mine, *dutt = dwbt + L.dwb, *dvt = dutt + L.dut, *dt1 = dvt + L.dv;
+    float *dwbt = mine, *dutt = dwbt + L.dwb, *dvt = dutt + L.dut, *dt1 = dvt + L.dv, *gs = dt1 + L.dt1;
     memset(mine, 0, sizeof(float) * (L.dwb + L.dut + L.dv));
     if (g->level2) {
 #pragma omp for schedule(static)
@@ -211,7 +294,7 @@ void ist_cpu_gconv_backward(const ist_conv_shape *s, const ist_gen_shape *g, con
 #pragma omp for schedule(static)
       for (int b = 0; b < s->n; b++) {
         const float *xb = x + (int64_t)b * s->ci * hw;
-        grouped_backward(&q, dlvl1 + (int64_t)b * g->nb * ohw, t1 + (int64_t)b * nbi * hw, wb, dt1, dwbt);
+        grouped_backward(&q, dlvl1 + (int64_t)b * g->nb * ohw, t1 + (int64_t)b * nbi * hw, wb, dt1, dwbt, gs);
         /* dUᵀ += dt1 · x_bᵀ;  dx_b = Uᵀᵀ · dt1 */
         ist_cpu_gemm(0, 1, nbi, s->ci, hw, 1.0f, dt1, hw, xb, hw, 1.0f, dutt, s->ci);
         if (dx) ist_cpu_gemm(1, 0, s->ci, hw, nbi, 1.0f, ut, s->ci, dt1, hw, 0.0f, dx + (int64_t)b * s->ci * hw, hw);
