@@ -1,4 +1,4 @@
-/* FashionMNIST loading (IDX, gzip) and batch assembly. */
+/* FashionMNIST loading (IDX, gzip), batch assembly and augmentation. */
 #include "host/dataset.h"
 
 #include <stdio.h>
@@ -34,6 +34,7 @@ ist_status ist_fashion_mnist_load(const char *dir, const char *split, int64_t li
     out->c = 1;
     out->h = out->w = 28;
     out->classes = 10;
+    out->black[0] = -FMNIST_MEAN / FMNIST_STD;
     out->images = malloc(sizeof(float) * (size_t)n * 784);
     out->labels = malloc(sizeof(int32_t) * (size_t)n);
     if (!out->images || !out->labels) {
@@ -56,18 +57,32 @@ void ist_dataset_free(ist_dataset *d) {
 }
 
 void ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
-                       ist_rng *flip_rng) {
-  const int64_t sz = (int64_t)d->c * d->h * d->w;
+                       const ist_augment *aug, ist_rng *rng) {
+  const int64_t plane = (int64_t)d->h * d->w, sz = d->c * plane;
   for (int i = 0; i < n; i++) {
     int64_t idx = order ? order[start + i] : start + i;
     const float *src = d->images + idx * sz;
     float *dst = x + i * sz;
     y[i] = d->labels[idx];
-    if (flip_rng && (ist_rng_u32(flip_rng) & 1u)) {
-      for (int64_t r = 0; r < (int64_t)d->c * d->h; r++)
-        for (int col = 0; col < d->w; col++) dst[r * d->w + col] = src[r * d->w + d->w - 1 - col];
-    } else {
-      memcpy(dst, src, sizeof(float) * sz);
+    const int flip = aug && aug->flip && (ist_rng_u32(rng) & 1u);
+    int dy = 0, dx = 0; /* the crop's offset from the unpadded image, in [−pad, pad] */
+    if (aug && aug->crop_pad > 0) {
+      const uint32_t span = 2u * (uint32_t)aug->crop_pad + 1u;
+      dy = (int)(ist_rng_u32(rng) % span) - aug->crop_pad;
+      dx = (int)(ist_rng_u32(rng) % span) - aug->crop_pad;
     }
+    if (!flip && !dy && !dx) {
+      memcpy(dst, src, sizeof(float) * sz);
+      continue;
+    }
+    for (int c = 0; c < d->c; c++)
+      for (int r = 0; r < d->h; r++)
+        for (int col = 0; col < d->w; col++) {
+          /* Output pixel (r, col) shows padded-image pixel (r + dy, col + dx) of the (flipped) image. */
+          const int sr = r + dy, sc = col + dx;
+          const int inside = sr >= 0 && sr < d->h && sc >= 0 && sc < d->w;
+          dst[c * plane + r * d->w + col] =
+              inside ? src[c * plane + sr * d->w + (flip ? d->w - 1 - sc : sc)] : d->black[c];
+        }
   }
 }

@@ -15,18 +15,28 @@ typedef struct {
   int c, h, w, classes;
   float *images; /* n × c × h × w, normalized */
   int32_t *labels;
+  float black[4]; /* a black pixel, normalized, per channel: what crop padding fills in */
 } ist_dataset;
+
+/* Training-time augmentation (SPEC §4). */
+typedef struct {
+  int flip;     /* mirror left-right with probability ½ */
+  int crop_pad; /* > 0: pad by this many black pixels on each side, then crop back at a random offset */
+} ist_augment;
 
 #define IST_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* Loads the FashionMNIST split ("train" or "t10k") from dir; limit > 0 keeps the first limit images. */
 ist_status ist_fashion_mnist_load(const char *dir, const char *split, int64_t limit, ist_dataset *out);
+/* CIFAR-10 (classes 10: data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (classes 100: train.bin,
+ * test.bin), binary version, from dir; split "train" or "test"; limit > 0 keeps the first limit. */
+ist_status ist_cifar_load(const char *dir, int classes, const char *split, int64_t limit, ist_dataset *out);
 void ist_dataset_free(ist_dataset *d);
 
-/* Copies batch [start, start+n) of the order into x and y (order NULL: identity). With flip, each
- * image is mirrored left-right with probability ½ drawn from rng. */
+/* Copies batch [start, start+n) of the order into x and y (order NULL: identity), augmented by
+ * aug (NULL: not) with draws from rng: per image, the flip, then the crop offsets. */
 void ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
-                       ist_rng *flip_rng);
+                       const ist_augment *aug, ist_rng *rng);
 
 #ifdef __cplusplus
 }

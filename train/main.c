@@ -190,7 +190,7 @@ static ist_train_config train_config(const options *o, const char *stage, int ep
                                      const char *ckpt) {
   ist_train_config c = {.stage = stage, .epochs = epochs, .lr = o->lr, .lr_decay = o->lr_decay,
                         .weight_decay = o->weight_decay, .kd_beta = o->kd_beta, .kd_temperature = o->kd_temperature,
-                        .lambda_ort = o->lambda_ort, .flip = o->flip, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
+                        .lambda_ort = o->lambda_ort, .augment = {.flip = o->flip}, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
                         .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt};
   return c;
 }

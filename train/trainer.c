@@ -30,7 +30,7 @@ void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
   float *images = malloc(sizeof(float) * (size_t)b * m->in_c * m->in_h * m->in_w);
   const int64_t full = d->n / b; /* whole batches in d, cycled through */
   for (int i = 0; labels && images && full > 0 && i < batches; i++) {
-    ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL);
+    ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL, NULL);
     ist_model_set_batch(m, b, images, labels);
     /* Momentum 1/(i+1): the running statistics become the plain average over all the batches
      * (PyTorch's momentum=None), not an average dominated by the last few. */
@@ -49,7 +49,7 @@ float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
   float *images = malloc(sizeof(float) * (size_t)m->batch * m->in_c * m->in_h * m->in_w);
   for (int64_t s = 0; s < d->n; s += m->batch) {
     int n = (int)(d->n - s < m->batch ? d->n - s : m->batch);
-    ist_dataset_batch(d, NULL, s, n, images, labels, NULL);
+    ist_dataset_batch(d, NULL, s, n, images, labels, NULL, NULL);
     ist_model_set_batch(m, n, images, labels);
     m->forward(m, n, 0);
     int hits;
@@ -101,7 +101,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     double loss_sum = 0, te = now_s();
     int64_t hits_sum = 0;
     for (int64_t s = 0; s < steps; s++) {
-      ist_dataset_batch(train, order, s * b, b, images, labels, cfg->flip ? &rng : NULL);
+      ist_dataset_batch(train, order, s * b, b, images, labels, &cfg->augment, &rng);
       ist_model_set_batch(m, b, images, labels);
       ist_model_zero_grad(m);
       m->forward(m, b, 1);

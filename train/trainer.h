@@ -16,7 +16,7 @@ typedef struct {
   float lr, lr_decay, weight_decay;
   float kd_beta, kd_temperature; /* used when a teacher is given */
   float lambda_ort;
-  int flip;               /* random horizontal flips */
+  ist_augment augment;    /* of the training batches */
   int bn_recalib;         /* batches that re-estimate BN running statistics before each evaluation */
   uint64_t seed;
   int log_every;          /* steps between progress lines (0: none) */

@@ -1,0 +1,169 @@
+// Data sets the tests write themselves: CIFAR-10/100 binary files (and their errors), and the
+// training augmentation (flip, padded random crop).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "host/dataset.h"
+#include "host/rng.h"
+}
+
+namespace {
+
+std::string tmp_dir(const std::string &name) {
+  std::string d = std::string(::testing::TempDir()) + "insitu_" + name;
+  mkdir(d.c_str(), 0777);
+  return d;
+}
+
+// n records; record i has label (i·3 + first) % classes and pixel p = (i + p) % 256; CIFAR-100
+// records carry a coarse label byte first.
+std::vector<uint8_t> cifar_records(int n, int classes, int first) {
+  std::vector<uint8_t> b;
+  for (int i = 0; i < n; i++) {
+    if (classes == 100) b.push_back(99);  // coarse label: not the class
+    b.push_back((uint8_t)((i * 3 + first) % classes));
+    for (int p = 0; p < 3072; p++) b.push_back((uint8_t)((i + p) % 256));
+  }
+  return b;
+}
+
+void write(const std::string &path, const std::vector<uint8_t> &bytes) {
+  std::ofstream(path, std::ios::binary).write((const char *)bytes.data(), (std::streamsize)bytes.size());
+}
+
+TEST(Cifar10, LoadsEveryTrainingFileInOrderAndNormalizesPerChannel) {
+  std::string d = tmp_dir("cifar10");
+  for (int f = 1; f <= 5; f++) write(d + "/data_batch_" + std::to_string(f) + ".bin", cifar_records(2, 10, f));
+  write(d + "/test_batch.bin", cifar_records(3, 10, 0));
+  ist_dataset train, test;
+  ASSERT_EQ(ist_cifar_load(d.c_str(), 10, "train", 0, &train), IST_OK) << ist_last_error();
+  ASSERT_EQ(ist_cifar_load(d.c_str(), 10, "test", 0, &test), IST_OK) << ist_last_error();
+  EXPECT_EQ(train.n, 10);
+  EXPECT_EQ(test.n, 3);
+  EXPECT_EQ(train.c * 10000 + train.h * 100 + train.w, 3 * 10000 + 32 * 100 + 32);
+  EXPECT_EQ(train.labels[2], 2) << "file 2, record 0: label (0·3 + 2) % 10";
+  EXPECT_EQ(train.labels[3], 5);
+  // Record 1 of file 1, green plane (pixel 1024 + 5): byte (1 + 1029) % 256 = 6.
+  EXPECT_NEAR(train.images[3072 + 1024 + 5], (6 / 255.0f - 0.4822f) / 0.2435f, 1e-5);
+  EXPECT_NEAR(train.black[2], -0.4465f / 0.2616f, 1e-5);
+  ist_dataset limited;
+  ASSERT_EQ(ist_cifar_load(d.c_str(), 10, "train", 3, &limited), IST_OK);
+  EXPECT_EQ(limited.n, 3) << "the limit cuts across files";
+  ist_dataset_free(&train);
+  ist_dataset_free(&test);
+  ist_dataset_free(&limited);
+}
+
+TEST(Cifar100, UsesTheFineLabel) {
+  std::string d = tmp_dir("cifar100");
+  write(d + "/train.bin", cifar_records(4, 100, 40));
+  ist_dataset train;
+  ASSERT_EQ(ist_cifar_load(d.c_str(), 100, "train", 0, &train), IST_OK) << ist_last_error();
+  EXPECT_EQ(train.n, 4);
+  EXPECT_EQ(train.classes, 100);
+  EXPECT_EQ(train.labels[1], 43);
+  EXPECT_NEAR(train.images[3072], (1 / 255.0f - 0.5071f) / 0.2673f, 1e-5);
+  ist_dataset_free(&train);
+}
+
+// Each failure names the file and says what is wrong.
+void expect_error(const std::string &dir, int classes, const char *split, const std::string &says) {
+  ist_dataset d;
+  EXPECT_NE(ist_cifar_load(dir.c_str(), classes, split, 0, &d), IST_OK);
+  std::string e = ist_last_error();
+  EXPECT_NE(e.find(dir), std::string::npos) << e;
+  EXPECT_NE(e.find(says), std::string::npos) << e;
+  EXPECT_EQ(e.find('\n'), std::string::npos) << "one line";
+}
+
+TEST(Cifar, MissingTruncatedAndCorruptFilesAreNamedErrors) {
+  std::string d = tmp_dir("cifar_bad");
+  std::remove((d + "/test_batch.bin").c_str());  // left by an earlier run
+  expect_error(d, 10, "test", "cannot open");
+  auto rec = cifar_records(2, 100, 0);
+  rec.resize(rec.size() - 100);
+  write(d + "/test.bin", rec);
+  expect_error(d, 100, "test", "truncated");
+  auto bad = cifar_records(2, 10, 0);
+  bad[3073] = 10;  // record 1's label
+  write(d + "/test_batch.bin", bad);
+  expect_error(d, 10, "test", "record 1 has label 10");
+  write(d + "/test_batch.bin", {});
+  expect_error(d, 10, "test", "0 bytes");
+}
+
+// A 1-channel 4×4 image with pixel value = index, to follow where pixels go.
+struct Tiny {
+  std::vector<float> img = std::vector<float>(16);
+  std::vector<int32_t> lab = {7};
+  ist_dataset d{};
+  Tiny() {
+    for (int i = 0; i < 16; i++) img[i] = (float)i;
+    d.n = 1, d.c = 1, d.h = d.w = 4, d.classes = 10, d.images = img.data(), d.labels = lab.data();
+    d.black[0] = -5;
+  }
+};
+
+TEST(Augment, NoneCopiesTheImage) {
+  Tiny t;
+  std::vector<float> x(16);
+  int32_t y;
+  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, nullptr, nullptr);
+  EXPECT_EQ(x, t.img);
+  EXPECT_EQ(y, 7);
+}
+
+TEST(Augment, PaddedCropsShiftTheImageAndFillWithBlack) {
+  Tiny t;
+  ist_augment aug{0, 2};
+  ist_rng rng;
+  ist_rng_seed(&rng, 1, 1);
+  int shifted = 0;
+  for (int trial = 0; trial < 50; trial++) {
+    std::vector<float> x(16);
+    int32_t y;
+    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+    // Find the offset from any pixel that is not black: every pixel must then agree with it.
+    int dy = 99, dx = 99;
+    for (int i = 0; i < 16 && dy == 99; i++)
+      if (x[i] != -5) dy = (int)x[i] / 4 - i / 4, dx = (int)x[i] % 4 - i % 4;
+    ASSERT_NE(dy, 99) << "a 4×4 crop of a 2-padded 4×4 image always keeps a pixel";
+    EXPECT_LE(std::abs(dy), 2);
+    EXPECT_LE(std::abs(dx), 2);
+    for (int r = 0; r < 4; r++)
+      for (int c = 0; c < 4; c++) {
+        int sr = r + dy, sc = c + dx;
+        float want = sr >= 0 && sr < 4 && sc >= 0 && sc < 4 ? (float)(sr * 4 + sc) : -5.0f;
+        EXPECT_EQ(x[r * 4 + c], want) << "trial " << trial;
+      }
+    shifted += dy != 0 || dx != 0;
+  }
+  EXPECT_GT(shifted, 30) << "24 of 25 offsets move the image";
+}
+
+TEST(Augment, FlipMirrorsRows) {
+  Tiny t;
+  ist_augment aug{1, 0};
+  ist_rng rng;
+  ist_rng_seed(&rng, 2, 1);
+  int flips = 0;
+  for (int trial = 0; trial < 40; trial++) {
+    std::vector<float> x(16);
+    int32_t y;
+    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+    bool flipped = x[0] == 3;
+    for (int i = 0; i < 16; i++) EXPECT_EQ(x[i], flipped ? (float)(i / 4 * 4 + 3 - i % 4) : (float)i);
+    flips += flipped;
+  }
+  EXPECT_GT(flips, 8);
+  EXPECT_LT(flips, 32);
+}
+
+}  // namespace
