@@ -17,20 +17,20 @@
 
 /* The paper's hyper-parameters (SPEC §4) and this program's defaults, in one place. */
 typedef struct {
-  const char *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device, *conv_exec;
+  const char *dataset, *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device, *conv_exec;
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
   int markdown;
-  int classes, input_size;
+  int classes, input_size, crop_pad;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
   ist_conv_exec exec; /* parsed from conv_exec */
 } options;
 
 static options defaults(void) {
   return (options){
-      .data = IST_FMNIST_DIR, .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
+      .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
-      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .crop_pad = -1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 
@@ -60,7 +60,8 @@ static ist_option *option_table(options *o, int *n) {
   static ist_option t[40];
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
-  OPT("data", IST_OPT_STRING, data, "FashionMNIST directory (IDX .gz files)");
+  OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10 or cifar100 (the binary version)");
+  OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
   OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18 (ImageNet variant)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
   OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
@@ -88,6 +89,7 @@ static ist_option *option_table(options *o, int *n) {
   OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
   OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
   OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0)");
+  OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR, 0 otherwise)");
   OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
   OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
   OPT("threads", IST_OPT_INT, threads, "CPU threads");
@@ -127,10 +129,13 @@ static ist_status make_dir(const char *dir) {
   return IST_OK;
 }
 
+/* The data set's class count: what models get unless --classes says otherwise. */
+static int dataset_classes(const options *o) { return !strcmp(o->dataset, "cifar100") ? 100 : 10; }
+
 /* What every model of a run shares: classes, input size, conv execution. */
 static void base_config(const options *o, ist_model_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
-  cfg->classes = o->classes;
+  cfg->classes = o->classes ? o->classes : dataset_classes(o);
   cfg->in_h = cfg->in_w = o->input_size;
   cfg->exec = o->exec;
 }
@@ -179,9 +184,17 @@ static ist_status load_any(ist_model *m, const char *path) {
   return is_compressed(path) ? ist_model_load_compressed(m, path) : ist_model_load(m, path);
 }
 
+static ist_status load_split(const options *o, int train, ist_dataset *d) {
+  const int64_t limit = train ? o->train_limit : o->test_limit;
+  if (!strcmp(o->dataset, "fashion-mnist"))
+    return ist_fashion_mnist_load(o->data ? o->data : IST_FMNIST_DIR, train ? "train" : "t10k", limit, d);
+  if (!o->data) return ist_fail(IST_ERR_ARG, "--data: give the %s directory (the binary version)", o->dataset);
+  return ist_cifar_load(o->data, dataset_classes(o), train ? "train" : "test", limit, d);
+}
+
 static ist_status load_data(const options *o, ist_dataset *train, ist_dataset *test) {
-  if (train) IST_TRY(ist_fashion_mnist_load(o->data, "train", o->train_limit, train));
-  ist_status st = ist_fashion_mnist_load(o->data, "t10k", o->test_limit, test);
+  if (train) IST_TRY(load_split(o, 1, train));
+  ist_status st = load_split(o, 0, test);
   if (st != IST_OK && train) ist_dataset_free(train);
   return st;
 }
@@ -190,7 +203,7 @@ static ist_train_config train_config(const options *o, const char *stage, int ep
                                      const char *ckpt) {
   ist_train_config c = {.stage = stage, .epochs = epochs, .lr = o->lr, .lr_decay = o->lr_decay,
                         .weight_decay = o->weight_decay, .kd_beta = o->kd_beta, .kd_temperature = o->kd_temperature,
-                        .lambda_ort = o->lambda_ort, .augment = {.flip = o->flip}, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
+                        .lambda_ort = o->lambda_ort, .augment = {.flip = o->flip, .crop_pad = o->crop_pad}, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
                         .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt};
   return c;
 }
@@ -358,6 +371,9 @@ int main(int argc, char **argv) {
   if (st == IST_OK && strcmp(o.device, "cpu"))
     st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
   if (st == IST_OK) st = ist_conv_exec_parse(o.conv_exec, &o.exec);
+  if (st == IST_OK && strcmp(o.dataset, "fashion-mnist") && strcmp(o.dataset, "cifar10") && strcmp(o.dataset, "cifar100"))
+    st = ist_fail(IST_ERR_ARG, "--dataset: '%s' is not fashion-mnist, cifar10 or cifar100", o.dataset);
+  if (st == IST_OK && o.crop_pad < 0) o.crop_pad = strncmp(o.dataset, "cifar", 5) ? 0 : 4;
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
   if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||
