@@ -180,25 +180,47 @@ TEST(Ortho, ValueAndGradientMatchFiniteDifferences) {
   expect_gradient(v, dv, loss, 1e-3, 2e-2, "dV");
 }
 
-TEST(Svd, ReconstructsAndSortsSingularValues) {
+using SvdFn = int (*)(int, int, const float *, float *, float *, float *);
+
+// a = u·diag(s)·vt with s descending and orthonormal rows of vt, for tall and wide matrices.
+void expect_valid_svd(SvdFn svd, const char *which) {
   for (auto mn : {std::pair<int, int>{7, 4}, std::pair<int, int>{3, 10}}) {
     int m = mn.first, n = mn.second, r = std::min(m, n);
     auto a = randn(m * n, 9);
     std::vector<float> u(m * r), s(r), vt(r * n);
-    ASSERT_TRUE(ist_cpu_svd(m, n, a.data(), u.data(), s.data(), vt.data()));
-    for (int i = 1; i < r; i++) EXPECT_GE(s[i - 1], s[i]);
+    ASSERT_TRUE(svd(m, n, a.data(), u.data(), s.data(), vt.data())) << which;
+    for (int i = 1; i < r; i++) EXPECT_GE(s[i - 1], s[i]) << which;
     for (int i = 0; i < m; i++)
       for (int j = 0; j < n; j++) {
         double x = 0;
         for (int k = 0; k < r; k++) x += (double)u[i * r + k] * s[k] * vt[k * n + j];
-        EXPECT_NEAR(x, a[i * n + j], 1e-4);
+        EXPECT_NEAR(x, a[i * n + j], 1e-4) << which;
       }
     for (int p = 0; p < r; p++)
       for (int q = 0; q < r; q++) {
         double d = 0;
         for (int j = 0; j < n; j++) d += (double)vt[p * n + j] * vt[q * n + j];
-        EXPECT_NEAR(d, p == q, 1e-4) << "rows of vt are orthonormal";
+        EXPECT_NEAR(d, p == q, 1e-4) << which << ": rows of vt are orthonormal";
       }
+  }
+}
+
+TEST(Svd, LapackAndJacobiBothReconstructAndSort) {
+  expect_valid_svd(ist_cpu_svd, "LAPACK");
+  expect_valid_svd(ist_cpu_svd_ref, "Jacobi");
+}
+
+TEST(Svd, LapackMatchesTheJacobiReference) {
+  const int m = 12, n = 30, r = 12;
+  auto a = randn(m * n, 10);
+  std::vector<float> u(m * r), s(r), vt(r * n), ur(m * r), sr(r), vtr(r * n);
+  ASSERT_TRUE(ist_cpu_svd(m, n, a.data(), u.data(), s.data(), vt.data()));
+  ASSERT_TRUE(ist_cpu_svd_ref(m, n, a.data(), ur.data(), sr.data(), vtr.data()));
+  for (int k = 0; k < r; k++) {
+    EXPECT_NEAR(s[k], sr[k], 1e-4 * sr[0]);
+    const float sign = vt[k * n] * vtr[k * n] < 0 ? -1.0f : 1.0f;  // vectors agree up to sign
+    for (int j = 0; j < n; j++) EXPECT_NEAR(vt[k * n + j], sign * vtr[k * n + j], 1e-3) << "vt row " << k;
+    for (int i = 0; i < m; i++) EXPECT_NEAR(u[i * r + k], sign * ur[i * r + k], 1e-3) << "u column " << k;
   }
 }
 

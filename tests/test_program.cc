@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -105,6 +106,35 @@ TEST(Program, TinyEndToEndRunOnFashionMnist) {
   EXPECT_EQ(acc(a.out), acc(b.out));
   // A teacher checkpoint cannot be loaded as the 2-16-4-4-4 student.
   expect_one_line_error(run("distill --out " + d + " --teacher " + d + "/student.safetensors"), "conv1.weight");
+}
+
+// CIFAR-10 binary files of n random records each, written where the program reads them.
+void write_cifar10(const std::string &dir, int n) {
+  std::vector<char> rec(3073);
+  for (const std::string f : {"data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                              "test_batch"}) {
+    std::ofstream o(dir + "/" + f + ".bin", std::ios::binary);
+    for (int i = 0; i < n; i++) {
+      rec[0] = (char)(i % 10);
+      for (size_t p = 1; p < rec.size(); p++) rec[p] = (char)((p * 31 + i * 7 + f.size()) % 251);
+      o.write(rec.data(), (std::streamsize)rec.size());
+    }
+  }
+}
+
+TEST(Program, ResNet18OnCifarRunsTheWholeFlow) {
+  std::string d = tmp_dir("cifar"), data = tmp_dir("cifar_data");
+  write_cifar10(data, 2);
+  Result r = run("run --dataset cifar10 --data " + data + " --model resnet18-cifar --setting 2-44-8-8-8 --out " + d +
+                 " --batch 2 --teacher-epochs 1 --epochs 1 --l2-iters 2 --bn-recalib 1 --log-every 0");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("RESULT teacher"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("layer4.0.downsample.0"), std::string::npos) << "the per-layer report";
+  Result e = run("eval --dataset cifar10 --data " + data + " --bn-recalib 0 --checkpoint " + d + "/student.compressed.safetensors");
+  ASSERT_EQ(e.code, 0) << e.out;
+  EXPECT_NE(e.out.find("on 2 images"), std::string::npos) << e.out;
+  expect_one_line_error(run("run --dataset cifar10 --model resnet18-cifar --out " + d), "--data");
+  expect_one_line_error(run("run --dataset cifar10 --data " + data + " --model cnn3 --batch 2 --out " + d), "do not fit");
 }
 
 TEST(Program, SameSeedGivesTheSameCheckpoint) {

@@ -76,6 +76,8 @@ void ist_cpu_radam_update(int64_t n, float *param, const float *grad, float *m, 
 /* Thin SVD of a (m × n, row-major) by one-sided Jacobi: a = u·diag(s)·vt.
  * Writes r = min(m, n) singular values in s (descending), u (m × r), vt (r × n). */
 int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt);
+/* The same by one-sided Jacobi: the slow, simple reference (singular vectors agree up to sign). */
+int ist_cpu_svd_ref(int m, int n, const float *a, float *u, float *s, float *vt);
 
 #ifdef __cplusplus
 }

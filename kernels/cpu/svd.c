@@ -1,9 +1,15 @@
-/* Thin SVD by one-sided Jacobi rotations (Hestenes), in double precision: small matrices only
- * (the SVD initialization of SPEC §4 factors Co×K and Ci×k² weights). */
+/* Thin SVD for the SVD initialization of SPEC §4 (Co×K and Ci×k² weights), in double precision:
+ * LAPACK's divide-and-conquer dgesdd (from OpenBLAS), and one-sided Jacobi rotations (Hestenes)
+ * as the simple reference it is tested against. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "kernels/cpu/cpu.h"
+
+/* LAPACK (Fortran calling convention; the trailing argument is jobz's hidden string length). */
+void dgesdd_(const char *jobz, const int *m, const int *n, double *a, const int *lda, double *s, double *u,
+             const int *ldu, double *vt, const int *ldvt, double *work, const int *lwork, int *iwork, int *info,
+             size_t jobz_len);
 
 /* a (m × n, m ≥ n) → u (m × n, orthonormal columns), s (n), v (n × n); unsorted. */
 static void jacobi_tall(int m, int n, double *a, double *s, double *v) {
@@ -46,7 +52,7 @@ static void jacobi_tall(int m, int n, double *a, double *s, double *v) {
   }
 }
 
-int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt) {
+int ist_cpu_svd_ref(int m, int n, const float *a, float *u, float *s, float *vt) {
   const int tall = m >= n, r = tall ? n : m, rows = tall ? m : n;
   double *w = malloc(sizeof(double) * ((size_t)rows * r + (size_t)r * r + r));
   int *order = malloc(sizeof(int) * r);
@@ -81,4 +87,36 @@ int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt) {
   free(w);
   free(order);
   return 1;
+}
+
+/* LAPACK is column-major: a row-major m×n matrix is, to it, the n×m matrix aᵀ = V·S·Uᵀ. Its
+ * "U" (n×r, leading dimension n) read row-major is our Vᵀ (r×n), and its "Vᵀ" (r×m, leading
+ * dimension r) read row-major is our U (m×r). */
+int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt) {
+  const int r = m < n ? m : n;
+  int lwork = -1, info = 0;
+  double query;
+  int *iwork = malloc(sizeof(int) * 8 * (size_t)r);
+  double *d = malloc(sizeof(double) * ((size_t)m * n + (size_t)r * (n + m + 1)));
+  if (!iwork || !d) {
+    free(iwork);
+    free(d);
+    return 0;
+  }
+  double *ds = d + (size_t)m * n, *dvt = ds + r, *du = dvt + (size_t)r * n;
+  for (size_t i = 0; i < (size_t)m * n; i++) d[i] = a[i];
+  dgesdd_("S", &n, &m, d, &n, ds, dvt, &n, du, &r, &query, &lwork, iwork, &info, 1);
+  lwork = (int)query;
+  double *work = info == 0 ? malloc(sizeof(double) * (size_t)lwork) : NULL;
+  if (work) dgesdd_("S", &n, &m, d, &n, ds, dvt, &n, du, &r, work, &lwork, iwork, &info, 1);
+  const int ok = work && info == 0;
+  if (ok) {
+    for (int j = 0; j < r; j++) s[j] = (float)ds[j];
+    for (size_t i = 0; i < (size_t)r * n; i++) vt[i] = (float)dvt[i];
+    for (size_t i = 0; i < (size_t)m * r; i++) u[i] = (float)du[i];
+  }
+  free(work);
+  free(iwork);
+  free(d);
+  return ok;
 }
