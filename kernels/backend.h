@@ -12,14 +12,15 @@
 extern "C" {
 #endif
 
-/* A 2-D convolution, NCHW, square kernel, no groups. */
+/* A 2-D convolution, NCHW, square kernel; weights (co × ci/groups × k × k). */
 typedef struct {
   int n, ci, h, w;   /* input */
   int co, k, stride, pad;
   int ho, wo;        /* output, from ist_conv_shape_init */
+  int groups;        /* 0 or 1: a dense conv; ci and co must be multiples of it */
 } ist_conv_shape;
 
-/* Fills ho, wo; returns 0 when the shape is impossible. */
+/* Fills ho, wo (and groups 0 → 1); returns 0 when the shape is impossible. */
 int ist_conv_shape_init(ist_conv_shape *s);
 /* Output size of a k-window pooling with stride and padding (floor mode). */
 int ist_pool_out(int in, int k, int stride, int pad);

@@ -7,6 +7,8 @@ int ist_conv_shape_init(ist_conv_shape *s) {
     return 0;
   int eh = s->h + 2 * s->pad - s->k, ew = s->w + 2 * s->pad - s->k;
   if (eh < 0 || ew < 0) return 0;
+  if (s->groups <= 0) s->groups = 1;
+  if (s->ci % s->groups || s->co % s->groups) return 0;
   s->ho = eh / s->stride + 1;
   s->wo = ew / s->stride + 1;
   return 1;

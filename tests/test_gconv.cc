@@ -19,7 +19,7 @@ struct Layer {
   ist_gen_shape g;
   std::vector<float> x, wb, u, wc, v;
   explicit Layer(const Case &c) {
-    s = {c.n, c.ci, c.h, c.w, c.co, c.k, c.stride, c.pad, 0, 0};
+    s = {c.n, c.ci, c.h, c.w, c.co, c.k, c.stride, c.pad, 0, 0, 1};
     EXPECT_TRUE(ist_conv_shape_init(&s));
     g = ist_gen_shape_make(c.co, c.ci, c.k, c.bi, c.bc);
     x = randn((size_t)s.n * s.ci * s.h * s.w, 1);
@@ -107,7 +107,7 @@ TEST(GconvGradient, MatchesFiniteDifferences) {
 }
 
 TEST(GconvCost, FactoredIsCheaperForSmallRanks) {
-  ist_conv_shape s = {64, 32, 14, 14, 32, 5, 1, 2, 0, 0};
+  ist_conv_shape s = {64, 32, 14, 14, 32, 5, 1, 2, 0, 0, 1};
   ASSERT_TRUE(ist_conv_shape_init(&s));
   ist_gen_shape g = ist_gen_shape_make(32, 32, 5, 2, 16);
   EXPECT_DOUBLE_EQ(ist_gconv_macs_materialized(&s, &g), 32.0 * 32 * 25);

@@ -18,7 +18,10 @@ static size_t per_thread(const ist_conv_shape *s) {
   return 2 * kk * hw + (size_t)s->co * kk + padded_floats(s);
 }
 
-size_t ist_conv_ws_floats(const ist_conv_shape *s) { return per_thread(s) * (size_t)omp_get_max_threads(); }
+size_t ist_conv_ws_floats(const ist_conv_shape *s) {
+  if (s->groups > 1) return ist_cpu_conv2d_grouped_ws_floats(s);
+  return per_thread(s) * (size_t)omp_get_max_threads();
+}
 
 /* col (kk × hw) of image xb (ci × h × w), through the padded copy xp. */
 static void im2col(const ist_conv_shape *s, const float *xb, float *xp, float *col) {
@@ -72,6 +75,10 @@ static void col2im(const ist_conv_shape *s, const float *dcol, float *xp, float 
 
 void ist_cpu_conv2d_forward(const ist_conv_shape *s, const float *x, const float *w, const float *bias, float *y,
                             float *ws) {
+  if (s->groups > 1) {
+    ist_cpu_conv2d_grouped_forward(s, x, w, bias, y, ws);
+    return;
+  }
   const int kk = s->ci * s->k * s->k, hw = s->ho * s->wo;
   const size_t pt = per_thread(s);
 #pragma omp parallel
@@ -92,6 +99,10 @@ void ist_cpu_conv2d_forward(const ist_conv_shape *s, const float *x, const float
 
 void ist_cpu_conv2d_backward(const ist_conv_shape *s, const float *dy, const float *x, const float *w, float *dx,
                              float *dw, float *dbias, float *ws) {
+  if (s->groups > 1) {
+    ist_cpu_conv2d_grouped_backward(s, dy, x, w, dx, dw, dbias, ws);
+    return;
+  }
   const int kk = s->ci * s->k * s->k, hw = s->ho * s->wo;
   const size_t pt = per_thread(s);
   int nthreads = 1;

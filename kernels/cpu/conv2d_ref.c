@@ -1,11 +1,15 @@
-/* Direct convolution, forward and backward: slow, simple, the reference for every other conv. */
+/* Direct convolution (with groups), forward and backward: slow, simple, the reference for every
+ * other conv. Output channel o belongs to group o / cog and reads that group's cig input channels. */
 #include <string.h>
 
 #include "kernels/cpu/cpu.h"
 
-#define X_AT(b, c, iy, ix) x[(((int64_t)(b) * s->ci + (c)) * s->h + (iy)) * s->w + (ix)]
-#define W_AT(o, c, ky, kx) w[(((int64_t)(o) * s->ci + (c)) * s->k + (ky)) * s->k + (kx)]
-#define Y_AT(b, o, oy, ox) (((int64_t)(b) * s->co + (o)) * s->ho + (oy)) * s->wo + (ox)
+/* Index of input (b, channel c of o's group, iy, ix); of weight (o, c, ky, kx); of output. */
+#define CIG (s->ci / s->groups)
+#define COG (s->co / s->groups)
+#define X_IDX(b, o, c, iy, ix) ((((int64_t)(b) * s->ci + (o) / COG * CIG + (c)) * s->h + (iy)) * s->w + (ix))
+#define W_IDX(o, c, ky, kx) ((((int64_t)(o) * CIG + (c)) * s->k + (ky)) * s->k + (kx))
+#define Y_IDX(b, o, oy, ox) ((((int64_t)(b) * s->co + (o)) * s->ho + (oy)) * s->wo + (ox))
 
 void ist_cpu_conv2d_forward_ref(const ist_conv_shape *s, const float *x, const float *w, const float *bias,
                                 float *y) {
@@ -14,13 +18,14 @@ void ist_cpu_conv2d_forward_ref(const ist_conv_shape *s, const float *x, const f
       for (int oy = 0; oy < s->ho; oy++)
         for (int ox = 0; ox < s->wo; ox++) {
           double acc = bias ? bias[o] : 0.0;
-          for (int c = 0; c < s->ci; c++)
+          for (int c = 0; c < CIG; c++)
             for (int ky = 0; ky < s->k; ky++)
               for (int kx = 0; kx < s->k; kx++) {
                 int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
-                if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w) acc += (double)X_AT(b, c, iy, ix) * W_AT(o, c, ky, kx);
+                if (iy >= 0 && iy < s->h && ix >= 0 && ix < s->w)
+                  acc += (double)x[X_IDX(b, o, c, iy, ix)] * w[W_IDX(o, c, ky, kx)];
               }
-          y[Y_AT(b, o, oy, ox)] = (float)acc;
+          y[Y_IDX(b, o, oy, ox)] = (float)acc;
         }
 }
 
@@ -31,15 +36,16 @@ void ist_cpu_conv2d_backward_ref(const ist_conv_shape *s, const float *dy, const
     for (int o = 0; o < s->co; o++)
       for (int oy = 0; oy < s->ho; oy++)
         for (int ox = 0; ox < s->wo; ox++) {
-          float g = dy[Y_AT(b, o, oy, ox)];
+          float g = dy[Y_IDX(b, o, oy, ox)];
           if (dbias) dbias[o] += g;
-          for (int c = 0; c < s->ci; c++)
+          for (int c = 0; c < CIG; c++)
             for (int ky = 0; ky < s->k; ky++)
               for (int kx = 0; kx < s->k; kx++) {
                 int iy = oy * s->stride - s->pad + ky, ix = ox * s->stride - s->pad + kx;
                 if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w) continue;
-                dw[(((int64_t)o * s->ci + c) * s->k + ky) * s->k + kx] += g * X_AT(b, c, iy, ix);
-                if (dx) dx[(((int64_t)b * s->ci + c) * s->h + iy) * s->w + ix] += g * W_AT(o, c, ky, kx);
+                const int64_t xi = X_IDX(b, o, c, iy, ix);
+                dw[W_IDX(o, c, ky, kx)] += g * x[xi];
+                if (dx) dx[xi] += g * w[W_IDX(o, c, ky, kx)];
               }
         }
 }

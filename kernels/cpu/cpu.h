@@ -15,6 +15,23 @@ void ist_cpu_conv2d_forward(const ist_conv_shape *s, const float *x, const float
                             float *ws);
 void ist_cpu_conv2d_backward(const ist_conv_shape *s, const float *dy, const float *x, const float *w, float *dx,
                              float *dw, float *dbias, float *ws);
+/* Grouped convolution computed directly, one image at a time (kernels/cpu/conv2d_grouped.c):
+ * group j maps cig input channels to cog output channels. */
+typedef struct {
+  int groups, cig, cog, h, w, k, stride, pad, ho, wo;
+} ist_grouped;
+ist_grouped ist_grouped_of(const ist_conv_shape *s);
+size_t ist_grouped_scratch_floats(const ist_grouped *q);
+void ist_grouped_forward_image(const ist_grouped *q, const float *in, const float *wt, float *out, float *scratch);
+/* din (may be NULL) overwritten; dwt accumulated. */
+void ist_grouped_backward_image(const ist_grouped *q, const float *dout, const float *in, const float *wt, float *din,
+                                float *dwt, float *scratch);
+size_t ist_cpu_conv2d_grouped_ws_floats(const ist_conv_shape *s);
+void ist_cpu_conv2d_grouped_forward(const ist_conv_shape *s, const float *x, const float *w, const float *bias,
+                                    float *y, float *ws);
+void ist_cpu_conv2d_grouped_backward(const ist_conv_shape *s, const float *dy, const float *x, const float *w,
+                                     float *dx, float *dw, float *dbias, float *ws);
+
 /* Direct seven-loop convolution: the obviously-right reference the fast path is tested against. */
 void ist_cpu_conv2d_forward_ref(const ist_conv_shape *s, const float *x, const float *w, const float *bias,
                                 float *y);

@@ -8,170 +8,9 @@
 #include "kernels/cpu/cpu.h"
 
 /* The level-1 grouped conv: group j maps its bi channels of t1 to channel j of t2 with the
- * kernel Wb_j (bi × k × k). One image; out-of-range taps are skipped by clipping the ox range. */
-typedef struct {
-  int groups, cig, h, w, k, stride, pad, ho, wo;
-} grouped;
-
-static grouped grouped_of(const ist_conv_shape *s, const ist_gen_shape *g) {
-  return (grouped){g->nb, g->bi, s->h, s->w, s->k, s->stride, s->pad, s->ho, s->wo};
-}
-
-/* The ox range whose input column ox·stride − pad + kx lies inside [0, w). */
-static void ox_range(const grouped *q, int kx, int *lo, int *hi) {
-  const int a = q->pad - kx; /* ox·stride ≥ a */
-  *lo = a > 0 ? (a + q->stride - 1) / q->stride : 0;
-  const int b = q->w - 1 + q->pad - kx; /* ox·stride ≤ b */
-  *hi = b < 0 ? 0 : b / q->stride + 1;
-  if (*hi > q->wo) *hi = q->wo;
-}
-
-/* Stride 1, the common case, without per-row bounds: a group's input planes are copied into a
- * zero-padded buffer (hp × wp) and its output is computed in rows of wp values, the last wp − wo
- * of which are discarded, so that each tap is one contiguous multiply-add over (ho−1)·wp + wo
- * values, long enough to vectorize well. */
-static int padded_h(const grouped *q) { return q->h + 2 * q->pad; }
-static int padded_w(const grouped *q) { return q->w + 2 * q->pad; }
-
-/* Floats of per-thread scratch the grouped conv needs. */
-static size_t grouped_scratch(const grouped *q) {
-  const size_t plane = (size_t)padded_h(q) * padded_w(q);
-  return q->stride == 1 ? 2 * ((size_t)q->cig * plane + (size_t)q->ho * padded_w(q)) : 0;
-}
-
-static void pad_planes(const grouped *q, const float *in, float *xp) {
-  const int hp = padded_h(q), wp = padded_w(q);
-  memset(xp, 0, sizeof(float) * (size_t)q->cig * hp * wp);
-  for (int c = 0; c < q->cig; c++)
-    for (int y = 0; y < q->h; y++)
-      memcpy(xp + ((int64_t)c * hp + y + q->pad) * wp + q->pad, in + ((int64_t)c * q->h + y) * q->w,
-             sizeof(float) * q->w);
-}
-
-static void grouped_forward_s1(const grouped *q, const float *in, const float *wt, float *out, float *scratch) {
-  const int hp = padded_h(q), wp = padded_w(q), hw = q->h * q->w, ohw = q->ho * q->wo, k2 = q->k * q->k;
-  const int len = (q->ho - 1) * wp + q->wo;
-  float *xp = scratch, *ext = xp + (size_t)q->cig * hp * wp;
-  for (int j = 0; j < q->groups; j++) {
-    pad_planes(q, in + (int64_t)j * q->cig * hw, xp);
-    memset(ext, 0, sizeof(float) * (size_t)q->ho * wp);
-    for (int c = 0; c < q->cig; c++)
-      for (int t = 0; t < k2; t++) {
-        const float wv = wt[((int64_t)j * q->cig + c) * k2 + t];
-        const float *src = xp + (int64_t)c * hp * wp + (t / q->k) * wp + t % q->k;
-        for (int i = 0; i < len; i++) ext[i] += wv * src[i];
-      }
-    for (int oy = 0; oy < q->ho; oy++)
-      memcpy(out + (int64_t)j * ohw + (int64_t)oy * q->wo, ext + (int64_t)oy * wp, sizeof(float) * q->wo);
-  }
-}
-
-static void grouped_backward_s1(const grouped *q, const float *dout, const float *in, const float *wt, float *din,
-                                float *dwt, float *scratch) {
-  const int hp = padded_h(q), wp = padded_w(q), hw = q->h * q->w, ohw = q->ho * q->wo, k2 = q->k * q->k;
-  const int len = (q->ho - 1) * wp + q->wo;
-  const size_t planes = (size_t)q->cig * hp * wp;
-  float *xp = scratch, *dxp = xp + planes, *dext = dxp + planes;
-  for (int j = 0; j < q->groups; j++) {
-    pad_planes(q, in + (int64_t)j * q->cig * hw, xp);
-    memset(dxp, 0, sizeof(float) * planes);
-    memset(dext, 0, sizeof(float) * (size_t)q->ho * wp); /* the discarded columns stay 0 */
-    for (int oy = 0; oy < q->ho; oy++)
-      memcpy(dext + (int64_t)oy * wp, dout + (int64_t)j * ohw + (int64_t)oy * q->wo, sizeof(float) * q->wo);
-    for (int c = 0; c < q->cig; c++)
-      for (int t = 0; t < k2; t++) {
-        const int64_t wi = ((int64_t)j * q->cig + c) * k2 + t, off = (int64_t)c * hp * wp + (t / q->k) * wp + t % q->k;
-        const float wv = wt[wi], *src = xp + off;
-        float *dsrc = dxp + off, acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int i = 0; i < len; i++) {
-          acc += dext[i] * src[i];
-          dsrc[i] += wv * dext[i];
-        }
-        dwt[wi] += acc;
-      }
-    for (int c = 0; c < q->cig; c++)
-      for (int y = 0; y < q->h; y++)
-        memcpy(din + ((int64_t)(j * q->cig + c) * q->h + y) * q->w, dxp + ((int64_t)c * hp + y + q->pad) * wp + q->pad,
-               sizeof(float) * q->w);
-  }
-}
-
-static void grouped_forward(const grouped *q, const float *in, const float *wt, float *out, float *scratch) {
-  if (q->stride == 1) {
-    grouped_forward_s1(q, in, wt, out, scratch);
-    return;
-  }
-  const int hw = q->h * q->w, ohw = q->ho * q->wo, st = q->stride;
-  memset(out, 0, sizeof(float) * (size_t)q->groups * ohw);
-  for (int j = 0; j < q->groups; j++)
-    for (int c = 0; c < q->cig; c++) {
-      const float *ip = in + (int64_t)(j * q->cig + c) * hw;
-      const float *wp = wt + (int64_t)(j * q->cig + c) * q->k * q->k;
-      float *op = out + (int64_t)j * ohw;
-      for (int ky = 0; ky < q->k; ky++)
-        for (int kx = 0; kx < q->k; kx++) {
-          const float wv = wp[ky * q->k + kx];
-          int lo, hi;
-          ox_range(q, kx, &lo, &hi);
-          for (int oy = 0; oy < q->ho; oy++) {
-            const int iy = oy * st - q->pad + ky;
-            if (iy < 0 || iy >= q->h) continue;
-            const float *r = ip + (int64_t)iy * q->w - q->pad + kx;
-            float *o = op + (int64_t)oy * q->wo;
-            if (st == 1) /* kept separate so it vectorizes */
-              for (int ox = lo; ox < hi; ox++) o[ox] += wv * r[ox];
-            else
-              for (int ox = lo; ox < hi; ox++) o[ox] += wv * r[ox * st];
-          }
-        }
-    }
-}
-
-/* din (overwritten) = the transposed grouped conv of dout; dwt += dout ⋆ in. */
-static void grouped_backward(const grouped *q, const float *dout, const float *in, const float *wt, float *din,
-                             float *dwt, float *scratch) {
-  if (q->stride == 1) {
-    grouped_backward_s1(q, dout, in, wt, din, dwt, scratch);
-    return;
-  }
-  const int hw = q->h * q->w, ohw = q->ho * q->wo, st = q->stride;
-  memset(din, 0, sizeof(float) * (size_t)q->groups * q->cig * hw);
-  for (int j = 0; j < q->groups; j++)
-    for (int c = 0; c < q->cig; c++) {
-      const float *ip = in + (int64_t)(j * q->cig + c) * hw;
-      float *dip = din + (int64_t)(j * q->cig + c) * hw;
-      const float *wp = wt + (int64_t)(j * q->cig + c) * q->k * q->k;
-      float *dwp = dwt + (int64_t)(j * q->cig + c) * q->k * q->k;
-      const float *dop = dout + (int64_t)j * ohw;
-      for (int ky = 0; ky < q->k; ky++)
-        for (int kx = 0; kx < q->k; kx++) {
-          const float wv = wp[ky * q->k + kx];
-          int lo, hi;
-          ox_range(q, kx, &lo, &hi);
-          float acc = 0;
-          for (int oy = 0; oy < q->ho; oy++) {
-            const int iy = oy * st - q->pad + ky;
-            if (iy < 0 || iy >= q->h) continue;
-            const int64_t off = (int64_t)iy * q->w - q->pad + kx;
-            const float *r = ip + off, *d = dop + (int64_t)oy * q->wo;
-            float *dr = dip + off;
-            if (st == 1) {
-#pragma omp simd reduction(+ : acc)
-              for (int ox = lo; ox < hi; ox++) {
-                acc += d[ox] * r[ox];
-                dr[ox] += wv * d[ox];
-              }
-            } else {
-              for (int ox = lo; ox < hi; ox++) {
-                acc += d[ox] * r[ox * st];
-                dr[ox * st] += wv * d[ox];
-              }
-            }
-          }
-          dwp[ky * q->k + kx] += acc;
-        }
-    }
+ * kernel Wb_j (bi × k × k). */
+static ist_grouped grouped_of(const ist_conv_shape *s, const ist_gen_shape *g) {
+  return (ist_grouped){g->nb, g->bi, 1, s->h, s->w, s->k, s->stride, s->pad, s->ho, s->wo};
 }
 
 /* Scratch layout, in floats: the shared part (Uᵀ, nb·bi × ci, and the level-2 input gradient
@@ -197,8 +36,8 @@ static gconv_layout layout(const ist_conv_shape *s, const ist_gen_shape *g) {
     L.dwb = nbi * g->k2;
     L.dut = nbi * s->ci;
     L.dt1 = nbi * hw;
-    const grouped q = grouped_of(s, g);
-    L.gs = grouped_scratch(&q);
+    const ist_grouped q = grouped_of(s, g);
+    L.gs = ist_grouped_scratch_floats(&q);
   }
   if (g->level2) L.dv = (size_t)g->co * g->nb;
   L.per_thread = L.dwb + L.dut + L.dv + L.dt1 + L.gs;
@@ -230,13 +69,13 @@ void ist_cpu_gconv_forward(const ist_conv_shape *s, const ist_gen_shape *g, cons
   if (g->level1) {
     float *ut = ws;
     transpose_u(g, u, ut);
-    const grouped q = grouped_of(s, g);
+    const ist_grouped q = grouped_of(s, g);
     float *gs0 = ws + L.shared + L.per_thread - L.gs;
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < s->n; b++) {
       float *t1b = t1 + (int64_t)b * nbi * hw;
       ist_cpu_gemm(0, 0, nbi, hw, s->ci, 1.0f, ut, s->ci, x + (int64_t)b * s->ci * hw, hw, 0.0f, t1b, hw);
-      grouped_forward(&q, t1b, wb, lvl1_out + (int64_t)b * g->nb * ohw, gs0 + L.per_thread * (size_t)omp_get_thread_num());
+      ist_grouped_forward_image(&q, t1b, wb, lvl1_out + (int64_t)b * g->nb * ohw, gs0 + L.per_thread * (size_t)omp_get_thread_num());
     }
   } else {
     ist_conv_shape c = level1_off_conv(s, g);
@@ -290,11 +129,11 @@ void ist_cpu_gconv_backward(const ist_conv_shape *s, const ist_gen_shape *g, con
     }
     const float *dlvl1 = g->level2 ? dt2 : dy;
     if (g->level1) {
-      const grouped q = grouped_of(s, g);
+      const ist_grouped q = grouped_of(s, g);
 #pragma omp for schedule(static)
       for (int b = 0; b < s->n; b++) {
         const float *xb = x + (int64_t)b * s->ci * hw;
-        grouped_backward(&q, dlvl1 + (int64_t)b * g->nb * ohw, t1 + (int64_t)b * nbi * hw, wb, dt1, dwbt, gs);
+        ist_grouped_backward_image(&q, dlvl1 + (int64_t)b * g->nb * ohw, t1 + (int64_t)b * nbi * hw, wb, dt1, dwbt, gs);
         /* dUᵀ += dt1 · x_bᵀ;  dx_b = Uᵀᵀ · dt1 */
         ist_cpu_gemm(0, 1, nbi, s->ci, hw, 1.0f, dt1, hw, xb, hw, 1.0f, dutt, s->ci);
         if (dx) ist_cpu_gemm(1, 0, s->ci, hw, nbi, 1.0f, ut, s->ci, dt1, hw, 0.0f, dx + (int64_t)b * s->ci * hw, hw);
