@@ -24,6 +24,9 @@ typedef struct {
 int ist_conv_shape_init(ist_conv_shape *s);
 /* Output size of a k-window pooling with stride and padding (floor mode). */
 int ist_pool_out(int in, int k, int stride, int pad);
+/* Weight elements co·(ci/groups)·k² and fan-in (ci/groups)·k² of a conv. */
+int64_t ist_conv_weight_numel(const ist_conv_shape *s);
+int ist_conv_fan_in(const ist_conv_shape *s);
 /* Floats of scratch conv2d_forward/backward need (sized for the current thread count). */
 size_t ist_conv_ws_floats(const ist_conv_shape *s);
 
@@ -91,6 +94,9 @@ typedef struct ist_backend {
 
   void (*relu_forward)(int64_t n, const float *x, float *y);
   void (*relu_backward)(int64_t n, const float *dy, const float *y, float *dx);
+  /* min(max(x, 0), 6) (MobileNetV2); the backward passes dy where 0 < y < 6. */
+  void (*relu6_forward)(int64_t n, const float *x, float *y);
+  void (*relu6_backward)(int64_t n, const float *dy, const float *y, float *dx);
 
   /* Adaptive average pooling (PyTorch's bins) from h×w to oh×ow. */
   void (*avgpool_forward)(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);

@@ -14,6 +14,9 @@ int ist_conv_shape_init(ist_conv_shape *s) {
   return 1;
 }
 
+int ist_conv_fan_in(const ist_conv_shape *s) { return s->ci / (s->groups > 1 ? s->groups : 1) * s->k * s->k; }
+int64_t ist_conv_weight_numel(const ist_conv_shape *s) { return (int64_t)s->co * ist_conv_fan_in(s); }
+
 int ist_pool_out(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
 ist_gen_shape ist_gen_shape_make(int co, int ci, int k, int bi, int bc) {

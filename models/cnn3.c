@@ -46,7 +46,7 @@ ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg) {
   for (int i = 0; i < 3; i++) {
     ist_conv_bn *u = &net->unit[i];
     IST_TRY(ist_conv_bn_register(m, u, conv_names[i], bn_names[i], c, h, w, CNN3_WIDTH, CNN3_K, i == 0 ? 2 : 1,
-                                 CNN3_K / 2, cfg, 1));
+                                 CNN3_K / 2, 1, cfg, IST_ACT_RELU));
     c = CNN3_WIDTH;
     h = u->conv.shape.ho;
     w = u->conv.shape.wo;

@@ -37,9 +37,9 @@ void ist_model_init_params(ist_model *m, uint64_t seed) {
   for (int i = 0; i < m->nconvs; i++) {
     ist_conv_layer *l = m->convs[i];
     const ist_conv_shape *s = &l->shape;
-    float std = sqrtf(2.0f / (float)(s->ci * s->k * s->k));
+    float std = sqrtf(2.0f / (float)ist_conv_fan_in(s));
     if (l->set.generated) init_generated(m->be, l, &r, std);
-    else fill_normal(&r, l->w, (int64_t)s->co * s->ci * s->k * s->k, std);
+    else fill_normal(&r, l->w, ist_conv_weight_numel(s), std);
   }
   for (int i = 0; i < m->nparams; i++) {
     ist_param *p = &m->params[i];

@@ -19,15 +19,25 @@ ist_status ist_conv_exec_parse(const char *text, ist_conv_exec *out) {
 }
 
 ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
-                               int stride, int pad, const ist_conv_setting *set, ist_conv_exec exec) {
+                               int stride, int pad, int groups, const ist_conv_setting *set, ist_conv_exec exec) {
   memset(l, 0, sizeof *l);
   snprintf(l->name, sizeof l->name, "%s", name);
-  l->shape = (ist_conv_shape){.n = batch, .ci = ci, .h = h, .w = w, .co = co, .k = k, .stride = stride, .pad = pad};
+  l->shape = (ist_conv_shape){.n = batch, .ci = ci, .h = h, .w = w, .co = co, .k = k, .stride = stride, .pad = pad,
+                              .groups = groups};
   if (!ist_conv_shape_init(&l->shape))
-    return ist_fail(IST_ERR_ARG, "%s: impossible conv shape (%dx%dx%d input, k=%d, stride %d, pad %d)", name, ci, h, w,
-                    k, stride, pad);
+    return ist_fail(IST_ERR_ARG, "%s: impossible conv shape (%dx%dx%d input, k=%d, stride %d, pad %d, %d groups)", name,
+                    ci, h, w, k, stride, pad, groups);
   l->set = *set;
   if (!set->generated) return IST_OK;
+  if (l->shape.groups > 1) {
+    /* SPEC §2: a depthwise conv is ONE kernel over its C channels, W = U·Wb (level 1 only); its
+     * 1 × C·k² generated weight is the C × 1 × k × k depthwise weight. */
+    if (groups != ci || groups != co)
+      return ist_fail(IST_ERR_ARG, "%s: only depthwise convs can be generated among grouped ones (use --layers %s=dense)",
+                      name, name);
+    l->gen = ist_gen_shape_make(1, ci, k, set->bi, set->bc);
+    return IST_OK; /* runs on its materialized weight */
+  }
   l->gen = ist_gen_shape_make(co, ci, k, set->bi, set->bc);
   l->factored = exec == IST_EXEC_FACTORED ||
                 (exec == IST_EXEC_AUTO && ist_gconv_macs_factored(&l->shape, &l->gen) <=
@@ -39,11 +49,11 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
   if (m->nconvs == IST_MAX_CONVS) return ist_fail(IST_ERR_ARG, "model %s: more than %d convs", m->arch, IST_MAX_CONVS);
   m->convs[m->nconvs++] = l;
   const ist_conv_shape *s = &l->shape;
-  const int64_t wn = (int64_t)s->co * s->ci * s->k * s->k;
+  const int64_t wn = ist_conv_weight_numel(s);
   char pn[IST_NAME_LEN + 16];
   if (!l->set.generated) {
     snprintf(pn, sizeof pn, "%s.weight", l->name);
-    return ist_model_add_param(m, pn, IST_PARAM_CONV, 32, 4, (int64_t[]){s->co, s->ci, s->k, s->k}, &l->w, &l->dw);
+    return ist_model_add_param(m, pn, IST_PARAM_CONV, 32, 4, (int64_t[]){s->co, s->ci / s->groups, s->k, s->k}, &l->w, &l->dw);
   }
   const ist_gen_shape *g = &l->gen;
   if (g->level1) {
@@ -148,7 +158,7 @@ void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, co
                        l->dqv, ws);
     quantize_backward(be, l);
   } else {
-    be->zero(l->dw, (int64_t)s.co * s.ci * s.k * s.k);
+    be->zero(l->dw, ist_conv_weight_numel(&s));
     be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
     ist_conv_layer_generate_backward(be, l);
   }
@@ -181,20 +191,21 @@ ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name
 }
 
 ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_name, const char *bn_name, int ci,
-                                int h, int w, int co, int k, int stride, int pad, const ist_model_config *cfg, int relu) {
+                                int h, int w, int co, int k, int stride, int pad, int groups,
+                                const ist_model_config *cfg, ist_act act) {
   ist_conv_layer *l = &u->conv;
-  IST_TRY(ist_conv_layer_init(l, conv_name, m->batch, ci, h, w, co, k, stride, pad, ist_config_for(cfg, conv_name),
-                              cfg->exec));
+  IST_TRY(ist_conv_layer_init(l, conv_name, m->batch, ci, h, w, co, k, stride, pad, groups,
+                              ist_config_for(cfg, conv_name), cfg->exec));
   IST_TRY(ist_conv_layer_register(m, l));
   const int hw = l->shape.ho * l->shape.wo;
   IST_TRY(ist_bn_layer_register(m, &u->bn, bn_name, co, hw));
-  u->relu = relu;
-  const int64_t act = (int64_t)m->batch * co * hw;
-  IST_TRY(ist_model_scratch(m, act, &u->a));
-  IST_TRY(ist_model_scratch(m, act, &u->b));
-  IST_TRY(ist_model_scratch(m, act, &u->da));
-  IST_TRY(ist_model_scratch(m, act, &u->db));
-  if (relu) IST_TRY(ist_model_scratch(m, act, &u->r));
+  u->act = act;
+  const int64_t len = (int64_t)m->batch * co * hw;
+  IST_TRY(ist_model_scratch(m, len, &u->a));
+  IST_TRY(ist_model_scratch(m, len, &u->b));
+  IST_TRY(ist_model_scratch(m, len, &u->da));
+  IST_TRY(ist_model_scratch(m, len, &u->db));
+  if (act != IST_ACT_NONE) IST_TRY(ist_model_scratch(m, len, &u->r));
   else u->r = u->b;
   if (ist_conv_layer_ws_floats(l) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(l);
   return IST_OK;
@@ -206,7 +217,8 @@ const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const floa
   ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
   be->batchnorm_forward(n, bn->c, bn->hw, u->a, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd,
                         bn->run_mean, bn->run_var, m->bn_momentum, IST_BN_EPS, training);
-  if (u->relu) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
+  if (u->act == IST_ACT_RELU) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
+  else if (u->act == IST_ACT_RELU6) be->relu6_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
   return u->r;
 }
 
@@ -214,10 +226,9 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
   const float *db = dout;
-  if (u->relu) {
-    be->relu_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
-    db = u->db;
-  }
+  if (u->act == IST_ACT_RELU) be->relu_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
+  else if (u->act == IST_ACT_RELU6) be->relu6_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
+  if (u->act != IST_ACT_NONE) db = u->db;
   be->batchnorm_backward(n, bn->c, bn->hw, db, u->a, bn->gamma, bn->save_mean, bn->save_rstd, u->da, bn->dgamma,
                          bn->dbeta);
   ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);

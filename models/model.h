@@ -158,8 +158,9 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path);
 
 /* Layer building blocks, shared by architectures. The *_register functions run twice: first
  * against measuring arenas (to size them), then for real. */
+/* groups: 1 (dense) or the channel count (depthwise; generated with level 1 only, SPEC §2). */
 ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
-                               int stride, int pad, const ist_conv_setting *set, ist_conv_exec exec);
+                               int stride, int pad, int groups, const ist_conv_setting *set, ist_conv_exec exec);
 /* Floats of the shared conv scratch this layer needs (model->ws is the largest over layers). */
 size_t ist_conv_layer_ws_floats(const ist_conv_layer *l);
 ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l);
@@ -176,18 +177,21 @@ void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l);
 
 ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw);
 
-/* conv → BatchNorm (→ ReLU): the unit the CNNs here are built from, with its activations. */
+typedef enum { IST_ACT_NONE, IST_ACT_RELU, IST_ACT_RELU6 } ist_act;
+
+/* conv → BatchNorm (→ ReLU or ReLU6): the unit the CNNs here are built from, with its activations. */
 typedef struct {
   ist_conv_layer conv;
   ist_bn_layer bn;
-  int relu;
-  float *a, *b, *r; /* conv, BN and ReLU outputs (r = b when relu is off) */
+  ist_act act;
+  float *a, *b, *r; /* conv, BN and activation outputs (r = b without activation) */
   float *da, *db;   /* gradients w.r.t. a and b */
 } ist_conv_bn;
 
 /* Registers the conv (setting from cfg by conv_name) and the BN; grows m->ws_floats. */
 ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_name, const char *bn_name, int ci,
-                                int h, int w, int co, int k, int stride, int pad, const ist_model_config *cfg, int relu);
+                                int h, int w, int co, int k, int stride, int pad, int groups,
+                                const ist_model_config *cfg, ist_act act);
 /* Returns the unit's output (r). */
 const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const float *x, int training);
 /* From dout (w.r.t. the output), accumulates parameter gradients and writes dx (may be NULL). */

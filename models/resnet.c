@@ -90,17 +90,17 @@ static ist_status block_register(ist_model *m, basic_block *b, const char *prefi
   char cn[IST_NAME_LEN], bn[IST_NAME_LEN];
   snprintf(cn, sizeof cn, "%s.conv1", prefix);
   snprintf(bn, sizeof bn, "%s.bn1", prefix);
-  IST_TRY(ist_conv_bn_register(m, &b->c1, cn, bn, ci, h, w, co, 3, stride, 1, cfg, 1));
+  IST_TRY(ist_conv_bn_register(m, &b->c1, cn, bn, ci, h, w, co, 3, stride, 1, 1, cfg, IST_ACT_RELU));
   const int ho = b->c1.conv.shape.ho, wo = b->c1.conv.shape.wo;
   snprintf(cn, sizeof cn, "%s.conv2", prefix);
   snprintf(bn, sizeof bn, "%s.bn2", prefix);
-  IST_TRY(ist_conv_bn_register(m, &b->c2, cn, bn, co, ho, wo, co, 3, 1, 1, cfg, 0));
+  IST_TRY(ist_conv_bn_register(m, &b->c2, cn, bn, co, ho, wo, co, 3, 1, 1, 1, cfg, IST_ACT_NONE));
   b->has_ds = stride != 1 || ci != co;
   const int64_t in_len = (int64_t)m->batch * ci * h * w, out_len = ist_conv_bn_out_numel(&b->c2, m->batch);
   if (b->has_ds) {
     snprintf(cn, sizeof cn, "%s.downsample.0", prefix);
     snprintf(bn, sizeof bn, "%s.downsample.1", prefix);
-    IST_TRY(ist_conv_bn_register(m, &b->ds, cn, bn, ci, h, w, co, 1, stride, 0, cfg, 0));
+    IST_TRY(ist_conv_bn_register(m, &b->ds, cn, bn, ci, h, w, co, 1, stride, 0, 1, cfg, IST_ACT_NONE));
     IST_TRY(ist_model_scratch(m, in_len, &b->dshort));
   }
   IST_TRY(ist_model_scratch(m, out_len, &b->out));
@@ -121,7 +121,7 @@ static ist_status resnet18_build(ist_model *m, const ist_model_config *cfg, int 
   m->backward = resnet_backward;
   const int b = m->batch;
   IST_TRY(ist_conv_bn_register(m, &net->stem, "conv1", "bn1", m->in_c, m->in_h, m->in_w, STAGE_WIDTH[0],
-                               imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1, cfg, 1));
+                               imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1, 1, cfg, IST_ACT_RELU));
   IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&net->stem, b), &net->dstem));
   int c = STAGE_WIDTH[0], h = net->stem.conv.shape.ho, w = net->stem.conv.shape.wo;
   if (imagenet) {

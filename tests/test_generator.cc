@@ -105,7 +105,7 @@ TEST(Quantizer, FourBitsGiveFifteenLevelsOnAGridThatKeepsTheScale) {
   float mx = 0;
   for (float v : x) mx = std::max(mx, std::fabs(v));
   EXPECT_LE(s, mx);
-  EXPECT_GE(s, 0.4f * mx) << "the clip is one of the candidates max·(1 − k/20)";
+  EXPECT_GE(s, 0.2f * mx) << "the clip is one of the candidates max·(1 − k/100), k ≤ 80";
   std::set<float> levels(y.begin(), y.end());
   EXPECT_LE(levels.size(), 15u);
   EXPECT_GE(levels.size(), 12u);

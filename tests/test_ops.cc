@@ -63,6 +63,14 @@ TEST(Relu, ForwardClampsAndBackwardMasks) {
   EXPECT_EQ(dx, (std::vector<float>{0, 0, 1, 0, 1}));
 }
 
+TEST(Relu6, ForwardClampsToZeroSixAndBackwardMasksBoth) {
+  std::vector<float> x = {-1, 0.5f, 6, 7, 3}, y(5), dy = {1, 1, 1, 1, 1}, dx(5);
+  ist_cpu_relu6_forward(5, x.data(), y.data());
+  ist_cpu_relu6_backward(5, dy.data(), y.data(), dx.data());
+  EXPECT_EQ(y, (std::vector<float>{0, 0.5f, 6, 6, 3}));
+  EXPECT_EQ(dx, (std::vector<float>{0, 1, 0, 0, 1}));
+}
+
 TEST(AvgPool, AdaptiveBinsFollowPyTorch) {
   // 5 → 3: bins [0,2), [1,4), [3,5) (floor(i·5/3), ceil((i+1)·5/3)).
   std::vector<float> x(25), y(9);

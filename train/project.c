@@ -18,7 +18,7 @@ ist_status ist_init_method_parse(const char *text, ist_init_method *out) {
 }
 
 static int64_t weight_numel(const ist_conv_layer *l) {
-  return (int64_t)l->shape.co * l->shape.ci * l->shape.k * l->shape.k;
+  return ist_conv_weight_numel(&l->shape);
 }
 
 static float relative_error(const ist_conv_layer *l, const float *w_teacher) {

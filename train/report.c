@@ -9,7 +9,7 @@
 #define FP32_BITS 32
 
 static int64_t dense_numel(const ist_conv_layer *l) {
-  return (int64_t)l->shape.co * l->shape.ci * l->shape.k * l->shape.k;
+  return ist_conv_weight_numel(&l->shape);
 }
 
 ist_ratio ist_conv_ratio(const ist_conv_layer *l) {
@@ -77,7 +77,7 @@ void ist_report_print(FILE *out, const ist_model *m, int markdown) {
     const ist_conv_layer *l = m->convs[i];
     ist_ratio r = ist_conv_ratio(l);
     char shape[32], set[32];
-    snprintf(shape, sizeof shape, "%dx%dx%dx%d", l->shape.co, l->shape.ci, l->shape.k, l->shape.k);
+    snprintf(shape, sizeof shape, "%dx%dx%dx%d", l->shape.co, l->shape.ci / l->shape.groups, l->shape.k, l->shape.k);
     ist_setting_format(&l->set, set, sizeof set);
     const char *l1 = !l->set.generated ? "-" : l->gen.level1 ? "on" : "off";
     const char *l2 = !l->set.generated ? "-" : l->gen.level2 ? "on" : "off";

@@ -48,6 +48,8 @@ void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const flo
 void ist_cpu_add(int64_t n, const float *a, const float *b, float *y);
 void ist_cpu_relu_forward(int64_t n, const float *x, float *y);
 void ist_cpu_relu_backward(int64_t n, const float *dy, const float *y, float *dx);
+void ist_cpu_relu6_forward(int64_t n, const float *x, float *y);
+void ist_cpu_relu6_backward(int64_t n, const float *dy, const float *y, float *dx);
 
 void ist_cpu_avgpool_forward(int n, int c, int h, int w, int oh, int ow, const float *x, float *y);
 void ist_cpu_avgpool_backward(int n, int c, int h, int w, int oh, int ow, const float *dy, float *dx);

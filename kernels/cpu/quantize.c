@@ -1,8 +1,9 @@
 /* The weight quantizer of SPEC §3: uniform, symmetric, per tensor, with an fp32 scale.
- * q bits give 2^q − 1 levels {−n..n}·s/n with n = 2^(q−1) − 1. The clipping scale s is the one
- * of a few candidates, max|x|·(1 − k/20) for k = 0..16 (down to a fifth of the max), with the least squared
+ * q bits give 2^q − 1 levels {−n..n}·s/n with n = 2^(q−1) − 1. The clipping scale s is the
+ * candidate max|x|·(1 − k/100), k = 0..80 (down to a fifth of the max), with the least squared
  * error: pure max-abs scaling lets one outlier coarsen the grid for every other value (it costs
- * 4-bit factors a large share of their accuracy). The scale is kept, so the quantized tensor
+ * 4-bit factors a large share of their accuracy). The candidates are 1% apart: in training, a
+ * switch between neighbours requantizes the whole tensor, and finer steps keep that change small. The scale is kept, so the quantized tensor
  * keeps its magnitude, and quantizing an already-quantized tensor returns it unchanged
  * (candidate k = 0 reproduces it exactly). q = 1 is sign(x)·mean|x|; q ≥ 32 is the identity.
  * Backward: straight through, inside the clip. */
@@ -10,7 +11,8 @@
 
 #include "kernels/cpu/cpu.h"
 
-#define QUANT_CANDIDATES 17
+#define QUANT_CANDIDATES 81
+#define QUANT_CANDIDATE_STEP 0.01f
 
 static double grid_error(int64_t n, const float *x, float s, float levels) {
   const float inv = levels / s, step = s / levels;
@@ -45,7 +47,7 @@ float ist_cpu_quantize_forward(int64_t n, int bits, const float *x, float *y) {
   float s = mx;
   double best = grid_error(n, x, mx, levels);
   for (int k = 1; k < QUANT_CANDIDATES && best > 0; k++) {
-    float c = mx * (1.0f - 0.05f * (float)k);
+    float c = mx * (1.0f - QUANT_CANDIDATE_STEP * (float)k);
     double e = grid_error(n, x, c, levels);
     if (e < best) best = e, s = c;
   }
