@@ -81,13 +81,14 @@ typedef struct ist_backend {
                           float *dx, float *dw, float *dbias, float *ws);
 
   /* BatchNorm over (n, hw) per channel c. Training: batch statistics, saved mean/rstd, running
-   * stats updated with momentum (unbiased variance, as PyTorch). Eval: running statistics. */
+   * stats updated with momentum (unbiased variance, as PyTorch). Eval: running statistics (also
+   * saved). The backward follows the forward's mode: in eval mode the statistics are constants. */
   void (*batchnorm_forward)(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                             float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
                             float momentum, float eps, int training);
   void (*batchnorm_backward)(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                              const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
-                             float *dbeta);
+                             float *dbeta, int training);
 
   /* y = a + b (y may alias a or b). */
   void (*add)(int64_t n, const float *a, const float *b, float *y);

@@ -215,6 +215,7 @@ const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const floa
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
   ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
+  bn->training = training;
   be->batchnorm_forward(n, bn->c, bn->hw, u->a, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd,
                         bn->run_mean, bn->run_var, m->bn_momentum, IST_BN_EPS, training);
   if (u->act == IST_ACT_RELU) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
@@ -230,7 +231,7 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
   else if (u->act == IST_ACT_RELU6) be->relu6_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
   if (u->act != IST_ACT_NONE) db = u->db;
   be->batchnorm_backward(n, bn->c, bn->hw, db, u->a, bn->gamma, bn->save_mean, bn->save_rstd, u->da, bn->dgamma,
-                         bn->dbeta);
+                         bn->dbeta, bn->training);
   ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);
 }
 

@@ -114,6 +114,8 @@ void ist_model_describe(const ist_model *m, char *buf, int cap) {
 ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_resnet18_cifar_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_resnet18_imagenet_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_mobilenetv2_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_mobilenetv2_imagenet_build(ist_model *m, const ist_model_config *cfg);
 
 static const struct {
   const char *name;
@@ -122,6 +124,8 @@ static const struct {
     {"cnn3", ist_cnn3_build},
     {"resnet18-cifar", ist_resnet18_cifar_build},
     {"resnet18", ist_resnet18_imagenet_build},
+    {"mobilenetv2-cifar", ist_mobilenetv2_cifar_build},
+    {"mobilenetv2", ist_mobilenetv2_imagenet_build},
 };
 #define NARCHS (int)(sizeof ARCHS / sizeof ARCHS[0])
 
@@ -143,7 +147,8 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   ist_status (*build)(ist_model *, const ist_model_config *) = NULL;
   for (int i = 0; i < NARCHS; i++)
     if (!strcmp(arch, ARCHS[i].name)) build = ARCHS[i].build;
-  if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18)", arch);
+  if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2)",
+                    arch);
   if (batch < 1) return ist_fail(IST_ERR_ARG, "--batch: must be at least 1 (got %d)", batch);
   memset(out, 0, sizeof *out);
   out->be = be;

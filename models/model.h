@@ -78,6 +78,7 @@ typedef struct {
   int c, hw;
   float *gamma, *beta, *dgamma, *dbeta, *run_mean, *run_var;
   float *save_mean, *save_rstd;
+  int training; /* the last forward's mode, which its backward follows */
 } ist_bn_layer;
 
 typedef struct {

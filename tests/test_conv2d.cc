@@ -43,7 +43,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2d,
                                            Case{2, 6, 9, 7, 6, 3, 1, 1, 6},    // depthwise
                                            Case{2, 8, 9, 8, 8, 3, 2, 1, 8},    // depthwise, stride 2
                                            Case{3, 4, 7, 6, 6, 3, 1, 0, 2},    // 2 groups of 2 → 3
-                                           Case{2, 6, 8, 8, 12, 5, 2, 2, 3})); // 3 groups, stride 2
+                                           Case{2, 6, 8, 8, 12, 5, 2, 2, 3},   // 3 groups, stride 2
+                                           Case{4, 32, 16, 16, 32, 3, 1, 1, 32}));
 
 TEST(Conv2dReference, GradientsMatchFiniteDifferences) {
   for (ist_conv_shape s : {ist_conv_shape{2, 2, 5, 4, 3, 3, 2, 1, 0, 0, 1}, ist_conv_shape{2, 4, 5, 4, 6, 3, 2, 1, 0, 0, 2}}) {

@@ -37,22 +37,31 @@ TEST(BatchNorm, EvalUsesRunningStats) {
   EXPECT_EQ(rm[0], 1.0f) << "eval leaves running stats alone";
 }
 
-TEST(BatchNorm, BackwardMatchesFiniteDifferences) {
+TEST(BatchNorm, BackwardMatchesFiniteDifferencesInBothModes) {
   const int n = 2, c = 3, hw = 4;
-  auto x = randn(n * c * hw, 4), gamma = randn(c, 5), beta = randn(c, 6), r = randn(n * c * hw, 7);
-  std::vector<float> y(x.size()), mean(c), rstd(c), rm(c), rv(c), dx(x.size()), dg(c, 0.0f), db(c, 0.0f);
-  ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(), rm.data(),
-                            rv.data(), 0.1f, 1e-5f, 1);
-  ist_cpu_batchnorm_backward(n, c, hw, r.data(), x.data(), gamma.data(), mean.data(), rstd.data(), dx.data(), dg.data(),
-                             db.data());
-  auto loss = [&] {
-    ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(), rm.data(),
-                              rv.data(), 0.1f, 1e-5f, 1);
-    return dot(r, y.data());
-  };
-  expect_gradient(x, dx, loss, 1e-2, 2e-2, "dx");
-  expect_gradient(gamma, dg, loss, 1e-2, 1e-2, "dgamma");
-  expect_gradient(beta, db, loss, 1e-2, 1e-2, "dbeta");
+  for (int training : {1, 0}) {
+    auto x = randn(n * c * hw, 4), gamma = randn(c, 5), beta = randn(c, 6), r = randn(n * c * hw, 7);
+    std::vector<float> y(x.size()), mean(c), rstd(c), rm = {0.1f, -0.2f, 0.3f}, rv = {0.5f, 1.5f, 2.0f};
+    std::vector<float> dx(x.size()), dg(c, 0.0f), db(c, 0.0f);
+    // Eval mode keeps the running statistics fixed; training mode updates them, which the loss
+    // below must not see, so it runs on copies.
+    auto forward = [&] {
+      auto rm2 = rm, rv2 = rv;
+      ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(),
+                                rm2.data(), rv2.data(), 0.1f, 1e-5f, training);
+    };
+    forward();
+    ist_cpu_batchnorm_backward(n, c, hw, r.data(), x.data(), gamma.data(), mean.data(), rstd.data(), dx.data(),
+                               dg.data(), db.data(), training);
+    auto loss = [&] {
+      forward();
+      return dot(r, y.data());
+    };
+    SCOPED_TRACE(training ? "training" : "eval");
+    expect_gradient(x, dx, loss, 1e-2, 2e-2, "dx");
+    expect_gradient(gamma, dg, loss, 1e-2, 1e-2, "dgamma");
+    expect_gradient(beta, db, loss, 1e-2, 1e-2, "dbeta");
+  }
 }
 
 TEST(Relu, ForwardClampsAndBackwardMasks) {

@@ -62,7 +62,7 @@ static ist_option *option_table(options *o, int *n) {
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
   OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10 or cifar100 (the binary version)");
   OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
-  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18 (ImageNet variant)");
+  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2 (no suffix: ImageNet variants)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
   OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
   OPT("device", IST_OPT_STRING, device, "backend: cpu");
@@ -129,8 +129,11 @@ static ist_status make_dir(const char *dir) {
   return IST_OK;
 }
 
-/* The data set's class count: what models get unless --classes says otherwise. */
-static int dataset_classes(const options *o) { return !strcmp(o->dataset, "cifar100") ? 100 : 10; }
+/* The CIFAR sets' class count: what models get unless --classes says otherwise (0 elsewhere:
+ * the architecture's default, 10 for cnn3 on FashionMNIST). */
+static int dataset_classes(const options *o) {
+  return !strcmp(o->dataset, "cifar100") ? 100 : !strcmp(o->dataset, "cifar10") ? 10 : 0;
+}
 
 /* What every model of a run shares: classes, input size, conv execution. */
 static void base_config(const options *o, ist_model_config *cfg) {

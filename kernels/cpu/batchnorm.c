@@ -35,6 +35,8 @@ void ist_cpu_batchnorm_forward(int n, int c, int hw, const float *x, const float
     } else {
       mean = run_mean[ch];
       rstd = 1.0f / sqrtf(run_var[ch] + eps);
+      save_mean[ch] = mean; /* for an eval-mode backward */
+      save_rstd[ch] = rstd;
     }
     float a = gamma[ch] * rstd, bsh = beta[ch] - mean * a;
     for (int b = 0; b < n; b++) {
@@ -47,7 +49,7 @@ void ist_cpu_batchnorm_forward(int n, int c, int hw, const float *x, const float
 
 void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                                 const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
-                                float *dbeta) {
+                                float *dbeta, int training) {
   const int64_t cnt = (int64_t)n * hw;
 #pragma omp parallel for schedule(static)
   for (int ch = 0; ch < c; ch++) {
@@ -62,8 +64,9 @@ void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const flo
     }
     dgamma[ch] += (float)sdyx;
     dbeta[ch] += (float)sdy;
-    /* dx = γ·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) */
-    const float k = gamma[ch] * rstd, mdy = (float)(sdy / cnt), mdyx = (float)(sdyx / cnt);
+    /* Training: dx = γ·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)); eval (fixed statistics): γ·rstd·dy. */
+    const float k = gamma[ch] * rstd, mdy = training ? (float)(sdy / cnt) : 0.0f,
+                mdyx = training ? (float)(sdyx / cnt) : 0.0f;
     for (int b = 0; b < n; b++) {
       const float *xr = x + ((int64_t)b * c + ch) * hw, *gr = dy + ((int64_t)b * c + ch) * hw;
       float *dr = dx + ((int64_t)b * c + ch) * hw;

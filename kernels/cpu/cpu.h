@@ -43,7 +43,7 @@ void ist_cpu_batchnorm_forward(int n, int c, int hw, const float *x, const float
                                float momentum, float eps, int training);
 void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                                 const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
-                                float *dbeta);
+                                float *dbeta, int training);
 
 void ist_cpu_add(int64_t n, const float *a, const float *b, float *y);
 void ist_cpu_relu_forward(int64_t n, const float *x, float *y);
