@@ -21,7 +21,7 @@ typedef struct {
 
 typedef struct {
   char key[64];
-  char value[1024];
+  char value[4096];
 } ist_st_meta;
 
 typedef struct {

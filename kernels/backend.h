@@ -90,6 +90,11 @@ typedef struct ist_backend {
                              const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
                              float *dbeta, int training);
 
+  /* Channels [src_off, src_off + c) of each of n images of src (src_c channels of hw values each)
+   * into channels [dst_off, dst_off + c) of dst (dst_c channels): copied, or added when accumulate
+   * (DenseNet's concatenation and its backward). */
+  void (*copy_channels)(int n, int hw, int c, const float *src, int src_c, int src_off, float *dst, int dst_c,
+                        int dst_off, int accumulate);
   /* y = a + b (y may alias a or b). */
   void (*add)(int64_t n, const float *a, const float *b, float *y);
 

@@ -38,9 +38,13 @@ ist_status ist_config_parse_overrides(const char *text, ist_model_config *cfg) {
     if (cfg->noverride == IST_MAX_CONVS) return ist_fail(IST_ERR_ARG, "--layers: too many entries");
     char set[32];
     snprintf(set, sizeof set, "%.*s", (int)(end - eq - 1), eq + 1);
-    IST_TRY(ist_setting_parse(set, &cfg->override_set[cfg->noverride]));
-    snprintf(cfg->override_name[cfg->noverride], IST_NAME_LEN, "%.*s", (int)(eq - p), p);
-    cfg->noverride++;
+    if (eq - p == 1 && *p == '*') { /* "*=setting": every conv not named otherwise */
+      IST_TRY(ist_setting_parse(set, &cfg->global));
+    } else {
+      IST_TRY(ist_setting_parse(set, &cfg->override_set[cfg->noverride]));
+      snprintf(cfg->override_name[cfg->noverride], IST_NAME_LEN, "%.*s", (int)(eq - p), p);
+      cfg->noverride++;
+    }
     p = comma ? comma + 1 : end;
   }
   return IST_OK;
@@ -100,13 +104,29 @@ int64_t ist_model_param_floats(const ist_model *m) {
   return n;
 }
 
+static int same_setting(const ist_conv_setting *a, const ist_conv_setting *b) {
+  return a->generated == b->generated &&
+         (!a->generated || (a->bi == b->bi && a->bc == b->bc && a->qb == b->qb && a->qu == b->qu && a->qv == b->qv));
+}
+
 void ist_model_describe(const ist_model *m, char *buf, int cap) {
+  /* The most common setting as "*=…", then only the convs that differ from it. */
+  int best = 0, best_count = 0;
+  for (int i = 0; i < m->nconvs; i++) {
+    int count = 0;
+    for (int j = 0; j < m->nconvs; j++) count += same_setting(&m->convs[i]->set, &m->convs[j]->set);
+    if (count > best_count) best = i, best_count = count;
+  }
+  char s[32];
   int len = 0;
   buf[0] = 0;
+  if (!m->nconvs) return;
+  ist_setting_format(&m->convs[best]->set, s, sizeof s);
+  len += snprintf(buf, (size_t)cap, "*=%s", s);
   for (int i = 0; i < m->nconvs && len < cap; i++) {
-    char s[32];
+    if (same_setting(&m->convs[i]->set, &m->convs[best]->set)) continue;
     ist_setting_format(&m->convs[i]->set, s, sizeof s);
-    len += snprintf(buf + len, (size_t)(cap - len), "%s%s=%s", i ? ";" : "", m->convs[i]->name, s);
+    len += snprintf(buf + len, (size_t)(cap - len), ";%s=%s", m->convs[i]->name, s);
   }
 }
 
@@ -116,6 +136,8 @@ ist_status ist_resnet18_cifar_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_resnet18_imagenet_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_mobilenetv2_cifar_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_mobilenetv2_imagenet_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_densenet121_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_densenet121_imagenet_build(ist_model *m, const ist_model_config *cfg);
 
 static const struct {
   const char *name;
@@ -126,6 +148,8 @@ static const struct {
     {"resnet18", ist_resnet18_imagenet_build},
     {"mobilenetv2-cifar", ist_mobilenetv2_cifar_build},
     {"mobilenetv2", ist_mobilenetv2_imagenet_build},
+    {"densenet121-cifar", ist_densenet121_cifar_build},
+    {"densenet121", ist_densenet121_imagenet_build},
 };
 #define NARCHS (int)(sizeof ARCHS / sizeof ARCHS[0])
 
@@ -147,7 +171,8 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   ist_status (*build)(ist_model *, const ist_model_config *) = NULL;
   for (int i = 0; i < NARCHS; i++)
     if (!strcmp(arch, ARCHS[i].name)) build = ARCHS[i].build;
-  if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2)",
+  if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, "
+                    "densenet121-cifar, densenet121)",
                     arch);
   if (batch < 1) return ist_fail(IST_ERR_ARG, "--batch: must be at least 1 (got %d)", batch);
   memset(out, 0, sizeof *out);

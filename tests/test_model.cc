@@ -1,5 +1,6 @@
 // cnn3 as a whole: gradients through generation and quantization, learning on a fixed batch,
 // checkpoints (plain and compressed), the ratio accounting of SPEC §2 and the projections.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -126,6 +127,21 @@ TEST(Cnn3, QuantizedStudentLearnsAFixedBatch) {
   }
   ist_radam_destroy(&opt);
   EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
+TEST(Cnn3, SettingsDescriptionNamesOnlyTheExceptionsAndParsesBack) {
+  Net n("2-16-4-4-4", 1, "conv1=dense");
+  char buf[256];
+  ist_model_describe(&n.m, buf, sizeof buf);
+  EXPECT_STREQ(buf, "*=2-16-4-4-4;conv1=dense");
+  std::string list(buf);
+  std::replace(list.begin(), list.end(), ';', ',');
+  ist_model_config cfg{};
+  ASSERT_EQ(ist_config_parse_overrides(list.c_str(), &cfg), IST_OK);
+  EXPECT_EQ(cfg.global.bc, 16);
+  ASSERT_EQ(cfg.noverride, 1);
+  EXPECT_FALSE(ist_config_for(&cfg, "conv1")->generated);
+  EXPECT_TRUE(ist_config_for(&cfg, "conv3")->generated);
 }
 
 TEST(Cnn3, LevelsFollowTheConstraints) {

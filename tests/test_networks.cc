@@ -1,4 +1,4 @@
-// The larger architectures (ResNet-18, MobileNetV2): standard parameter counts, torchvision names,
+// The larger architectures (ResNet-18, MobileNetV2, DenseNet-121): standard parameter counts, torchvision names,
 // gradients through residual blocks, shortcuts, the max-pool stem, depthwise convs and ReLU6, and
 // learning on a fixed batch.
 #include "test_util.h"
@@ -170,6 +170,67 @@ TEST(MobileNetV2, NamesFollowTorchvisionAndDepthwiseUsesLevelOneOnly) {
   EXPECT_TRUE(dw->gen.level1 && !dw->gen.level2) << "depthwise: W = U·Wb over its 144 channels";
   EXPECT_EQ(ist_model_find(&n.m, "features.4.conv.1.0.u")->numel, 144 * 2);
   EXPECT_TRUE(!pw->gen.level1 && pw->gen.level2) << "pointwise 144→32: level 2";
+}
+
+// torchvision's densenet121() has 7,978,856 parameters; the CIFAR variant's 3×3 stem has 7,680
+// fewer and 10 classes 1,014,750 fewer: 6,956,426.
+TEST(DenseNet121, DenseParameterCountsMatchTorchvision) {
+  auto count = [](const char *arch) {
+    Net n(arch, "dense", 1, 32);
+    return ist_model_param_floats(&n.m);
+  };
+  EXPECT_EQ(count("densenet121"), 7978856);
+  EXPECT_EQ(count("densenet121-cifar"), 6956426);
+}
+
+TEST(DenseNet121, NamesFollowTorchvision) {
+  Net n("densenet121", "dense", 1, 32);
+  struct {
+    const char *name;
+    std::vector<int64_t> shape;
+  } want[] = {{"features.conv0.weight", {64, 3, 7, 7}},
+              {"features.denseblock1.denselayer1.norm1.weight", {64}},
+              {"features.denseblock1.denselayer6.conv1.weight", {128, 224, 1, 1}},
+              {"features.denseblock3.denselayer24.conv2.weight", {32, 128, 3, 3}},
+              {"features.transition3.conv.weight", {512, 1024, 1, 1}},
+              {"features.norm5.running_var", {1024}},
+              {"classifier.weight", {1000, 1024}}};
+  for (auto &w : want) {
+    ist_param *p = ist_model_find(&n.m, w.name);
+    ASSERT_NE(p, nullptr) << w.name;
+    EXPECT_EQ(std::vector<int64_t>(p->shape, p->shape + p->ndim), w.shape) << w.name;
+  }
+  EXPECT_EQ(n.m.nconvs, 120);
+}
+
+TEST(DenseNet121, GradientsMatchFiniteDifferences) {
+  Net n("densenet121-cifar", "2-8-32-32-32", 4, 16);
+  check_gradients(n, {"features.conv0.u", "features.norm0.weight", "features.denseblock1.denselayer1.norm1.weight",
+                      "features.denseblock1.denselayer1.conv1.v", "features.denseblock1.denselayer6.conv2.wb",
+                      "features.transition1.conv.wc", "features.transition1.norm.bias",
+                      "features.denseblock4.denselayer16.conv2.u", "features.norm5.weight", "classifier.weight"});
+}
+
+TEST(DenseNet121, OddMapsBeforeATransitionAreAClearError) {
+  ist_model_config cfg{};
+  cfg.in_h = cfg.in_w = 12;  // 12 → 6 → 3: odd before the third transition
+  ist_model m;
+  EXPECT_NE(ist_model_create("densenet121-cifar", ist_backend_cpu(), 1, &cfg, &m), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("transition 3"), std::string::npos) << ist_last_error();
+}
+
+TEST(DenseNet121, QuantizedStudentLearnsAFixedBatch) {
+  Net n("densenet121-cifar", "2-8-4-4-4", 4, 8);
+  ist_radam opt;
+  ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
+  double first = n.loss(1), last = first;
+  for (int s = 0; s < 20; s++) {
+    last = n.loss(1);
+    ist_ortho_total(&n.m, 0.01f);
+    ist_radam_step(&opt, &n.m);
+  }
+  ist_radam_destroy(&opt);
+  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
 }
 
 // MobileNetV2's backward is checked through its parts (conv, depthwise, ReLU6, BN in both modes,

@@ -107,6 +107,17 @@ TEST(Add, SumsElementwiseInPlace) {
   EXPECT_EQ(a, (std::vector<float>{11, 22, 0}));
 }
 
+TEST(CopyChannels, CopiesAndAccumulatesChannelSlicesOfEveryImage) {
+  // 2 images of 3 channels × 2 values → channels 1..2 into channels 0..1 of 2 images of 4 channels.
+  std::vector<float> src = {0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15}, dst(16, 100.0f);
+  ist_cpu_copy_channels(2, 2, 2, src.data(), 3, 1, dst.data(), 4, 0, 0);
+  EXPECT_EQ(dst, (std::vector<float>{2, 3, 4, 5, 100, 100, 100, 100, 12, 13, 14, 15, 100, 100, 100, 100}));
+  ist_cpu_copy_channels(2, 2, 1, src.data(), 3, 0, dst.data(), 4, 3, 1);
+  EXPECT_EQ(dst[6], 100.0f);
+  EXPECT_EQ(dst[7], 101.0f);
+  EXPECT_EQ(dst[14], 110.0f);
+}
+
 // Naive max over each window, padding cells excluded.
 float window_max(const std::vector<float> &x, int h, int w, int i, int j, int k, int s, int p) {
   float m = -1e30f;

@@ -62,7 +62,7 @@ static ist_option *option_table(options *o, int *n) {
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
   OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10 or cifar100 (the binary version)");
   OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
-  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2 (no suffix: ImageNet variants)");
+  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
   OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
   OPT("device", IST_OPT_STRING, device, "backend: cpu");
@@ -165,7 +165,7 @@ static ist_status checkpoint_config(const options *o, const char *path, ist_mode
   } else if (input && sscanf(input, "%dx%d", &cfg->in_h, &cfg->in_w) != 2) {
     st = ist_fail(IST_ERR_FORMAT, "%s: bad input metadata '%s'", path, input);
   } else {
-    char buf[1024];
+    char buf[4096];
     snprintf(buf, sizeof buf, "%s", layers);
     for (char *p = buf; *p; p++)
       if (*p == ';') *p = ',';

@@ -46,6 +46,8 @@ void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const flo
                                 float *dbeta, int training);
 
 void ist_cpu_add(int64_t n, const float *a, const float *b, float *y);
+void ist_cpu_copy_channels(int n, int hw, int c, const float *src, int src_c, int src_off, float *dst, int dst_c,
+                           int dst_off, int accumulate);
 void ist_cpu_relu_forward(int64_t n, const float *x, float *y);
 void ist_cpu_relu_backward(int64_t n, const float *dy, const float *y, float *dx);
 void ist_cpu_relu6_forward(int64_t n, const float *x, float *y);

@@ -1,0 +1,268 @@
+/* DenseNet-121 (SPEC §5) with torchvision's parameter names: the standard (ImageNet) variant
+ * (7×7/2 stem, 3×3/2 max-pool) and a CIFAR variant (3×3 stem, no pool). Dense blocks of
+ * (6, 12, 24, 16) pre-activation layers (BN-ReLU-1×1 to 4·growth, BN-ReLU-3×3 to growth), each
+ * reading every earlier feature map of its block; transitions (BN-ReLU-1×1 halving the channels,
+ * 2×2 average pool); a final BN-ReLU, global average pool and the classifier.
+ * A block keeps its features in one buffer (n × all its channels × hw); a layer's input is the
+ * leading channels of it, copied out, and its gradient is added back into the block's gradient. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "models/model.h"
+
+#define DN_BLOCKS 4
+#define DN_GROWTH 32
+#define DN_BOTTLENECK 4 /* the 1×1 conv widens to 4·growth */
+#define DN_STEM 64
+#define DN_MAX_LAYERS 24
+static const int BLOCK_LAYERS[DN_BLOCKS] = {6, 12, 24, 16};
+
+/* BN → ReLU → conv: the pre-activation unit of dense layers and transitions. */
+typedef struct {
+  ist_bn_layer bn;
+  ist_conv_layer conv;
+  float *b, *r, *y;   /* BN, ReLU and conv outputs */
+  float *db, *dr;     /* gradients w.r.t. b and r */
+} bn_relu_conv;
+
+typedef struct {
+  bn_relu_conv u1, u2; /* 1×1 bottleneck, 3×3 growth */
+  int cin;             /* channels it reads */
+  float *in, *din;     /* its input, copied out of the block, and that input's gradient */
+  float *dmid, *dnew;  /* gradients w.r.t. u1's output and the new features */
+} dense_layer;
+
+typedef struct {
+  int c0, layers, c, h, w; /* input channels, layers, total channels, size */
+  dense_layer layer[DN_MAX_LAYERS];
+  float *feat, *dfeat;     /* n × c × hw: the input then every layer's growth */
+} dense_block;
+
+typedef struct {
+  int imagenet;
+  ist_conv_bn stem;
+  int pool_h, pool_w;
+  float *pool, *dpool, *dstem;
+  int32_t *pool_idx;
+  dense_block block[DN_BLOCKS];
+  bn_relu_conv trans[DN_BLOCKS - 1];
+  float *tpool[DN_BLOCKS - 1];  /* transition outputs, pooled: the next block's input */
+  float *dtpool[DN_BLOCKS - 1]; /* their gradients */
+  float *dty[DN_BLOCKS - 1];    /* gradients w.r.t. the transition convs' outputs (before pooling) */
+  ist_bn_layer norm5;
+  float *f5, *r5, *df5, *dr5;
+  float *gap, *dgap;
+  ist_linear_layer fc;
+} densenet;
+
+static ist_status brc_register(ist_model *m, bn_relu_conv *u, const char *bn_name, const char *conv_name, int ci,
+                               int h, int w, int co, int k, const ist_model_config *cfg) {
+  IST_TRY(ist_bn_layer_register(m, &u->bn, bn_name, ci, h * w));
+  IST_TRY(ist_conv_layer_init(&u->conv, conv_name, m->batch, ci, h, w, co, k, 1, k / 2, 1, ist_config_for(cfg, conv_name),
+                              cfg->exec));
+  IST_TRY(ist_conv_layer_register(m, &u->conv));
+  if (ist_conv_layer_ws_floats(&u->conv) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(&u->conv);
+  const int64_t in = (int64_t)m->batch * ci * h * w, out = (int64_t)m->batch * co * h * w;
+  IST_TRY(ist_model_scratch(m, in, &u->b));
+  IST_TRY(ist_model_scratch(m, in, &u->r));
+  IST_TRY(ist_model_scratch(m, in, &u->db));
+  IST_TRY(ist_model_scratch(m, in, &u->dr));
+  return ist_model_scratch(m, out, &u->y);
+}
+
+static const float *brc_forward(ist_model *m, bn_relu_conv *u, int n, const float *x, int training) {
+  const ist_backend *be = m->be;
+  ist_bn_layer *bn = &u->bn;
+  bn->training = training;
+  be->batchnorm_forward(n, bn->c, bn->hw, x, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd, bn->run_mean,
+                        bn->run_var, m->bn_momentum, IST_BN_EPS, training);
+  be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
+  ist_conv_layer_forward(be, &u->conv, n, u->r, u->y, m->ws);
+  return u->y;
+}
+
+/* dy: w.r.t. the conv output; x: the unit's input; dx overwritten. */
+static void brc_backward(ist_model *m, bn_relu_conv *u, int n, const float *dy, const float *x, float *dx) {
+  const ist_backend *be = m->be;
+  ist_bn_layer *bn = &u->bn;
+  ist_conv_layer_backward(be, &u->conv, n, dy, u->dr, m->ws);
+  be->relu_backward((int64_t)n * bn->c * bn->hw, u->dr, u->r, u->db);
+  be->batchnorm_backward(n, bn->c, bn->hw, u->db, x, bn->gamma, bn->save_mean, bn->save_rstd, dx, bn->dgamma,
+                         bn->dbeta, bn->training);
+}
+
+/* x (n × c0 × hw) → the block's feature buffer. */
+static void block_forward(ist_model *m, dense_block *blk, int n, const float *x, int training) {
+  const ist_backend *be = m->be;
+  const int hw = blk->h * blk->w;
+  be->copy_channels(n, hw, blk->c0, x, blk->c0, 0, blk->feat, blk->c, 0, 0);
+  for (int i = 0; i < blk->layers; i++) {
+    dense_layer *l = &blk->layer[i];
+    be->copy_channels(n, hw, l->cin, blk->feat, blk->c, 0, l->in, l->cin, 0, 0);
+    const float *mid = brc_forward(m, &l->u1, n, l->in, training);
+    const float *nw = brc_forward(m, &l->u2, n, mid, training);
+    be->copy_channels(n, hw, DN_GROWTH, nw, DN_GROWTH, 0, blk->feat, blk->c, l->cin, 0);
+  }
+}
+
+/* From blk->dfeat (the gradient w.r.t. every channel of the block's output), the gradient w.r.t.
+ * the block's input into dx (n × c0 × hw). */
+static void block_backward(ist_model *m, dense_block *blk, int n, float *dx) {
+  const ist_backend *be = m->be;
+  const int hw = blk->h * blk->w;
+  for (int i = blk->layers - 1; i >= 0; i--) {
+    dense_layer *l = &blk->layer[i];
+    be->copy_channels(n, hw, DN_GROWTH, blk->dfeat, blk->c, l->cin, l->dnew, DN_GROWTH, 0, 0);
+    brc_backward(m, &l->u2, n, l->dnew, l->u1.y, l->dmid);
+    brc_backward(m, &l->u1, n, l->dmid, l->in, l->din);
+    be->copy_channels(n, hw, l->cin, l->din, l->cin, 0, blk->dfeat, blk->c, 0, 1);
+  }
+  be->copy_channels(n, hw, blk->c0, blk->dfeat, blk->c, 0, dx, blk->c0, 0, 0);
+}
+
+static void densenet_forward(ist_model *m, int n, int training) {
+  densenet *net = m->impl;
+  const ist_backend *be = m->be;
+  const float *x = ist_conv_bn_forward(m, &net->stem, n, m->input, training);
+  if (net->imagenet) {
+    const ist_conv_shape *s = &net->stem.conv.shape;
+    be->maxpool_forward(n, s->co, s->ho, s->wo, 3, 2, 1, x, net->pool, net->pool_idx);
+    x = net->pool;
+  }
+  for (int b = 0; b < DN_BLOCKS; b++) {
+    dense_block *blk = &net->block[b];
+    block_forward(m, blk, n, x, training);
+    if (b == DN_BLOCKS - 1) break;
+    const float *t = brc_forward(m, &net->trans[b], n, blk->feat, training);
+    be->avgpool_forward(n, blk->c / 2, blk->h, blk->w, blk->h / 2, blk->w / 2, t, net->tpool[b]);
+    x = net->tpool[b];
+  }
+  const dense_block *last = &net->block[DN_BLOCKS - 1];
+  const int hw = last->h * last->w;
+  ist_bn_layer *bn = &net->norm5;
+  bn->training = training;
+  be->batchnorm_forward(n, bn->c, hw, last->feat, bn->gamma, bn->beta, net->f5, bn->save_mean, bn->save_rstd,
+                        bn->run_mean, bn->run_var, m->bn_momentum, IST_BN_EPS, training);
+  be->relu_forward((int64_t)n * bn->c * hw, net->f5, net->r5);
+  be->avgpool_forward(n, bn->c, last->h, last->w, 1, 1, net->r5, net->gap);
+  ist_linear_layer_forward(be, &net->fc, n, net->gap, m->logits);
+}
+
+static void densenet_backward(ist_model *m, int n) {
+  densenet *net = m->impl;
+  const ist_backend *be = m->be;
+  dense_block *last = &net->block[DN_BLOCKS - 1];
+  const int hw = last->h * last->w;
+  ist_bn_layer *bn = &net->norm5;
+  ist_linear_layer_backward(be, &net->fc, n, m->dlogits, net->gap, net->dgap);
+  be->avgpool_backward(n, bn->c, last->h, last->w, 1, 1, net->dgap, net->dr5);
+  be->relu_backward((int64_t)n * bn->c * hw, net->dr5, net->r5, net->df5);
+  be->batchnorm_backward(n, bn->c, hw, net->df5, last->feat, bn->gamma, bn->save_mean, bn->save_rstd, last->dfeat,
+                         bn->dgamma, bn->dbeta, bn->training);
+  for (int b = DN_BLOCKS - 1; b >= 0; b--) {
+    block_backward(m, &net->block[b], n, b ? net->dtpool[b - 1] : net->imagenet ? net->dpool : net->dstem);
+    if (!b) break;
+    /* The transition before block b is the only reader of block b−1's features: its backward
+     * writes their whole gradient, to which block b−1's own layers then add. */
+    dense_block *prev = &net->block[b - 1];
+    be->avgpool_backward(n, prev->c / 2, prev->h, prev->w, prev->h / 2, prev->w / 2, net->dtpool[b - 1],
+                         net->dty[b - 1]);
+    brc_backward(m, &net->trans[b - 1], n, net->dty[b - 1], prev->feat, prev->dfeat);
+  }
+  if (net->imagenet) {
+    const ist_conv_shape *s = &net->stem.conv.shape;
+    be->maxpool_backward(n, s->co, s->ho, s->wo, net->pool_h, net->pool_w, net->dpool, net->pool_idx, net->dstem);
+  }
+  ist_conv_bn_backward(m, &net->stem, n, net->dstem, NULL);
+}
+
+static ist_status block_register(ist_model *m, dense_block *blk, int b, int c0, int h, int w,
+                                 const ist_model_config *cfg) {
+  blk->c0 = c0;
+  blk->layers = BLOCK_LAYERS[b];
+  blk->c = c0 + blk->layers * DN_GROWTH;
+  blk->h = h;
+  blk->w = w;
+  const int64_t hw = (int64_t)h * w, nb = m->batch;
+  IST_TRY(ist_model_scratch(m, nb * blk->c * hw, &blk->feat));
+  IST_TRY(ist_model_scratch(m, nb * blk->c * hw, &blk->dfeat));
+  for (int i = 0; i < blk->layers; i++) {
+    dense_layer *l = &blk->layer[i];
+    char nm[4][IST_NAME_LEN];
+    for (int k = 0; k < 4; k++)
+      snprintf(nm[k], IST_NAME_LEN, "features.denseblock%d.denselayer%d.%s", b + 1, i + 1,
+               (const char *[]){"norm1", "conv1", "norm2", "conv2"}[k]);
+    l->cin = c0 + i * DN_GROWTH;
+    IST_TRY(brc_register(m, &l->u1, nm[0], nm[1], l->cin, h, w, DN_BOTTLENECK * DN_GROWTH, 1, cfg));
+    IST_TRY(brc_register(m, &l->u2, nm[2], nm[3], DN_BOTTLENECK * DN_GROWTH, h, w, DN_GROWTH, 3, cfg));
+    IST_TRY(ist_model_scratch(m, nb * l->cin * hw, &l->in));
+    IST_TRY(ist_model_scratch(m, nb * l->cin * hw, &l->din));
+    IST_TRY(ist_model_scratch(m, nb * DN_BOTTLENECK * DN_GROWTH * hw, &l->dmid));
+    IST_TRY(ist_model_scratch(m, nb * DN_GROWTH * hw, &l->dnew));
+  }
+  return IST_OK;
+}
+
+static ist_status densenet121_build(ist_model *m, const ist_model_config *cfg, int imagenet) {
+  if (!m->impl && !(m->impl = calloc(1, sizeof(densenet))))
+    return ist_fail(IST_ERR_MEMORY, "densenet121: out of memory");
+  densenet *net = m->impl;
+  net->imagenet = imagenet;
+  m->in_c = 3;
+  m->in_h = cfg->in_h ? cfg->in_h : imagenet ? 224 : 32;
+  m->in_w = cfg->in_w ? cfg->in_w : m->in_h;
+  m->classes = cfg->classes ? cfg->classes : imagenet ? 1000 : 10;
+  m->forward = densenet_forward;
+  m->backward = densenet_backward;
+  const int64_t nb = m->batch;
+  IST_TRY(ist_conv_bn_register(m, &net->stem, "features.conv0", "features.norm0", m->in_c, m->in_h, m->in_w, DN_STEM,
+                               imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1, 1, cfg, IST_ACT_RELU));
+  IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&net->stem, m->batch), &net->dstem));
+  int c = DN_STEM, h = net->stem.conv.shape.ho, w = net->stem.conv.shape.wo;
+  if (imagenet) {
+    net->pool_h = ist_pool_out(h, 3, 2, 1);
+    net->pool_w = ist_pool_out(w, 3, 2, 1);
+    const int64_t len = nb * c * net->pool_h * net->pool_w;
+    IST_TRY(ist_model_scratch(m, len, &net->pool));
+    IST_TRY(ist_model_scratch(m, len, &net->dpool));
+    IST_TRY(ist_arena_alloc(&m->acts_arena, sizeof(int32_t) * (size_t)len, (void **)&net->pool_idx));
+    h = net->pool_h;
+    w = net->pool_w;
+  }
+  for (int b = 0; b < DN_BLOCKS; b++) {
+    /* Each transition pools 2×2 (PyTorch's AvgPool2d(2) floors: sizes must stay even). */
+    if (b < DN_BLOCKS - 1 && (h % 2 || w % 2))
+      return ist_fail(IST_ERR_ARG, "densenet121: %dx%d input gives an odd %dx%d map before transition %d", m->in_h,
+                      m->in_w, h, w, b + 1);
+    dense_block *blk = &net->block[b];
+    IST_TRY(block_register(m, blk, b, c, h, w, cfg));
+    c = blk->c;
+    if (b == DN_BLOCKS - 1) break;
+    char bn[IST_NAME_LEN], cn[IST_NAME_LEN];
+    snprintf(bn, sizeof bn, "features.transition%d.norm", b + 1);
+    snprintf(cn, sizeof cn, "features.transition%d.conv", b + 1);
+    IST_TRY(brc_register(m, &net->trans[b], bn, cn, c, h, w, c / 2, 1, cfg));
+    IST_TRY(ist_model_scratch(m, nb * (c / 2) * h * w, &net->dty[b]));
+    c /= 2;
+    h /= 2;
+    w /= 2;
+    IST_TRY(ist_model_scratch(m, nb * c * h * w, &net->tpool[b]));
+    IST_TRY(ist_model_scratch(m, nb * c * h * w, &net->dtpool[b]));
+  }
+  IST_TRY(ist_bn_layer_register(m, &net->norm5, "features.norm5", c, h * w));
+  const int64_t len = nb * c * h * w;
+  IST_TRY(ist_model_scratch(m, len, &net->f5));
+  IST_TRY(ist_model_scratch(m, len, &net->r5));
+  IST_TRY(ist_model_scratch(m, len, &net->df5));
+  IST_TRY(ist_model_scratch(m, len, &net->dr5));
+  IST_TRY(ist_linear_layer_register(m, &net->fc, "classifier", c, m->classes, ist_config_fc_bits(m)));
+  IST_TRY(ist_model_scratch(m, nb * c, &net->gap));
+  return ist_model_scratch(m, nb * c, &net->dgap);
+}
+
+ist_status ist_densenet121_cifar_build(ist_model *m, const ist_model_config *cfg) {
+  return densenet121_build(m, cfg, 0);
+}
+ist_status ist_densenet121_imagenet_build(ist_model *m, const ist_model_config *cfg) {
+  return densenet121_build(m, cfg, 1);
+}
