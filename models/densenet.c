@@ -39,11 +39,7 @@ typedef struct {
 } dense_block;
 
 typedef struct {
-  int imagenet;
-  ist_conv_bn stem;
-  int pool_h, pool_w;
-  float *pool, *dpool, *dstem;
-  int32_t *pool_idx;
+  ist_stem stem;
   dense_block block[DN_BLOCKS];
   bn_relu_conv trans[DN_BLOCKS - 1];
   float *tpool[DN_BLOCKS - 1];  /* transition outputs, pooled: the next block's input */
@@ -123,12 +119,7 @@ static void block_backward(ist_model *m, dense_block *blk, int n, float *dx) {
 static void densenet_forward(ist_model *m, int n, int training) {
   densenet *net = m->impl;
   const ist_backend *be = m->be;
-  const float *x = ist_conv_bn_forward(m, &net->stem, n, m->input, training);
-  if (net->imagenet) {
-    const ist_conv_shape *s = &net->stem.conv.shape;
-    be->maxpool_forward(n, s->co, s->ho, s->wo, 3, 2, 1, x, net->pool, net->pool_idx);
-    x = net->pool;
-  }
+  const float *x = ist_stem_forward(m, &net->stem, n, training);
   for (int b = 0; b < DN_BLOCKS; b++) {
     dense_block *blk = &net->block[b];
     block_forward(m, blk, n, x, training);
@@ -160,7 +151,7 @@ static void densenet_backward(ist_model *m, int n) {
   be->batchnorm_backward(n, bn->c, hw, net->df5, last->feat, bn->gamma, bn->save_mean, bn->save_rstd, last->dfeat,
                          bn->dgamma, bn->dbeta, bn->training);
   for (int b = DN_BLOCKS - 1; b >= 0; b--) {
-    block_backward(m, &net->block[b], n, b ? net->dtpool[b - 1] : net->imagenet ? net->dpool : net->dstem);
+    block_backward(m, &net->block[b], n, b ? net->dtpool[b - 1] : net->stem.dout);
     if (!b) break;
     /* The transition before block b is the only reader of block b−1's features: its backward
      * writes their whole gradient, to which block b−1's own layers then add. */
@@ -169,11 +160,7 @@ static void densenet_backward(ist_model *m, int n) {
                          net->dty[b - 1]);
     brc_backward(m, &net->trans[b - 1], n, net->dty[b - 1], prev->feat, prev->dfeat);
   }
-  if (net->imagenet) {
-    const ist_conv_shape *s = &net->stem.conv.shape;
-    be->maxpool_backward(n, s->co, s->ho, s->wo, net->pool_h, net->pool_w, net->dpool, net->pool_idx, net->dstem);
-  }
-  ist_conv_bn_backward(m, &net->stem, n, net->dstem, NULL);
+  ist_stem_backward(m, &net->stem, n);
 }
 
 static ist_status block_register(ist_model *m, dense_block *blk, int b, int c0, int h, int w,
@@ -207,28 +194,12 @@ static ist_status densenet121_build(ist_model *m, const ist_model_config *cfg, i
   if (!m->impl && !(m->impl = calloc(1, sizeof(densenet))))
     return ist_fail(IST_ERR_MEMORY, "densenet121: out of memory");
   densenet *net = m->impl;
-  net->imagenet = imagenet;
-  m->in_c = 3;
-  m->in_h = cfg->in_h ? cfg->in_h : imagenet ? 224 : 32;
-  m->in_w = cfg->in_w ? cfg->in_w : m->in_h;
-  m->classes = cfg->classes ? cfg->classes : imagenet ? 1000 : 10;
+  ist_image_model_defaults(m, cfg, imagenet);
   m->forward = densenet_forward;
   m->backward = densenet_backward;
   const int64_t nb = m->batch;
-  IST_TRY(ist_conv_bn_register(m, &net->stem, "features.conv0", "features.norm0", m->in_c, m->in_h, m->in_w, DN_STEM,
-                               imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1, 1, cfg, IST_ACT_RELU));
-  IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&net->stem, m->batch), &net->dstem));
-  int c = DN_STEM, h = net->stem.conv.shape.ho, w = net->stem.conv.shape.wo;
-  if (imagenet) {
-    net->pool_h = ist_pool_out(h, 3, 2, 1);
-    net->pool_w = ist_pool_out(w, 3, 2, 1);
-    const int64_t len = nb * c * net->pool_h * net->pool_w;
-    IST_TRY(ist_model_scratch(m, len, &net->pool));
-    IST_TRY(ist_model_scratch(m, len, &net->dpool));
-    IST_TRY(ist_arena_alloc(&m->acts_arena, sizeof(int32_t) * (size_t)len, (void **)&net->pool_idx));
-    h = net->pool_h;
-    w = net->pool_w;
-  }
+  IST_TRY(ist_stem_register(m, &net->stem, "features.conv0", "features.norm0", DN_STEM, imagenet, cfg));
+  int c = DN_STEM, h = net->stem.oh, w = net->stem.ow;
   for (int b = 0; b < DN_BLOCKS; b++) {
     /* Each transition pools 2×2 (PyTorch's AvgPool2d(2) floors: sizes must stay even). */
     if (b < DN_BLOCKS - 1 && (h % 2 || w % 2))

@@ -235,6 +235,51 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
   ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);
 }
 
+void ist_image_model_defaults(ist_model *m, const ist_model_config *cfg, int imagenet) {
+  m->in_c = 3;
+  m->in_h = cfg->in_h ? cfg->in_h : imagenet ? 224 : 32;
+  m->in_w = cfg->in_w ? cfg->in_w : m->in_h;
+  m->classes = cfg->classes ? cfg->classes : imagenet ? 1000 : 10;
+}
+
+ist_status ist_stem_register(ist_model *m, ist_stem *st, const char *conv_name, const char *bn_name, int co,
+                             int imagenet, const ist_model_config *cfg) {
+  ist_conv_bn *u = &st->unit;
+  IST_TRY(ist_conv_bn_register(m, u, conv_name, bn_name, m->in_c, m->in_h, m->in_w, co, imagenet ? 7 : 3,
+                               imagenet ? 2 : 1, imagenet ? 3 : 1, 1, cfg, IST_ACT_RELU));
+  st->pool = imagenet;
+  st->oc = co;
+  st->oh = u->conv.shape.ho;
+  st->ow = u->conv.shape.wo;
+  if (st->pool) {
+    IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(u, m->batch), &st->dunit));
+    st->oh = ist_pool_out(st->oh, 3, 2, 1);
+    st->ow = ist_pool_out(st->ow, 3, 2, 1);
+    const int64_t len = (int64_t)m->batch * co * st->oh * st->ow;
+    IST_TRY(ist_model_scratch(m, len, &st->pooled));
+    IST_TRY(ist_arena_alloc(&m->acts_arena, sizeof(int32_t) * (size_t)len, (void **)&st->idx));
+  }
+  return ist_model_scratch(m, (int64_t)m->batch * co * st->oh * st->ow, &st->dout);
+}
+
+const float *ist_stem_forward(ist_model *m, ist_stem *st, int n, int training) {
+  const float *x = ist_conv_bn_forward(m, &st->unit, n, m->input, training);
+  if (!st->pool) return x;
+  const ist_conv_shape *s = &st->unit.conv.shape;
+  m->be->maxpool_forward(n, s->co, s->ho, s->wo, 3, 2, 1, x, st->pooled, st->idx);
+  return st->pooled;
+}
+
+void ist_stem_backward(ist_model *m, ist_stem *st, int n) {
+  const float *d = st->dout;
+  if (st->pool) {
+    const ist_conv_shape *s = &st->unit.conv.shape;
+    m->be->maxpool_backward(n, s->co, s->ho, s->wo, st->oh, st->ow, st->dout, st->idx, st->dunit);
+    d = st->dunit;
+  }
+  ist_conv_bn_backward(m, &st->unit, n, d, NULL);
+}
+
 ist_status ist_config_check_names(const ist_model *m, const ist_model_config *cfg) {
   for (int i = 0; i < cfg->noverride; i++) {
     int known = 0;

@@ -85,10 +85,7 @@ static ist_status mbv2_build(ist_model *m, const ist_model_config *cfg, int imag
   if (!m->impl && !(m->impl = calloc(1, sizeof(mobilenetv2))))
     return ist_fail(IST_ERR_MEMORY, "mobilenetv2: out of memory");
   mobilenetv2 *net = m->impl;
-  m->in_c = 3;
-  m->in_h = cfg->in_h ? cfg->in_h : imagenet ? 224 : 32;
-  m->in_w = cfg->in_w ? cfg->in_w : m->in_h;
-  m->classes = cfg->classes ? cfg->classes : imagenet ? 1000 : 10;
+  ist_image_model_defaults(m, cfg, imagenet);
   m->forward = mbv2_forward;
   m->backward = mbv2_backward;
   const int b = m->batch;

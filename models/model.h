@@ -201,6 +201,28 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
 static inline int64_t ist_conv_bn_out_numel(const ist_conv_bn *u, int n) {
   return (int64_t)n * u->conv.shape.co * u->conv.shape.ho * u->conv.shape.wo;
 }
+/* 3-channel image models: the input size and classes from cfg, else the variant's data set
+ * (CIFAR: 32×32, 10 classes; ImageNet: 224×224, 1000 classes). */
+void ist_image_model_defaults(ist_model *m, const ist_model_config *cfg, int imagenet);
+
+/* The stem of the image models: conv → BN → ReLU (3×3/1 on CIFAR; 7×7/2 then a 3×3/2 max-pool
+ * on ImageNet). */
+typedef struct {
+  ist_conv_bn unit;
+  int pool;          /* the ImageNet max-pool */
+  int oc, oh, ow;    /* the stem's output */
+  float *pooled;     /* max-pool output */
+  int32_t *idx;      /* max-pool winners */
+  float *dout;       /* gradient w.r.t. the stem's output (where the next layer's backward writes) */
+  float *dunit;      /* gradient w.r.t. the conv unit's output, when pooled */
+} ist_stem;
+
+ist_status ist_stem_register(ist_model *m, ist_stem *st, const char *conv_name, const char *bn_name, int co,
+                             int imagenet, const ist_model_config *cfg);
+const float *ist_stem_forward(ist_model *m, ist_stem *st, int n, int training);
+/* From st->dout, accumulates the stem's parameter gradients. */
+void ist_stem_backward(ist_model *m, ist_stem *st, int n);
+
 /* Fails naming the first per-layer override that matches no conv of m. */
 ist_status ist_config_check_names(const ist_model *m, const ist_model_config *cfg);
 /* The classifier is stored in 8 bits when any conv of the model is quantized (SPEC §2). */

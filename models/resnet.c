@@ -20,11 +20,7 @@ typedef struct {
 } basic_block;
 
 typedef struct {
-  int imagenet;
-  ist_conv_bn stem;
-  int pool_c, pool_h, pool_w; /* max-pool output (ImageNet variant) */
-  float *pool, *dpool, *dstem;
-  int32_t *pool_idx;
+  ist_stem stem;
   basic_block blk[RESNET_STAGES * RESNET_BLOCKS];
   int feat_h, feat_w;
   float *gap, *dgap; /* global average pooled features and their gradient */
@@ -60,12 +56,7 @@ static void block_backward(ist_model *m, basic_block *b, int n, float *dx) {
 
 static void resnet_forward(ist_model *m, int n, int training) {
   resnet *net = m->impl;
-  const float *x = ist_conv_bn_forward(m, &net->stem, n, m->input, training);
-  if (net->imagenet) {
-    const ist_conv_shape *s = &net->stem.conv.shape;
-    m->be->maxpool_forward(n, s->co, s->ho, s->wo, 3, 2, 1, x, net->pool, net->pool_idx);
-    x = net->pool;
-  }
+  const float *x = ist_stem_forward(m, &net->stem, n, training);
   for (int i = 0; i < RESNET_STAGES * RESNET_BLOCKS; i++) x = block_forward(m, &net->blk[i], n, x, training);
   m->be->avgpool_forward(n, net->fc.in, net->feat_h, net->feat_w, 1, 1, x, net->gap);
   ist_linear_layer_forward(m->be, &net->fc, n, net->gap, m->logits);
@@ -77,12 +68,8 @@ static void resnet_backward(ist_model *m, int n) {
   ist_linear_layer_backward(m->be, &net->fc, n, m->dlogits, net->gap, net->dgap);
   m->be->avgpool_backward(n, net->fc.in, net->feat_h, net->feat_w, 1, 1, net->dgap, net->blk[last].dout);
   for (int i = last; i >= 0; i--)
-    block_backward(m, &net->blk[i], n, i ? net->blk[i - 1].dout : net->imagenet ? net->dpool : net->dstem);
-  if (net->imagenet) {
-    const ist_conv_shape *s = &net->stem.conv.shape;
-    m->be->maxpool_backward(n, s->co, s->ho, s->wo, net->pool_h, net->pool_w, net->dpool, net->pool_idx, net->dstem);
-  }
-  ist_conv_bn_backward(m, &net->stem, n, net->dstem, NULL);
+    block_backward(m, &net->blk[i], n, i ? net->blk[i - 1].dout : net->stem.dout);
+  ist_stem_backward(m, &net->stem, n);
 }
 
 static ist_status block_register(ist_model *m, basic_block *b, const char *prefix, int ci, int h, int w, int co,
@@ -112,28 +99,12 @@ static ist_status block_register(ist_model *m, basic_block *b, const char *prefi
 static ist_status resnet18_build(ist_model *m, const ist_model_config *cfg, int imagenet) {
   if (!m->impl && !(m->impl = calloc(1, sizeof(resnet)))) return ist_fail(IST_ERR_MEMORY, "resnet18: out of memory");
   resnet *net = m->impl;
-  net->imagenet = imagenet;
-  m->in_c = 3;
-  m->in_h = cfg->in_h ? cfg->in_h : imagenet ? 224 : 32;
-  m->in_w = cfg->in_w ? cfg->in_w : m->in_h;
-  m->classes = cfg->classes ? cfg->classes : imagenet ? 1000 : 10;
+  ist_image_model_defaults(m, cfg, imagenet);
   m->forward = resnet_forward;
   m->backward = resnet_backward;
   const int b = m->batch;
-  IST_TRY(ist_conv_bn_register(m, &net->stem, "conv1", "bn1", m->in_c, m->in_h, m->in_w, STAGE_WIDTH[0],
-                               imagenet ? 7 : 3, imagenet ? 2 : 1, imagenet ? 3 : 1, 1, cfg, IST_ACT_RELU));
-  IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&net->stem, b), &net->dstem));
-  int c = STAGE_WIDTH[0], h = net->stem.conv.shape.ho, w = net->stem.conv.shape.wo;
-  if (imagenet) {
-    net->pool_h = ist_pool_out(h, 3, 2, 1);
-    net->pool_w = ist_pool_out(w, 3, 2, 1);
-    const int64_t len = (int64_t)b * c * net->pool_h * net->pool_w;
-    IST_TRY(ist_model_scratch(m, len, &net->pool));
-    IST_TRY(ist_model_scratch(m, len, &net->dpool));
-    IST_TRY(ist_arena_alloc(&m->acts_arena, sizeof(int32_t) * (size_t)len, (void **)&net->pool_idx));
-    h = net->pool_h;
-    w = net->pool_w;
-  }
+  IST_TRY(ist_stem_register(m, &net->stem, "conv1", "bn1", STAGE_WIDTH[0], imagenet, cfg));
+  int c = STAGE_WIDTH[0], h = net->stem.oh, w = net->stem.ow;
   for (int s = 0; s < RESNET_STAGES; s++)
     for (int k = 0; k < RESNET_BLOCKS; k++) {
       basic_block *blk = &net->blk[s * RESNET_BLOCKS + k];

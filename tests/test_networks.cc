@@ -35,6 +35,20 @@ struct Net {
   }
 };
 
+// RAdam (lr 0.01) with the orthogonality penalty on the fixed batch halves the loss in `steps`.
+void expect_learns(Net &n, int steps) {
+  ist_radam opt;
+  ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
+  double first = n.loss(1), last = first;
+  for (int s = 0; s < steps; s++) {
+    last = n.loss(1);
+    ist_ortho_total(&n.m, 0.01f);
+    ist_radam_step(&opt, &n.m);
+  }
+  ist_radam_destroy(&opt);
+  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+}
+
 // PyTorch's parameter counts (sum of p.numel() over model.parameters()): torchvision's
 // resnet18(num_classes=1000) has 11,689,512; the CIFAR variant (3×3 stem, no max-pool) has
 // 11,173,962 with 10 classes and 11,220,132 with 100.
@@ -120,16 +134,7 @@ TEST(ResNet18, ImagenetStemGradientsMatchFiniteDifferences) {
 
 TEST(ResNet18, QuantizedStudentLearnsAFixedBatch) {
   Net n("resnet18-cifar", "2-8-4-4-4", 8, 8);
-  ist_radam opt;
-  ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
-  double first = n.loss(1), last = first;
-  for (int s = 0; s < 25; s++) {
-    last = n.loss(1);
-    ist_ortho_total(&n.m, 0.01f);
-    ist_radam_step(&opt, &n.m);
-  }
-  ist_radam_destroy(&opt);
-  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+  expect_learns(n, 25);
 }
 
 TEST(ResNet18, DefaultsAreTheDataSetsOfEachVariant) {
@@ -221,16 +226,7 @@ TEST(DenseNet121, OddMapsBeforeATransitionAreAClearError) {
 
 TEST(DenseNet121, QuantizedStudentLearnsAFixedBatch) {
   Net n("densenet121-cifar", "2-8-4-4-4", 4, 8);
-  ist_radam opt;
-  ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
-  double first = n.loss(1), last = first;
-  for (int s = 0; s < 20; s++) {
-    last = n.loss(1);
-    ist_ortho_total(&n.m, 0.01f);
-    ist_radam_step(&opt, &n.m);
-  }
-  ist_radam_destroy(&opt);
-  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+  expect_learns(n, 20);
 }
 
 // MobileNetV2's backward is checked through its parts (conv, depthwise, ReLU6, BN in both modes,
@@ -241,16 +237,7 @@ TEST(DenseNet121, QuantizedStudentLearnsAFixedBatch) {
 // generated: 8.8, 8.0, 3.96 against 3.17, then noise).
 TEST(MobileNetV2, QuantizedStudentLearnsAFixedBatch) {
   Net n("mobilenetv2-cifar", "2-8-4-4-4", 8, 8);
-  ist_radam opt;
-  ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
-  double first = n.loss(1), last = first;
-  for (int s = 0; s < 30; s++) {
-    last = n.loss(1);
-    ist_ortho_total(&n.m, 0.01f);
-    ist_radam_step(&opt, &n.m);
-  }
-  ist_radam_destroy(&opt);
-  EXPECT_LT(last, 0.5 * first) << "first " << first << " last " << last;
+  expect_learns(n, 30);
 }
 
 }  // namespace
