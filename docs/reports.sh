@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Writes docs/reports/*.md: `insitu report` (per-layer table, whole-model ratios, SPEC §2
-# accounting) for ResNet-18 and DenseNet-121 on CIFAR-10/100 at a few settings.
+# accounting) for ResNet-18 and DenseNet-121 on CIFAR-10/100 at a few settings, and with every
+# conv replaced by each baseline conv type (SPEC §6; CirCNN keeps the 3-channel stem dense).
 #   docs/reports.sh [path/to/insitu]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,16 @@ for model in resnet18-cifar densenet121-cifar; do
         echo "## --setting $setting"
         echo
         "$bin" report --model "$model" --classes "$classes" --setting "$setting" --markdown
+      done
+      stem=conv1
+      [ "$model" = densenet121-cifar ] && stem=features.conv0
+      for base in dsconv bsconv penni circnn; do
+        layers=()
+        [ "$base" = circnn ] && layers=(--layers "$stem=dense")
+        echo
+        echo "## baseline --setting $base ${layers[*]}"
+        echo
+        "$bin" report --model "$model" --classes "$classes" --setting "$base" "${layers[@]}" --markdown
       done
     } > "$f"
     echo "wrote $f"

@@ -59,6 +59,23 @@ int64_t ist_gconv_t2_numel(const ist_conv_shape *s, const ist_gen_shape *g);
 double ist_gconv_macs_materialized(const ist_conv_shape *s, const ist_gen_shape *g);
 double ist_gconv_macs_factored(const ist_conv_shape *s, const ist_gen_shape *g);
 
+/* The baselines of SPEC §6 as conv types whose weight is built from their own parameters
+ * (p1, p2), then convolved densely (numerically the same conv as their usual two-step form):
+ *   DSConv   W[o,c,t] = PW[o,c]·DW[c,t]      p1 = DW (ci × k²), p2 = PW (co × ci)
+ *   BSConv-U W[o,c,t] = DW[o,t]·PW[o,c]      p1 = DW (co × k²), p2 = PW (co × ci)
+ *   PENNI    W[o,c,:] = Σ_i C[o,c,i]·B[i,:]  p1 = B (2 × k²),  p2 = C (co·ci × 2)
+ *   CirCNN   4×4 blocks of (o, c) circulant per tap: W[o,c,t] = P[o/4, c/4, t, (o − c) mod 4],
+ *            p1 = P (co/4 · ci/4 · k² · 4), no p2. */
+typedef enum { IST_BASE_NONE, IST_BASE_DSCONV, IST_BASE_BSCONV, IST_BASE_PENNI, IST_BASE_CIRCNN } ist_base_type;
+#define IST_PENNI_D 2
+#define IST_CIRCNN_BLOCK 4
+typedef struct {
+  ist_base_type type;
+  int co, ci, k2;
+} ist_base_shape;
+int64_t ist_base_p1_numel(const ist_base_shape *b);
+int64_t ist_base_p2_numel(const ist_base_shape *b);
+
 typedef struct {
   float lr, beta1, beta2, eps, weight_decay;
 } ist_radam_hparams;
@@ -156,6 +173,11 @@ typedef struct ist_backend {
   void (*gconv_backward)(const ist_conv_shape *s, const ist_gen_shape *g, const float *dy, const float *x,
                          const float *wb, const float *u, const float *wc, const float *v, const float *t1,
                          const float *t2, float *dx, float *dwb, float *du, float *dwc, float *dv, float *ws);
+
+  /* A baseline conv's weight (co × ci·k²) from its parameters, and dp1, dp2 += from dW. */
+  void (*baseline_forward)(const ist_base_shape *b, const float *p1, const float *p2, float *w);
+  void (*baseline_backward)(const ist_base_shape *b, const float *dw, const float *p1, const float *p2, float *dp1,
+                            float *dp2);
 
   /* Orthogonality penalty of SPEC §4 for one layer; backward adds scale·∂L into the grads. */
   float (*ortho_forward)(const ist_gen_shape *g, const float *wb, const float *u, const float *v);

@@ -51,3 +51,22 @@ double ist_gconv_macs_factored(const ist_conv_shape *s, const ist_gen_shape *g) 
   if (g->level2) macs += (double)s->co * g->nb;
   return macs;
 }
+
+int64_t ist_base_p1_numel(const ist_base_shape *b) {
+  switch (b->type) {
+    case IST_BASE_DSCONV: return (int64_t)b->ci * b->k2;
+    case IST_BASE_BSCONV: return (int64_t)b->co * b->k2;
+    case IST_BASE_PENNI: return (int64_t)IST_PENNI_D * b->k2;
+    case IST_BASE_CIRCNN: return (int64_t)b->co * b->ci * b->k2 / IST_CIRCNN_BLOCK;
+    default: return 0;
+  }
+}
+
+int64_t ist_base_p2_numel(const ist_base_shape *b) {
+  switch (b->type) {
+    case IST_BASE_DSCONV:
+    case IST_BASE_BSCONV: return (int64_t)b->co * b->ci;
+    case IST_BASE_PENNI: return (int64_t)b->co * b->ci * IST_PENNI_D;
+    default: return 0;
+  }
+}

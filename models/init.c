@@ -31,6 +31,19 @@ static void init_generated(const ist_backend *be, ist_conv_layer *l, ist_rng *r,
   for (int64_t i = 0; i < on; i++) outer[i] *= scale;
 }
 
+/* Baselines: normal parameters, the last one rescaled so the built W has the Kaiming spread. */
+static void init_baseline(const ist_backend *be, ist_conv_layer *l, ist_rng *r, float target_std) {
+  const int64_t n1 = ist_base_p1_numel(&l->base), n2 = ist_base_p2_numel(&l->base), wn = ist_conv_weight_numel(&l->shape);
+  fill_normal(r, l->p1, n1, 1.0f);
+  if (n2) fill_normal(r, l->p2, n2, 1.0f);
+  be->baseline_forward(&l->base, l->p1, l->p2, l->w);
+  double ss = 0;
+  for (int64_t i = 0; i < wn; i++) ss += (double)l->w[i] * l->w[i];
+  const float scale = target_std / (float)sqrt(ss / wn + 1e-30);
+  float *outer = n2 ? l->p2 : l->p1;
+  for (int64_t i = 0, n = n2 ? n2 : n1; i < n; i++) outer[i] *= scale;
+}
+
 void ist_model_init_params(ist_model *m, uint64_t seed) {
   ist_rng r;
   ist_rng_seed(&r, seed, 1);
@@ -39,6 +52,7 @@ void ist_model_init_params(ist_model *m, uint64_t seed) {
     const ist_conv_shape *s = &l->shape;
     float std = sqrtf(2.0f / (float)ist_conv_fan_in(s));
     if (l->set.generated) init_generated(m->be, l, &r, std);
+    else if (l->set.baseline) init_baseline(m->be, l, &r, std);
     else fill_normal(&r, l->w, ist_conv_weight_numel(s), std);
   }
   for (int i = 0; i < m->nparams; i++) {

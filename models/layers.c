@@ -28,6 +28,16 @@ ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, i
     return ist_fail(IST_ERR_ARG, "%s: impossible conv shape (%dx%dx%d input, k=%d, stride %d, pad %d, %d groups)", name,
                     ci, h, w, k, stride, pad, groups);
   l->set = *set;
+  if (set->baseline) {
+    l->base = (ist_base_shape){set->baseline, co, ci, k * k};
+    if (l->shape.groups > 1)
+      return ist_fail(IST_ERR_ARG, "%s: a grouped conv cannot take a baseline conv type (use --layers %s=dense)", name,
+                      name);
+    if (set->baseline == IST_BASE_CIRCNN && (co % IST_CIRCNN_BLOCK || ci % IST_CIRCNN_BLOCK))
+      return ist_fail(IST_ERR_ARG, "%s: circnn needs channels divisible by %d (%d → %d; use --layers %s=dense)", name,
+                      IST_CIRCNN_BLOCK, ci, co, name);
+    return IST_OK;
+  }
   if (!set->generated) return IST_OK;
   if (l->shape.groups > 1) {
     /* SPEC §2: a depthwise conv is ONE kernel over its C channels, W = U·Wb (level 1 only); its
@@ -51,6 +61,20 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
   const ist_conv_shape *s = &l->shape;
   const int64_t wn = ist_conv_weight_numel(s);
   char pn[IST_NAME_LEN + 16];
+  if (l->set.baseline) {
+    static const char *p1_name[] = {NULL, "depthwise", "depthwise", "bases", "circulant"};
+    static const char *p2_name[] = {NULL, "pointwise", "pointwise", "coefficients", NULL};
+    snprintf(pn, sizeof pn, "%s.%s", l->name, p1_name[l->set.baseline]);
+    IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, 32, 1, (int64_t[]){ist_base_p1_numel(&l->base)}, &l->p1,
+                                &l->dp1));
+    if (ist_base_p2_numel(&l->base)) {
+      snprintf(pn, sizeof pn, "%s.%s", l->name, p2_name[l->set.baseline]);
+      IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, 32, 1, (int64_t[]){ist_base_p2_numel(&l->base)}, &l->p2,
+                                  &l->dp2));
+    }
+    IST_TRY(ist_model_scratch(m, wn, &l->w));
+    return ist_model_scratch(m, wn, &l->dw);
+  }
   if (!l->set.generated) {
     snprintf(pn, sizeof pn, "%s.weight", l->name);
     return ist_model_add_param(m, pn, IST_PARAM_CONV, 32, 4, (int64_t[]){s->co, s->ci / s->groups, s->k, s->k}, &l->w, &l->dw);
@@ -111,7 +135,10 @@ void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, con
   ist_conv_shape s = l->shape;
   s.n = n;
   l->x = x;
-  if (!l->set.generated) {
+  if (l->set.baseline) {
+    be->baseline_forward(&l->base, l->p1, l->p2, l->w);
+    be->conv2d_forward(&s, x, l->w, NULL, y, ws);
+  } else if (!l->set.generated) {
     be->conv2d_forward(&s, x, l->w, NULL, y, ws);
   } else if (l->factored) {
     ist_conv_layer_quantize(be, l);
@@ -150,7 +177,11 @@ static void quantize_backward(const ist_backend *be, ist_conv_layer *l) {
 void ist_conv_layer_backward(const ist_backend *be, ist_conv_layer *l, int n, const float *dy, float *dx, float *ws) {
   ist_conv_shape s = l->shape;
   s.n = n;
-  if (!l->set.generated) {
+  if (l->set.baseline) {
+    be->zero(l->dw, ist_conv_weight_numel(&s));
+    be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
+    be->baseline_backward(&l->base, l->dw, l->p1, l->p2, l->dp1, l->dp2);
+  } else if (!l->set.generated) {
     be->conv2d_backward(&s, dy, l->x, l->w, dx, l->dw, NULL, ws);
   } else if (l->factored) {
     zero_factor_grads(be, l);

@@ -11,20 +11,30 @@
 ist_status ist_setting_parse(const char *text, ist_conv_setting *out) {
   memset(out, 0, sizeof *out);
   if (!strcmp(text, "dense")) return IST_OK;
+  static const char *baselines[] = {NULL, "dsconv", "bsconv", "penni", "circnn"};
+  for (int i = 1; i < 5; i++)
+    if (!strcmp(text, baselines[i])) {
+      out->baseline = (ist_base_type)i;
+      return IST_OK;
+    }
   int v[5], used = 0;
   if (sscanf(text, "%d-%d-%d-%d-%d%n", &v[0], &v[1], &v[2], &v[3], &v[4], &used) != 5 || text[used] != 0)
-    return ist_fail(IST_ERR_ARG, "setting '%s': expected Bi-Bc-qb-qu-qv (e.g. 2-16-4-4-4) or 'dense'", text);
+    return ist_fail(IST_ERR_ARG,
+                    "setting '%s': expected Bi-Bc-qb-qu-qv (e.g. 2-16-4-4-4), 'dense' or a baseline (dsconv, bsconv, "
+                    "penni, circnn)",
+                    text);
   if (v[0] < 1 || v[1] < 1)
     return ist_fail(IST_ERR_ARG, "setting '%s': Bi and Bc must be at least 1", text);
   for (int i = 2; i < 5; i++)
     if (v[i] < 1 || v[i] > 32)
       return ist_fail(IST_ERR_ARG, "setting '%s': bitwidths must be 1..32 (32 = not quantized)", text);
-  *out = (ist_conv_setting){1, v[0], v[1], v[2], v[3], v[4]};
+  *out = (ist_conv_setting){1, v[0], v[1], v[2], v[3], v[4], IST_BASE_NONE};
   return IST_OK;
 }
 
 void ist_setting_format(const ist_conv_setting *s, char *buf, int cap) {
-  if (!s->generated) snprintf(buf, cap, "dense");
+  static const char *baselines[] = {"dense", "dsconv", "bsconv", "penni", "circnn"};
+  if (!s->generated) snprintf(buf, cap, "%s", baselines[s->baseline]);
   else snprintf(buf, cap, "%d-%d-%d-%d-%d", s->bi, s->bc, s->qb, s->qu, s->qv);
 }
 
@@ -105,7 +115,7 @@ int64_t ist_model_param_floats(const ist_model *m) {
 }
 
 static int same_setting(const ist_conv_setting *a, const ist_conv_setting *b) {
-  return a->generated == b->generated &&
+  return a->generated == b->generated && a->baseline == b->baseline &&
          (!a->generated || (a->bi == b->bi && a->bc == b->bc && a->qb == b->qb && a->qu == b->qu && a->qv == b->qv));
 }
 

@@ -19,13 +19,16 @@ extern "C" {
 #define IST_BN_MOMENTUM 0.1f
 #define IST_BN_EPS 1e-5f
 
-/* A layer's generation setting `Bi-Bc-qb-qu-qv` (SPEC §2); generated = 0 means a dense conv. */
+/* A layer's generation setting `Bi-Bc-qb-qu-qv` (SPEC §2); generated = 0 means a dense conv, or
+ * the baseline conv type `baseline` (SPEC §6) when that is set. */
 typedef struct {
   int generated;
   int bi, bc, qb, qu, qv;
+  ist_base_type baseline;
 } ist_conv_setting;
 
-/* Parses "dense" or "Bi-Bc-qb-qu-qv"; fails naming the text on anything else. */
+/* Parses "dense", "Bi-Bc-qb-qu-qv", or a baseline: "dsconv", "bsconv", "penni", "circnn"; fails
+ * naming the text on anything else. */
 ist_status ist_setting_parse(const char *text, ist_conv_setting *out);
 /* "dense" or "Bi-Bc-qb-qu-qv" */
 void ist_setting_format(const ist_conv_setting *s, char *buf, int cap);
@@ -67,6 +70,8 @@ typedef struct {
   float *wb, *u, *v, *wc_free;
   float *dwb, *du, *dv, *dwc_free;
   float *qwb, *qu, *qv, *wc, *dwc; /* quantized factors and the level-1 output, scratch */
+  ist_base_shape base;             /* baseline conv types: their shape and parameters */
+  float *p1, *p2, *dp1, *dp2;
   float *dqwb, *dqu, *dqv;         /* gradients w.r.t. the quantized factors, scratch */
   float *t1, *t2;                  /* factored execution's intermediate activations */
   const float *x;                  /* the forward's input, kept for the backward */

@@ -174,6 +174,10 @@ ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_met
   static const char *names[] = {"random", "svd", "l2"};
   for (int i = 0; i < student->nconvs; i++) {
     ist_conv_layer *l = student->convs[i], *tl = teacher->convs[i];
+    if (l->set.baseline) {
+      if (verbose) printf("[init] %s: baseline conv type, random init (no projection)\n", l->name);
+      continue;
+    }
     if (!l->set.generated) {
       memcpy(l->w, tl->w, sizeof(float) * (size_t)weight_numel(l));
       continue;

@@ -16,7 +16,10 @@ ist_ratio ist_conv_ratio(const ist_conv_layer *l) {
   ist_ratio r = {0};
   r.dense_params = (double)dense_numel(l);
   r.dense_bits = FP32_BITS * r.dense_params;
-  if (!l->set.generated) {
+  if (l->set.baseline) { /* fp32 parameters */
+    r.params = (double)(ist_base_p1_numel(&l->base) + ist_base_p2_numel(&l->base));
+    r.bits = FP32_BITS * r.params;
+  } else if (!l->set.generated) {
     r.params = r.dense_params;
     r.bits = r.dense_bits;
   } else {

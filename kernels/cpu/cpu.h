@@ -87,6 +87,10 @@ void ist_cpu_gconv_backward(const ist_conv_shape *s, const ist_gen_shape *g, con
                             const float *wb, const float *u, const float *wc, const float *v, const float *t1,
                             const float *t2, float *dx, float *dwb, float *du, float *dwc, float *dv, float *ws);
 
+void ist_cpu_baseline_forward(const ist_base_shape *b, const float *p1, const float *p2, float *w);
+void ist_cpu_baseline_backward(const ist_base_shape *b, const float *dw, const float *p1, const float *p2, float *dp1,
+                               float *dp2);
+
 float ist_cpu_ortho_forward(const ist_gen_shape *g, const float *wb, const float *u, const float *v);
 void ist_cpu_ortho_backward(float scale, const ist_gen_shape *g, const float *wb, const float *u, const float *v,
                             float *dwb, float *du, float *dv);
