@@ -54,6 +54,15 @@ TEST(Program, HelpListsEveryFlagWithItsDefault) {
   EXPECT_NE(r.out.find("(default: 2-16-4-4-4)"), std::string::npos);
 }
 
+TEST(Program, ReportAsCsvHasAHeaderARowPerConvAndTheModelRow) {
+  Result r = run("report --setting 2-16-4-4-4 --csv");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.rfind("layer,shape,setting,L1,L2,params,dense,r,r_m\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\nconv2,32x32x5x5,2-16-4-4-4,on,on,2336,25600,0.0912,0.0115\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\nmodel,,(fc 8-bit),,,8666,55082,0.1573,0.0294\n"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 5) << "header, 3 convs, model";
+}
+
 TEST(Program, BadFlagsAndSettingsAreOneLineErrors) {
   expect_one_line_error(run("run --epochs x"), "--epochs");
   expect_one_line_error(run("run --no-such-flag 1"), "--no-such-flag");

@@ -20,7 +20,7 @@ typedef struct {
   const char *dataset, *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device, *conv_exec;
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
-  int markdown;
+  int markdown, csv;
   int classes, input_size, crop_pad;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
   ist_conv_exec exec; /* parsed from conv_exec */
@@ -97,6 +97,7 @@ static ist_option *option_table(options *o, int *n) {
   OPT("test-limit", IST_OPT_INT, test_limit, "use only the first N test images (0: all)");
   OPT("log-every", IST_OPT_INT, log_every, "steps between progress lines");
   OPT("markdown", IST_OPT_FLAG, markdown, "report as a markdown table");
+  OPT("csv", IST_OPT_FLAG, csv, "report as CSV");
 #undef OPT
   *n = i;
   return t;
@@ -292,10 +293,14 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
     printf("student: test accuracy %.2f%% after %d epochs (%.0f s); saved %s and %s (%lld bytes)\n",
            100 * r.test_acc, o->epochs, r.seconds, path, cpath, stat(cpath, &fs) == 0 ? (long long)fs.st_size : -1LL);
     *acc = r.test_acc;
-    ist_report_print(stdout, &s, 0);
+    ist_report_print(stdout, &s, IST_REPORT_TEXT);
   }
   ist_model_destroy(&s);
   return st;
+}
+
+static ist_report_format report_format(const options *o) {
+  return o->csv ? IST_REPORT_CSV : o->markdown ? IST_REPORT_MARKDOWN : IST_REPORT_TEXT;
 }
 
 static ist_status cmd_eval(const options *o) {
@@ -313,7 +318,7 @@ static ist_status cmd_eval(const options *o) {
       if (o->bn_recalib > 0) ist_bn_recalibrate(&m, &train, o->bn_recalib);
       float loss, acc = ist_evaluate(&m, &test, &loss);
       printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
-      ist_report_print(stdout, &m, o->markdown);
+      ist_report_print(stdout, &m, report_format(o));
     }
     ist_model_destroy(&m);
   }
@@ -330,7 +335,7 @@ static ist_status cmd_report(const options *o) {
   else IST_TRY(student_config(o, &cfg));
   ist_model m;
   IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
-  ist_report_print(stdout, &m, o->markdown);
+  ist_report_print(stdout, &m, report_format(o));
   ist_model_destroy(&m);
   return IST_OK;
 }

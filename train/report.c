@@ -67,14 +67,17 @@ ist_ratio ist_model_ratio(const ist_model *m) {
   return t;
 }
 
-void ist_report_print(FILE *out, const ist_model *m, int markdown) {
-  const char *sep = markdown ? " | " : "  ";
+void ist_report_print(FILE *out, const ist_model *m, ist_report_format format) {
+  const int markdown = format == IST_REPORT_MARKDOWN, csv = format == IST_REPORT_CSV;
+  const char *sep = markdown ? " | " : csv ? "," : "  ";
   const char *pre = markdown ? "| " : "", *post = markdown ? " |" : "";
-  int nw = 6; /* the name column fits the longest layer name */
-  for (int i = 0; i < m->nconvs; i++)
+  int nw = csv ? 0 : 6; /* the name column fits the longest layer name */
+  for (int i = 0; i < m->nconvs && !csv; i++)
     if ((int)strlen(m->convs[i]->name) > nw) nw = (int)strlen(m->convs[i]->name);
-  fprintf(out, "%s%-*s%s%-12s%s%-12s%s%-3s%s%-3s%s%9s%s%9s%s%8s%s%8s%s\n", pre, nw, "layer", sep, "shape", sep, "setting", sep,
-          "L1", sep, "L2", sep, "params", sep, "dense", sep, "r", sep, "r_m", post);
+  /* CSV: the same columns without padding (a zero width pads nothing; numbers are trimmed). */
+  const int w3 = csv ? 0 : 3, w8 = csv ? 0 : 8, w9 = csv ? 0 : 9, w12 = csv ? 0 : 12;
+  fprintf(out, "%s%-*s%s%-*s%s%-*s%s%-*s%s%-*s%s%*s%s%*s%s%*s%s%*s%s\n", pre, nw, "layer", sep, w12, "shape", sep, w12,
+          "setting", sep, w3, "L1", sep, w3, "L2", sep, w9, "params", sep, w9, "dense", sep, w8, "r", sep, w8, "r_m", post);
   if (markdown) fprintf(out, "|---|---|---|---|---|---:|---:|---:|---:|\n");
   for (int i = 0; i < m->nconvs; i++) {
     const ist_conv_layer *l = m->convs[i];
@@ -84,13 +87,15 @@ void ist_report_print(FILE *out, const ist_model *m, int markdown) {
     ist_setting_format(&l->set, set, sizeof set);
     const char *l1 = !l->set.generated ? "-" : l->gen.level1 ? "on" : "off";
     const char *l2 = !l->set.generated ? "-" : l->gen.level2 ? "on" : "off";
-    fprintf(out, "%s%-*s%s%-12s%s%-12s%s%-3s%s%-3s%s%9.0f%s%9.0f%s%8.4f%s%8.4f%s\n", pre, nw, l->name, sep, shape, sep, set,
-            sep, l1, sep, l2, sep, r.params, sep, r.dense_params, sep, r.param_ratio, sep, r.memory_ratio, post);
+    fprintf(out, "%s%-*s%s%-*s%s%-*s%s%-*s%s%-*s%s%*.0f%s%*.0f%s%*.4f%s%*.4f%s\n", pre, nw, l->name, sep, w12, shape, sep,
+            w12, set, sep, w3, l1, sep, w3, l2, sep, w9, r.params, sep, w9, r.dense_params, sep, w8, r.param_ratio, sep, w8,
+            r.memory_ratio, post);
   }
   ist_ratio t = ist_model_ratio(m);
-  fprintf(out, "%s%-*s%s%-12s%s%-12s%s%-3s%s%-3s%s%9.0f%s%9.0f%s%8.4f%s%8.4f%s\n", pre, nw, "model", sep, "", sep,
-          ist_config_fc_bits(m) < FP32_BITS ? "(fc 8-bit)" : "(fc fp32)", sep, "", sep, "", sep, t.params, sep, t.dense_params, sep,
-          t.param_ratio, sep, t.memory_ratio, post);
+  fprintf(out, "%s%-*s%s%-*s%s%-*s%s%-*s%s%-*s%s%*.0f%s%*.0f%s%*.4f%s%*.4f%s\n", pre, nw, "model", sep, w12, "", sep,
+          w12, ist_config_fc_bits(m) < FP32_BITS ? "(fc 8-bit)" : "(fc fp32)", sep, w3, "", sep, w3, "", sep, w9, t.params,
+          sep, w9, t.dense_params, sep, w8, t.param_ratio, sep, w8, t.memory_ratio, post);
+  if (csv) return;
   fprintf(out, "%swhole model: parameter ratio %.4f, memory ratio %.4f (%.0f of %.0f bytes)\n", markdown ? "\n" : "",
           t.param_ratio, t.memory_ratio, t.bits / 8, t.dense_bits / 8);
 }

@@ -19,8 +19,10 @@ typedef struct {
 ist_ratio ist_conv_ratio(const ist_conv_layer *l);
 /* Whole-model ratios with SPEC §2's accounting. */
 ist_ratio ist_model_ratio(const ist_model *m);
-/* Prints the per-layer table and the totals (markdown table when markdown != 0). */
-void ist_report_print(FILE *out, const ist_model *m, int markdown);
+typedef enum { IST_REPORT_TEXT, IST_REPORT_MARKDOWN, IST_REPORT_CSV } ist_report_format;
+/* Prints the per-layer table and the totals: aligned text, a markdown table, or CSV (one header
+ * line, a row per conv, a "model" row; no closing sentence). */
+void ist_report_print(FILE *out, const ist_model *m, ist_report_format format);
 
 #ifdef __cplusplus
 }
