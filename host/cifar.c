@@ -83,7 +83,7 @@ ist_status ist_cifar_load(const char *dir, int classes, const char *split, int64
   out->c = 3;
   out->h = out->w = CIFAR_SIDE;
   out->classes = classes;
-  for (int c = 0; c < 3; c++) out->black[c] = -mean[c] / std[c];
+  for (int c = 0; c < 3; c++) out->mean[c] = mean[c], out->std[c] = std[c];
   ist_status st = IST_OK;
   char path[4096];
   if (classes == 100) {

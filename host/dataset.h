@@ -15,13 +15,16 @@ typedef struct {
   int c, h, w, classes;
   float *images; /* n × c × h × w, normalized */
   int32_t *labels;
-  float black[4]; /* a black pixel, normalized, per channel: what crop padding fills in */
+  float mean[4], std[4]; /* per channel: images hold (pixel in [0, 1] − mean) / std */
 } ist_dataset;
 
 /* Training-time augmentation (SPEC §4). */
 typedef struct {
-  int flip;     /* mirror left-right with probability ½ */
-  int crop_pad; /* > 0: pad by this many black pixels on each side, then crop back at a random offset */
+  int flip;            /* mirror left-right with probability ½ */
+  int crop_pad;        /* > 0: pad by this many black pixels on each side, then crop back at a random offset */
+  float rrc_min_scale; /* > 0: random-resized crop instead (area ∈ [this, 1] of the image, aspect ratio
+                        * ∈ [3/4, 4/3] log-uniform, bilinear back to the image size) */
+  float jitter;        /* > 0: brightness, contrast, saturation each scaled by a factor ∈ [1 − j, 1 + j] */
 } ist_augment;
 
 #define IST_FMNIST_DIR "/usr/share/datasets/fashion-mnist"

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -52,7 +53,8 @@ TEST(Cifar10, LoadsEveryTrainingFileInOrderAndNormalizesPerChannel) {
   EXPECT_EQ(train.labels[3], 5);
   // Record 1 of file 1, green plane (pixel 1024 + 5): byte (1 + 1029) % 256 = 6.
   EXPECT_NEAR(train.images[3072 + 1024 + 5], (6 / 255.0f - 0.4822f) / 0.2435f, 1e-5);
-  EXPECT_NEAR(train.black[2], -0.4465f / 0.2616f, 1e-5);
+  EXPECT_NEAR(train.mean[2], 0.4465f, 1e-6);
+  EXPECT_NEAR(train.std[2], 0.2616f, 1e-6);
   ist_dataset limited;
   ASSERT_EQ(ist_cifar_load(d.c_str(), 10, "train", 3, &limited), IST_OK);
   EXPECT_EQ(limited.n, 3) << "the limit cuts across files";
@@ -107,7 +109,7 @@ struct Tiny {
   Tiny() {
     for (int i = 0; i < 16; i++) img[i] = (float)i;
     d.n = 1, d.c = 1, d.h = d.w = 4, d.classes = 10, d.images = img.data(), d.labels = lab.data();
-    d.black[0] = -5;
+    d.mean[0] = 5, d.std[0] = 1;  // a black pixel (0) is −5 once normalized
   }
 };
 
@@ -122,7 +124,7 @@ TEST(Augment, NoneCopiesTheImage) {
 
 TEST(Augment, PaddedCropsShiftTheImageAndFillWithBlack) {
   Tiny t;
-  ist_augment aug{0, 2};
+  ist_augment aug{0, 2, 0, 0};
   ist_rng rng;
   ist_rng_seed(&rng, 1, 1);
   int shifted = 0;
@@ -150,7 +152,7 @@ TEST(Augment, PaddedCropsShiftTheImageAndFillWithBlack) {
 
 TEST(Augment, FlipMirrorsRows) {
   Tiny t;
-  ist_augment aug{1, 0};
+  ist_augment aug{1, 0, 0, 0};
   ist_rng rng;
   ist_rng_seed(&rng, 2, 1);
   int flips = 0;
@@ -164,6 +166,57 @@ TEST(Augment, FlipMirrorsRows) {
   }
   EXPECT_GT(flips, 8);
   EXPECT_LT(flips, 32);
+}
+
+// A 3-channel 8×8 image with values from a smooth ramp, normalized with mean 0.5, std 0.25.
+struct Rgb {
+  std::vector<float> img = std::vector<float>(3 * 64);
+  std::vector<int32_t> lab = {1};
+  ist_dataset d{};
+  Rgb() {
+    for (int i = 0; i < 3 * 64; i++) img[i] = ((float)(i % 64) / 64.0f - 0.5f) / 0.25f;
+    d.n = 1, d.c = 3, d.h = d.w = 8, d.classes = 10, d.images = img.data(), d.labels = lab.data();
+    for (int c = 0; c < 3; c++) d.mean[c] = 0.5f, d.std[c] = 0.25f;
+  }
+};
+
+TEST(Augment, RandomResizedCropsInterpolateWithinTheImageRange) {
+  Rgb t;
+  ist_augment aug{};
+  aug.rrc_min_scale = 0.08f;
+  ist_rng rng;
+  ist_rng_seed(&rng, 5, 1);
+  const float lo = *std::min_element(t.img.begin(), t.img.end()), hi = *std::max_element(t.img.begin(), t.img.end());
+  int changed = 0;
+  for (int trial = 0; trial < 20; trial++) {
+    std::vector<float> x(t.img.size());
+    int32_t y;
+    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+    for (float v : x) {
+      EXPECT_GE(v, lo - 1e-5f);
+      EXPECT_LE(v, hi + 1e-5f) << "bilinear samples are convex combinations of pixels";
+    }
+    changed += x != t.img;
+  }
+  EXPECT_GT(changed, 15);
+}
+
+TEST(Augment, ColourJitterKeepsPixelsInRangeAndZeroJitterIsIdentity) {
+  Rgb t;
+  ist_augment none{}, aug{};
+  aug.jitter = 0.4f;
+  ist_rng rng;
+  ist_rng_seed(&rng, 6, 1);
+  std::vector<float> x(t.img.size());
+  int32_t y;
+  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &none, &rng);
+  EXPECT_EQ(x, t.img);
+  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+  EXPECT_NE(x, t.img);
+  for (float v : x) {
+    EXPECT_GE(v * 0.25f + 0.5f, -1e-6f) << "pixels stay in [0, 1]";
+    EXPECT_LE(v * 0.25f + 0.5f, 1 + 1e-6f);
+  }
 }
 
 }  // namespace

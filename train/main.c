@@ -22,7 +22,7 @@ typedef struct {
   int bn_recalib;
   int markdown, csv;
   int classes, input_size, crop_pad;
-  float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr;
+  float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr, rrc_min_scale, jitter;
   ist_conv_exec exec; /* parsed from conv_exec */
 } options;
 
@@ -57,7 +57,7 @@ static const char *USAGE =
     "Settings are Bi-Bc-qb-qu-qv (SPEC §2) or 'dense'; --layers overrides per conv (conv2=2-8-4-4-4,...).";
 
 static ist_option *option_table(options *o, int *n) {
-  static ist_option t[40];
+  static ist_option t[64]; /* room for every OPT below */
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
   OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10 or cifar100 (the binary version)");
@@ -89,6 +89,8 @@ static ist_option *option_table(options *o, int *n) {
   OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
   OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
   OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0)");
+  OPT("rrc-min-scale", IST_OPT_FLOAT, rrc_min_scale, "random-resized crops of at least this share of the image instead of padded crops (0: off; ImageNet-style: 0.08)");
+  OPT("jitter", IST_OPT_FLOAT, jitter, "colour jitter: brightness, contrast, saturation ×[1-j, 1+j] (0: off)");
   OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR, 0 otherwise)");
   OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
   OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
@@ -207,7 +209,7 @@ static ist_train_config train_config(const options *o, const char *stage, int ep
                                      const char *ckpt) {
   ist_train_config c = {.stage = stage, .epochs = epochs, .lr = o->lr, .lr_decay = o->lr_decay,
                         .weight_decay = o->weight_decay, .kd_beta = o->kd_beta, .kd_temperature = o->kd_temperature,
-                        .lambda_ort = o->lambda_ort, .augment = {.flip = o->flip, .crop_pad = o->crop_pad}, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
+                        .lambda_ort = o->lambda_ort, .augment = {.flip = o->flip, .crop_pad = o->crop_pad, .rrc_min_scale = o->rrc_min_scale, .jitter = o->jitter}, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
                         .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt};
   return c;
 }
@@ -388,6 +390,8 @@ int main(int argc, char **argv) {
                         o.bn_recalib < 0 || o.classes < 0 || o.input_size < 0))
     st = ist_fail(IST_ERR_ARG,
                   "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib, --classes, --input-size ≥ 0");
+  if (st == IST_OK && (o.rrc_min_scale < 0 || o.rrc_min_scale > 1 || o.jitter < 0 || o.jitter >= 1))
+    st = ist_fail(IST_ERR_ARG, "--rrc-min-scale must be in [0, 1] and --jitter in [0, 1)");
   if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))
     st = ist_fail(IST_ERR_ARG, "--kd-beta must be in [0,1], --kd-temperature and --lr > 0, --lambda-ort ≥ 0");
   if (st == IST_OK) {
