@@ -113,6 +113,11 @@ TEST(Program, TinyEndToEndRunOnFashionMnist) {
   ASSERT_EQ(b.code, 0) << b.out;
   auto acc = [](const std::string &s) { return s.substr(s.find("test accuracy"), 22); };
   EXPECT_EQ(acc(a.out), acc(b.out));
+  // The Figure 2 analysis of the teacher: a row per conv.
+  Result an = run("analyze --checkpoint " + d + "/teacher.safetensors");
+  ASSERT_EQ(an.code, 0) << an.out;
+  EXPECT_NE(an.out.find("conv3                        32x32x5x5"), std::string::npos) << an.out;
+  expect_one_line_error(run("analyze"), "--checkpoint");
   // A teacher checkpoint cannot be loaded as the 2-16-4-4-4 student.
   expect_one_line_error(run("distill --out " + d + " --teacher " + d + "/student.safetensors"), "conv1.weight");
 }

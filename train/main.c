@@ -11,13 +11,14 @@
 #include "host/safetensors.h"
 #include "kernels/backend.h"
 #include "models/model.h"
+#include "train/analyze.h"
 #include "train/project.h"
 #include "train/report.h"
 #include "train/trainer.h"
 
 /* The paper's hyper-parameters (SPEC §4) and this program's defaults, in one place. */
 typedef struct {
-  const char *dataset, *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device, *conv_exec;
+  const char *dataset, *data, *model, *out, *teacher, *student, *from, *checkpoint, *setting, *layers, *init, *schedule, *device, *conv_exec, *png;
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
   int markdown, csv;
@@ -53,6 +54,8 @@ static const char *USAGE =
     "  eval      test accuracy and ratios of --checkpoint (plain or .compressed; BN statistics\n"
     "            re-estimated on --bn-recalib training batches first)\n"
     "  report    per-layer and whole-model parameter and memory ratios for --setting/--layers\n"
+    "  analyze   share of the top 30% singular values per conv of --checkpoint, inside kernels\n"
+    "            and across kernels (the paper's Figure 2); --png FILE plots it\n"
     "\n"
     "Settings are Bi-Bc-qb-qu-qv (SPEC §2) or 'dense'; --layers overrides per conv (conv2=2-8-4-4-4,...).";
 
@@ -100,6 +103,7 @@ static ist_option *option_table(options *o, int *n) {
   OPT("log-every", IST_OPT_INT, log_every, "steps between progress lines");
   OPT("markdown", IST_OPT_FLAG, markdown, "report as a markdown table");
   OPT("csv", IST_OPT_FLAG, csv, "report as CSV");
+  OPT("png", IST_OPT_STRING, png, "analyze: also plot the shares into this PNG (needs gnuplot)");
 #undef OPT
   *n = i;
   return t;
@@ -342,6 +346,19 @@ static ist_status cmd_report(const options *o) {
   return IST_OK;
 }
 
+static ist_status cmd_analyze(const options *o) {
+  if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "analyze: --checkpoint is required");
+  ist_model_config cfg;
+  char arch[32];
+  IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
+  ist_model m;
+  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
+  ist_status st = load_any(&m, o->checkpoint);
+  if (st == IST_OK) st = ist_analyze_print(stdout, &m, o->png);
+  ist_model_destroy(&m);
+  return st;
+}
+
 static ist_status cmd_run(const options *o) {
   ist_dataset train, test;
   IST_TRY(load_data(o, &train, &test));
@@ -411,7 +428,7 @@ int main(int argc, char **argv) {
     if (st == IST_OK && (st = ist_model_create(o.model, backend_of(&o), 1, &cfg, &probe)) == IST_OK)
       ist_model_destroy(&probe);
   }
-  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report");
+  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze");
   if (needs_out) st = make_dir(o.out);
   if (st == IST_OK) {
     if (!strcmp(cmd, "run")) st = cmd_run(&o);
@@ -446,7 +463,8 @@ int main(int argc, char **argv) {
       }
     } else if (!strcmp(cmd, "eval")) st = cmd_eval(&o);
     else if (!strcmp(cmd, "report")) st = cmd_report(&o);
-    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report; see --help)", cmd);
+    else if (!strcmp(cmd, "analyze")) st = cmd_analyze(&o);
+    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze; see --help)", cmd);
   }
   if (st != IST_OK) {
     fprintf(stderr, "insitu: error: %s\n", ist_last_error());
