@@ -34,6 +34,9 @@ ist_status ist_fashion_mnist_load(const char *dir, const char *split, int64_t li
 /* CIFAR-10 (classes 10: data_batch_1..5.bin, test_batch.bin) or CIFAR-100 (classes 100: train.bin,
  * test.bin), binary version, from dir; split "train" or "test"; limit > 0 keeps the first limit. */
 ist_status ist_cifar_load(const char *dir, int classes, const char *split, int64_t limit, ist_dataset *out);
+/* SVHN (cropped digits): dir/<split>_32x32.mat (split "train", "test" or "extra"), MATLAB files
+ * with X (32 × 32 × 3 × n, uint8) and y (n labels 1..10, 10 meaning the digit 0). */
+ist_status ist_svhn_load(const char *dir, const char *split, int64_t limit, ist_dataset *out);
 void ist_dataset_free(ist_dataset *d);
 
 /* Copies batch [start, start+n) of the order into x and y (order NULL: identity), augmented by

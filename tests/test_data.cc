@@ -1,6 +1,7 @@
 // Data sets the tests write themselves: CIFAR-10/100 binary files (and their errors), and the
 // training augmentation (flip, padded random crop).
 #include <gtest/gtest.h>
+#include <matio.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -99,6 +100,55 @@ TEST(Cifar, MissingTruncatedAndCorruptFilesAreNamedErrors) {
   expect_error(d, 10, "test", "record 1 has label 10");
   write(d + "/test_batch.bin", {});
   expect_error(d, 10, "test", "0 bytes");
+}
+
+// An SVHN-style MATLAB file: X (32×32×3×n uint8, column-major) with X(r, c, ch, i) = r + c + ch + i,
+// y (n × 1 double) with labels 1..10.
+void write_svhn(const std::string &path, int n, const std::vector<double> &labels, size_t x_rows = 32) {
+  std::vector<uint8_t> x(x_rows * 32 * 3 * n);
+  for (int i = 0; i < n; i++)
+    for (int ch = 0; ch < 3; ch++)
+      for (int c = 0; c < 32; c++)
+        for (size_t r = 0; r < x_rows; r++) x[r + x_rows * (c + 32 * (ch + 3 * i))] = (uint8_t)(r + c + ch + i);
+  mat_t *mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
+  ASSERT_NE(mat, nullptr);
+  size_t xd[4] = {x_rows, 32, 3, (size_t)n}, yd[2] = {(size_t)n, 1};
+  matvar_t *xv = Mat_VarCreate("X", MAT_C_UINT8, MAT_T_UINT8, 4, xd, x.data(), 0);
+  matvar_t *yv = Mat_VarCreate("y", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, yd, (void *)labels.data(), 0);
+  Mat_VarWrite(mat, xv, MAT_COMPRESSION_NONE);
+  Mat_VarWrite(mat, yv, MAT_COMPRESSION_NONE);
+  Mat_VarFree(xv);
+  Mat_VarFree(yv);
+  Mat_Close(mat);
+}
+
+TEST(Svhn, ReadsMatlabColumnMajorImagesAndMapsLabelTenToZero) {
+  std::string d = tmp_dir("svhn");
+  write_svhn(d + "/train_32x32.mat", 3, {10, 1, 7});
+  ist_dataset s;
+  ASSERT_EQ(ist_svhn_load(d.c_str(), "train", 0, &s), IST_OK) << ist_last_error();
+  EXPECT_EQ(s.n, 3);
+  EXPECT_EQ(std::vector<int32_t>(s.labels, s.labels + 3), (std::vector<int32_t>{0, 1, 7}));
+  // Image 2, channel 1 (green), row 5, column 9: byte 5 + 9 + 1 + 2 = 17.
+  EXPECT_NEAR(s.images[2 * 3072 + (1 * 32 + 5) * 32 + 9], (17 / 255.0f - 0.4438f) / 0.2010f, 1e-5);
+  ist_dataset_free(&s);
+}
+
+TEST(Svhn, MissingGarbageAndMisshapenFilesAreNamedErrors) {
+  std::string d = tmp_dir("svhn_bad");
+  std::remove((d + "/test_32x32.mat").c_str());
+  ist_dataset s;
+  EXPECT_NE(ist_svhn_load(d.c_str(), "test", 0, &s), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("cannot open"), std::string::npos) << ist_last_error();
+  write(d + "/test_32x32.mat", std::vector<uint8_t>(300, 7));
+  EXPECT_NE(ist_svhn_load(d.c_str(), "test", 0, &s), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("test_32x32.mat"), std::string::npos) << ist_last_error();
+  write_svhn(d + "/test_32x32.mat", 2, {1, 2}, 31);
+  EXPECT_NE(ist_svhn_load(d.c_str(), "test", 0, &s), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("32x32x3xN"), std::string::npos) << ist_last_error();
+  write_svhn(d + "/test_32x32.mat", 2, {1, 11});
+  EXPECT_NE(ist_svhn_load(d.c_str(), "test", 0, &s), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("label 1"), std::string::npos) << ist_last_error();
 }
 
 // A 1-channel 4×4 image with pixel value = index, to follow where pixels go.

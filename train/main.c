@@ -31,7 +31,7 @@ static options defaults(void) {
   return (options){
       .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
-      .seed = 1, .threads = 2, .log_every = 200, .flip = 1, .crop_pad = -1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 
@@ -63,7 +63,7 @@ static ist_option *option_table(options *o, int *n) {
   static ist_option t[64]; /* room for every OPT below */
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
-  OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10 or cifar100 (the binary version)");
+  OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10, cifar100 (the binary version) or svhn (.mat files)");
   OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
   OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
@@ -91,10 +91,10 @@ static ist_option *option_table(options *o, int *n) {
   OPT("no-kd", IST_OPT_FLAG, no_kd, "distill with cross-entropy only (no teacher term)");
   OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
   OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
-  OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0)");
+  OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0; -1: on, except for SVHN's digits)");
   OPT("rrc-min-scale", IST_OPT_FLOAT, rrc_min_scale, "random-resized crops of at least this share of the image instead of padded crops (0: off; ImageNet-style: 0.08)");
   OPT("jitter", IST_OPT_FLOAT, jitter, "colour jitter: brightness, contrast, saturation ×[1-j, 1+j] (0: off)");
-  OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR, 0 otherwise)");
+  OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR and SVHN, 0 on FashionMNIST)");
   OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
   OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
   OPT("threads", IST_OPT_INT, threads, "CPU threads");
@@ -139,7 +139,7 @@ static ist_status make_dir(const char *dir) {
 /* The CIFAR sets' class count: what models get unless --classes says otherwise (0 elsewhere:
  * the architecture's default, 10 for cnn3 on FashionMNIST). */
 static int dataset_classes(const options *o) {
-  return !strcmp(o->dataset, "cifar100") ? 100 : !strcmp(o->dataset, "cifar10") ? 10 : 0;
+  return !strcmp(o->dataset, "cifar100") ? 100 : !strcmp(o->dataset, "cifar10") || !strcmp(o->dataset, "svhn") ? 10 : 0;
 }
 
 /* What every model of a run shares: classes, input size, conv execution. */
@@ -198,7 +198,8 @@ static ist_status load_split(const options *o, int train, ist_dataset *d) {
   const int64_t limit = train ? o->train_limit : o->test_limit;
   if (!strcmp(o->dataset, "fashion-mnist"))
     return ist_fashion_mnist_load(o->data ? o->data : IST_FMNIST_DIR, train ? "train" : "t10k", limit, d);
-  if (!o->data) return ist_fail(IST_ERR_ARG, "--data: give the %s directory (the binary version)", o->dataset);
+  if (!o->data) return ist_fail(IST_ERR_ARG, "--data: give the %s directory", o->dataset);
+  if (!strcmp(o->dataset, "svhn")) return ist_svhn_load(o->data, train ? "train" : "test", limit, d);
   return ist_cifar_load(o->data, dataset_classes(o), train ? "train" : "test", limit, d);
 }
 
@@ -398,9 +399,11 @@ int main(int argc, char **argv) {
   if (st == IST_OK && strcmp(o.device, "cpu"))
     st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
   if (st == IST_OK) st = ist_conv_exec_parse(o.conv_exec, &o.exec);
-  if (st == IST_OK && strcmp(o.dataset, "fashion-mnist") && strcmp(o.dataset, "cifar10") && strcmp(o.dataset, "cifar100"))
-    st = ist_fail(IST_ERR_ARG, "--dataset: '%s' is not fashion-mnist, cifar10 or cifar100", o.dataset);
-  if (st == IST_OK && o.crop_pad < 0) o.crop_pad = strncmp(o.dataset, "cifar", 5) ? 0 : 4;
+  if (st == IST_OK && strcmp(o.dataset, "fashion-mnist") && strcmp(o.dataset, "cifar10") && strcmp(o.dataset, "cifar100") &&
+      strcmp(o.dataset, "svhn"))
+    st = ist_fail(IST_ERR_ARG, "--dataset: '%s' is not fashion-mnist, cifar10, cifar100 or svhn", o.dataset);
+  if (st == IST_OK && o.crop_pad < 0) o.crop_pad = strcmp(o.dataset, "fashion-mnist") ? 4 : 0;
+  if (st == IST_OK && o.flip < 0) o.flip = strcmp(o.dataset, "svhn") != 0;
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
   if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||
