@@ -47,8 +47,7 @@ typedef struct {
   float *dty[DN_BLOCKS - 1];    /* gradients w.r.t. the transition convs' outputs (before pooling) */
   ist_bn_layer norm5;
   float *f5, *r5, *df5, *dr5;
-  float *gap, *dgap;
-  ist_linear_layer fc;
+  ist_head head;
 } densenet;
 
 static ist_status brc_register(ist_model *m, bn_relu_conv *u, const char *bn_name, const char *conv_name, int ci,
@@ -69,9 +68,7 @@ static ist_status brc_register(ist_model *m, bn_relu_conv *u, const char *bn_nam
 static const float *brc_forward(ist_model *m, bn_relu_conv *u, int n, const float *x, int training) {
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
-  bn->training = training;
-  be->batchnorm_forward(n, bn->c, bn->hw, x, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd, bn->run_mean,
-                        bn->run_var, m->bn_momentum, IST_BN_EPS, training);
+  ist_bn_layer_forward(m, bn, n, x, u->b, training);
   be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
   ist_conv_layer_forward(be, &u->conv, n, u->r, u->y, m->ws);
   return u->y;
@@ -83,8 +80,7 @@ static void brc_backward(ist_model *m, bn_relu_conv *u, int n, const float *dy, 
   ist_bn_layer *bn = &u->bn;
   ist_conv_layer_backward(be, &u->conv, n, dy, u->dr, m->ws);
   be->relu_backward((int64_t)n * bn->c * bn->hw, u->dr, u->r, u->db);
-  be->batchnorm_backward(n, bn->c, bn->hw, u->db, x, bn->gamma, bn->save_mean, bn->save_rstd, dx, bn->dgamma,
-                         bn->dbeta, bn->training);
+  ist_bn_layer_backward(m, bn, n, u->db, x, dx);
 }
 
 /* x (n × c0 × hw) → the block's feature buffer. */
@@ -131,12 +127,9 @@ static void densenet_forward(ist_model *m, int n, int training) {
   const dense_block *last = &net->block[DN_BLOCKS - 1];
   const int hw = last->h * last->w;
   ist_bn_layer *bn = &net->norm5;
-  bn->training = training;
-  be->batchnorm_forward(n, bn->c, hw, last->feat, bn->gamma, bn->beta, net->f5, bn->save_mean, bn->save_rstd,
-                        bn->run_mean, bn->run_var, m->bn_momentum, IST_BN_EPS, training);
+  ist_bn_layer_forward(m, bn, n, last->feat, net->f5, training);
   be->relu_forward((int64_t)n * bn->c * hw, net->f5, net->r5);
-  be->avgpool_forward(n, bn->c, last->h, last->w, 1, 1, net->r5, net->gap);
-  ist_linear_layer_forward(be, &net->fc, n, net->gap, m->logits);
+  ist_head_forward(m, &net->head, n, net->r5);
 }
 
 static void densenet_backward(ist_model *m, int n) {
@@ -145,11 +138,9 @@ static void densenet_backward(ist_model *m, int n) {
   dense_block *last = &net->block[DN_BLOCKS - 1];
   const int hw = last->h * last->w;
   ist_bn_layer *bn = &net->norm5;
-  ist_linear_layer_backward(be, &net->fc, n, m->dlogits, net->gap, net->dgap);
-  be->avgpool_backward(n, bn->c, last->h, last->w, 1, 1, net->dgap, net->dr5);
+  ist_head_backward(m, &net->head, n, net->dr5);
   be->relu_backward((int64_t)n * bn->c * hw, net->dr5, net->r5, net->df5);
-  be->batchnorm_backward(n, bn->c, hw, net->df5, last->feat, bn->gamma, bn->save_mean, bn->save_rstd, last->dfeat,
-                         bn->dgamma, bn->dbeta, bn->training);
+  ist_bn_layer_backward(m, bn, n, net->df5, last->feat, last->dfeat);
   for (int b = DN_BLOCKS - 1; b >= 0; b--) {
     block_backward(m, &net->block[b], n, b ? net->dtpool[b - 1] : net->stem.dout);
     if (!b) break;
@@ -226,9 +217,7 @@ static ist_status densenet121_build(ist_model *m, const ist_model_config *cfg, i
   IST_TRY(ist_model_scratch(m, len, &net->r5));
   IST_TRY(ist_model_scratch(m, len, &net->df5));
   IST_TRY(ist_model_scratch(m, len, &net->dr5));
-  IST_TRY(ist_linear_layer_register(m, &net->fc, "classifier", c, m->classes, ist_config_fc_bits(m)));
-  IST_TRY(ist_model_scratch(m, nb * c, &net->gap));
-  return ist_model_scratch(m, nb * c, &net->dgap);
+  return ist_head_register(m, &net->head, "classifier", c, h, w);
 }
 
 ist_status ist_densenet121_cifar_build(ist_model *m, const ist_model_config *cfg) {

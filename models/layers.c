@@ -242,13 +242,41 @@ ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_n
   return IST_OK;
 }
 
+void ist_bn_layer_forward(ist_model *m, ist_bn_layer *l, int n, const float *x, float *y, int training) {
+  l->training = training;
+  m->be->batchnorm_forward(n, l->c, l->hw, x, l->gamma, l->beta, y, l->save_mean, l->save_rstd, l->run_mean,
+                           l->run_var, m->bn_momentum, IST_BN_EPS, training);
+}
+
+void ist_bn_layer_backward(ist_model *m, ist_bn_layer *l, int n, const float *dy, const float *x, float *dx) {
+  m->be->batchnorm_backward(n, l->c, l->hw, dy, x, l->gamma, l->save_mean, l->save_rstd, dx, l->dgamma, l->dbeta,
+                            l->training);
+}
+
+ist_status ist_head_register(ist_model *m, ist_head *hd, const char *fc_name, int c, int h, int w) {
+  hd->c = c;
+  hd->h = h;
+  hd->w = w;
+  IST_TRY(ist_linear_layer_register(m, &hd->fc, fc_name, c, m->classes, ist_config_fc_bits(m)));
+  IST_TRY(ist_model_scratch(m, (int64_t)m->batch * c, &hd->gap));
+  return ist_model_scratch(m, (int64_t)m->batch * c, &hd->dgap);
+}
+
+void ist_head_forward(ist_model *m, ist_head *hd, int n, const float *x) {
+  m->be->avgpool_forward(n, hd->c, hd->h, hd->w, 1, 1, x, hd->gap);
+  ist_linear_layer_forward(m->be, &hd->fc, n, hd->gap, m->logits);
+}
+
+void ist_head_backward(ist_model *m, ist_head *hd, int n, float *dx) {
+  ist_linear_layer_backward(m->be, &hd->fc, n, m->dlogits, hd->gap, hd->dgap);
+  m->be->avgpool_backward(n, hd->c, hd->h, hd->w, 1, 1, hd->dgap, dx);
+}
+
 const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const float *x, int training) {
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
   ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
-  bn->training = training;
-  be->batchnorm_forward(n, bn->c, bn->hw, u->a, bn->gamma, bn->beta, u->b, bn->save_mean, bn->save_rstd,
-                        bn->run_mean, bn->run_var, m->bn_momentum, IST_BN_EPS, training);
+  ist_bn_layer_forward(m, bn, n, u->a, u->b, training);
   if (u->act == IST_ACT_RELU) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
   else if (u->act == IST_ACT_RELU6) be->relu6_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
   return u->r;
@@ -261,8 +289,7 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
   if (u->act == IST_ACT_RELU) be->relu_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
   else if (u->act == IST_ACT_RELU6) be->relu6_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
   if (u->act != IST_ACT_NONE) db = u->db;
-  be->batchnorm_backward(n, bn->c, bn->hw, db, u->a, bn->gamma, bn->save_mean, bn->save_rstd, u->da, bn->dgamma,
-                         bn->dbeta, bn->training);
+  ist_bn_layer_backward(m, bn, n, db, u->a, u->da);
   ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);
 }
 

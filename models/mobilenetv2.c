@@ -26,9 +26,7 @@ typedef struct {
   ist_conv_bn stem, last;
   inverted_residual blk[MBV2_BLOCKS];
   float *dstem, *dlast;
-  int feat_h, feat_w;
-  float *gap, *dgap;
-  ist_linear_layer fc;
+  ist_head head;
 } mobilenetv2;
 
 static const float *block_forward(ist_model *m, inverted_residual *b, int n, const float *x, int training) {
@@ -53,14 +51,12 @@ static void mbv2_forward(ist_model *m, int n, int training) {
   const float *x = ist_conv_bn_forward(m, &net->stem, n, m->input, training);
   for (int i = 0; i < MBV2_BLOCKS; i++) x = block_forward(m, &net->blk[i], n, x, training);
   x = ist_conv_bn_forward(m, &net->last, n, x, training);
-  m->be->avgpool_forward(n, MBV2_LAST, net->feat_h, net->feat_w, 1, 1, x, net->gap);
-  ist_linear_layer_forward(m->be, &net->fc, n, net->gap, m->logits);
+  ist_head_forward(m, &net->head, n, x);
 }
 
 static void mbv2_backward(ist_model *m, int n) {
   mobilenetv2 *net = m->impl;
-  ist_linear_layer_backward(m->be, &net->fc, n, m->dlogits, net->gap, net->dgap);
-  m->be->avgpool_backward(n, MBV2_LAST, net->feat_h, net->feat_w, 1, 1, net->dgap, net->dlast);
+  ist_head_backward(m, &net->head, n, net->dlast);
   ist_conv_bn_backward(m, &net->last, n, net->dlast, net->blk[MBV2_BLOCKS - 1].dout);
   for (int i = MBV2_BLOCKS - 1; i >= 0; i--) block_backward(m, &net->blk[i], n, i ? net->blk[i - 1].dout : net->dstem);
   ist_conv_bn_backward(m, &net->stem, n, net->dstem, NULL);
@@ -121,11 +117,7 @@ static ist_status mbv2_build(ist_model *m, const ist_model_config *cfg, int imag
   IST_TRY(ist_conv_bn_register(m, &net->last, "features.18.0", "features.18.1", c, h, w, MBV2_LAST, 1, 1, 0, 1, cfg,
                                IST_ACT_RELU6));
   IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&net->last, b), &net->dlast));
-  net->feat_h = net->last.conv.shape.ho;
-  net->feat_w = net->last.conv.shape.wo;
-  IST_TRY(ist_linear_layer_register(m, &net->fc, "classifier.1", MBV2_LAST, m->classes, ist_config_fc_bits(m)));
-  IST_TRY(ist_model_scratch(m, (int64_t)b * MBV2_LAST, &net->gap));
-  return ist_model_scratch(m, (int64_t)b * MBV2_LAST, &net->dgap);
+  return ist_head_register(m, &net->head, "classifier.1", MBV2_LAST, net->last.conv.shape.ho, net->last.conv.shape.wo);
 }
 
 ist_status ist_mobilenetv2_cifar_build(ist_model *m, const ist_model_config *cfg) { return mbv2_build(m, cfg, 0); }

@@ -182,6 +182,22 @@ void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l);
 void ist_conv_layer_generate_backward(const ist_backend *be, ist_conv_layer *l);
 
 ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name, int c, int hw);
+/* BatchNorm of n images with the model's momentum; the backward follows the forward's mode. */
+void ist_bn_layer_forward(ist_model *m, ist_bn_layer *l, int n, const float *x, float *y, int training);
+/* dx overwritten; dγ, dβ accumulated. x: the forward's input. */
+void ist_bn_layer_backward(ist_model *m, ist_bn_layer *l, int n, const float *dy, const float *x, float *dx);
+
+/* Global average pooling and the classifier: the head of the image models. */
+typedef struct {
+  int c, h, w;       /* the feature map it pools */
+  float *gap, *dgap; /* pooled features (n × c) and their gradient */
+  ist_linear_layer fc;
+} ist_head;
+ist_status ist_head_register(ist_model *m, ist_head *hd, const char *fc_name, int c, int h, int w);
+/* x (n × c × h × w) → m->logits. */
+void ist_head_forward(ist_model *m, ist_head *hd, int n, const float *x);
+/* From m->dlogits, the gradient w.r.t. the pooled map into dx. */
+void ist_head_backward(ist_model *m, ist_head *hd, int n, float *dx);
 
 typedef enum { IST_ACT_NONE, IST_ACT_RELU, IST_ACT_RELU6 } ist_act;
 

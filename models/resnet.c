@@ -22,9 +22,7 @@ typedef struct {
 typedef struct {
   ist_stem stem;
   basic_block blk[RESNET_STAGES * RESNET_BLOCKS];
-  int feat_h, feat_w;
-  float *gap, *dgap; /* global average pooled features and their gradient */
-  ist_linear_layer fc;
+  ist_head head;
 } resnet;
 
 static const float *block_forward(ist_model *m, basic_block *b, int n, const float *x, int training) {
@@ -58,15 +56,13 @@ static void resnet_forward(ist_model *m, int n, int training) {
   resnet *net = m->impl;
   const float *x = ist_stem_forward(m, &net->stem, n, training);
   for (int i = 0; i < RESNET_STAGES * RESNET_BLOCKS; i++) x = block_forward(m, &net->blk[i], n, x, training);
-  m->be->avgpool_forward(n, net->fc.in, net->feat_h, net->feat_w, 1, 1, x, net->gap);
-  ist_linear_layer_forward(m->be, &net->fc, n, net->gap, m->logits);
+  ist_head_forward(m, &net->head, n, x);
 }
 
 static void resnet_backward(ist_model *m, int n) {
   resnet *net = m->impl;
   const int last = RESNET_STAGES * RESNET_BLOCKS - 1;
-  ist_linear_layer_backward(m->be, &net->fc, n, m->dlogits, net->gap, net->dgap);
-  m->be->avgpool_backward(n, net->fc.in, net->feat_h, net->feat_w, 1, 1, net->dgap, net->blk[last].dout);
+  ist_head_backward(m, &net->head, n, net->blk[last].dout);
   for (int i = last; i >= 0; i--)
     block_backward(m, &net->blk[i], n, i ? net->blk[i - 1].dout : net->stem.dout);
   ist_stem_backward(m, &net->stem, n);
@@ -102,7 +98,6 @@ static ist_status resnet18_build(ist_model *m, const ist_model_config *cfg, int 
   ist_image_model_defaults(m, cfg, imagenet);
   m->forward = resnet_forward;
   m->backward = resnet_backward;
-  const int b = m->batch;
   IST_TRY(ist_stem_register(m, &net->stem, "conv1", "bn1", STAGE_WIDTH[0], imagenet, cfg));
   int c = STAGE_WIDTH[0], h = net->stem.oh, w = net->stem.ow;
   for (int s = 0; s < RESNET_STAGES; s++)
@@ -115,11 +110,7 @@ static ist_status resnet18_build(ist_model *m, const ist_model_config *cfg, int 
       h = blk->c2.conv.shape.ho;
       w = blk->c2.conv.shape.wo;
     }
-  net->feat_h = h;
-  net->feat_w = w;
-  IST_TRY(ist_linear_layer_register(m, &net->fc, "fc", c, m->classes, ist_config_fc_bits(m)));
-  IST_TRY(ist_model_scratch(m, (int64_t)b * c, &net->gap));
-  return ist_model_scratch(m, (int64_t)b * c, &net->dgap);
+  return ist_head_register(m, &net->head, "fc", c, h, w);
 }
 
 ist_status ist_resnet18_cifar_build(ist_model *m, const ist_model_config *cfg) { return resnet18_build(m, cfg, 0); }
