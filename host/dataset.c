@@ -53,27 +53,32 @@ ist_status ist_fashion_mnist_load(const char *dir, const char *split, int64_t li
 }
 
 void ist_dataset_free(ist_dataset *d) {
+  if (d->files) ist_image_files_free(d->files);
   free(d->images);
   free(d->labels);
   memset(d, 0, sizeof *d);
 }
 
-/* Random-resized crop of one image (c × h × w) into dst, the same size: a box of random area and
- * aspect ratio (torchvision's sampling: 10 tries, then the whole image), bilinear resampling. */
-static void random_resized_crop(const ist_dataset *d, const float *src, float *dst, float min_scale, ist_rng *rng) {
-  const int h = d->h, w = d->w;
-  int bh = h, bw = w, by = 0, bx = 0;
+void ist_rrc_box(int h, int w, float min_scale, ist_rng *rng, int *by, int *bx, int *bh, int *bw) {
+  *bh = h, *bw = w, *by = 0, *bx = 0;
   for (int attempt = 0; attempt < 10; attempt++) {
     const double area = (double)h * w * (min_scale + (1.0 - min_scale) * ist_rng_uniform(rng));
     const double ratio = exp(log(3.0 / 4.0) + (log(4.0 / 3.0) - log(3.0 / 4.0)) * ist_rng_uniform(rng));
     const int cw = (int)lround(sqrt(area * ratio)), ch = (int)lround(sqrt(area / ratio));
     if (cw >= 1 && ch >= 1 && cw <= w && ch <= h) {
-      bh = ch, bw = cw;
-      by = (int)(ist_rng_u32(rng) % (uint32_t)(h - ch + 1));
-      bx = (int)(ist_rng_u32(rng) % (uint32_t)(w - cw + 1));
-      break;
+      *bh = ch, *bw = cw;
+      *by = (int)(ist_rng_u32(rng) % (uint32_t)(h - ch + 1));
+      *bx = (int)(ist_rng_u32(rng) % (uint32_t)(w - cw + 1));
+      return;
     }
   }
+}
+
+/* Random-resized crop of one image (c × h × w) into dst, the same size, bilinear resampling. */
+static void random_resized_crop(const ist_dataset *d, const float *src, float *dst, float min_scale, ist_rng *rng) {
+  const int h = d->h, w = d->w;
+  int by, bx, bh, bw;
+  ist_rrc_box(h, w, min_scale, rng, &by, &bx, &bh, &bw);
   const int64_t plane = (int64_t)h * w;
   for (int y = 0; y < h; y++) {
     /* Pixel centres of the output mapped into the box (align_corners = false). */
@@ -120,45 +125,50 @@ static void color_jitter(const ist_dataset *d, float *img, float j, ist_rng *rng
     for (int64_t i = 0; i < plane; i++) img[c * plane + i] = (img[c * plane + i] - d->mean[c]) / d->std[c];
 }
 
-void ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
-                       const ist_augment *aug, ist_rng *rng) {
+void ist_augment_image(const ist_dataset *d, const float *src, float *dst, const ist_augment *aug, ist_rng *rng) {
   const int64_t plane = (int64_t)d->h * d->w, sz = d->c * plane;
-  for (int i = 0; i < n; i++) {
-    int64_t idx = order ? order[start + i] : start + i;
-    const float *src = d->images + idx * sz;
-    float *dst = x + i * sz;
-    y[i] = d->labels[idx];
-    if (aug && aug->rrc_min_scale > 0) {
-      random_resized_crop(d, src, dst, aug->rrc_min_scale, rng);
-      if (aug->flip && (ist_rng_u32(rng) & 1u))
-        for (int64_t r = 0; r < (int64_t)d->c * d->h; r++)
-          for (int col = 0; col < d->w / 2; col++) {
-            float t = dst[r * d->w + col];
-            dst[r * d->w + col] = dst[r * d->w + d->w - 1 - col];
-            dst[r * d->w + d->w - 1 - col] = t;
-          }
-    } else {
-      const int flip = aug && aug->flip && (ist_rng_u32(rng) & 1u);
-      int dy = 0, dx = 0; /* the crop's offset from the unpadded image, in [−pad, pad] */
-      if (aug && aug->crop_pad > 0) {
-        const uint32_t span = 2u * (uint32_t)aug->crop_pad + 1u;
-        dy = (int)(ist_rng_u32(rng) % span) - aug->crop_pad;
-        dx = (int)(ist_rng_u32(rng) % span) - aug->crop_pad;
-      }
-      if (!flip && !dy && !dx) {
-        memcpy(dst, src, sizeof(float) * sz);
-      } else {
-        for (int c = 0; c < d->c; c++)
-          for (int r = 0; r < d->h; r++)
-            for (int col = 0; col < d->w; col++) {
-              /* Output pixel (r, col) shows padded-image pixel (r + dy, col + dx) of the (flipped) image. */
-              const int sr = r + dy, sc = col + dx;
-              const int inside = sr >= 0 && sr < d->h && sc >= 0 && sc < d->w;
-              dst[c * plane + r * d->w + col] =
-                  inside ? src[c * plane + sr * d->w + (flip ? d->w - 1 - sc : sc)] : -d->mean[c] / d->std[c];
-            }
-      }
+  if (aug && aug->rrc_min_scale > 0) {
+    random_resized_crop(d, src, dst, aug->rrc_min_scale, rng);
+    if (aug->flip && (ist_rng_u32(rng) & 1u))
+      for (int64_t r = 0; r < (int64_t)d->c * d->h; r++)
+        for (int col = 0; col < d->w / 2; col++) {
+          float t = dst[r * d->w + col];
+          dst[r * d->w + col] = dst[r * d->w + d->w - 1 - col];
+          dst[r * d->w + d->w - 1 - col] = t;
+        }
+  } else {
+    const int flip = aug && aug->flip && (ist_rng_u32(rng) & 1u);
+    int dy = 0, dx = 0; /* the crop's offset from the unpadded image, in [−pad, pad] */
+    if (aug && aug->crop_pad > 0) {
+      const uint32_t span = 2u * (uint32_t)aug->crop_pad + 1u;
+      dy = (int)(ist_rng_u32(rng) % span) - aug->crop_pad;
+      dx = (int)(ist_rng_u32(rng) % span) - aug->crop_pad;
     }
-    if (aug && aug->jitter > 0) color_jitter(d, dst, aug->jitter, rng);
+    if (!flip && !dy && !dx) {
+      memcpy(dst, src, sizeof(float) * sz);
+    } else {
+      for (int c = 0; c < d->c; c++)
+        for (int r = 0; r < d->h; r++)
+          for (int col = 0; col < d->w; col++) {
+            /* Output pixel (r, col) shows padded-image pixel (r + dy, col + dx) of the (flipped) image. */
+            const int sr = r + dy, sc = col + dx;
+            const int inside = sr >= 0 && sr < d->h && sc >= 0 && sc < d->w;
+            dst[c * plane + r * d->w + col] =
+                inside ? src[c * plane + sr * d->w + (flip ? d->w - 1 - sc : sc)] : -d->mean[c] / d->std[c];
+          }
+    }
   }
+  if (aug && aug->jitter > 0) color_jitter(d, dst, aug->jitter, rng);
+}
+
+ist_status ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
+                             const ist_augment *aug, ist_rng *rng) {
+  if (d->files) return ist_image_files_batch(d, order, start, n, x, y, aug, rng);
+  const int64_t sz = (int64_t)d->c * d->h * d->w;
+  for (int i = 0; i < n; i++) {
+    const int64_t idx = order ? order[start + i] : start + i;
+    y[i] = d->labels[idx];
+    ist_augment_image(d, d->images + idx * sz, x + i * sz, aug, rng);
+  }
+  return IST_OK;
 }

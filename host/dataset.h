@@ -1,4 +1,5 @@
-/* In-memory image classification data sets and the batch order over them. */
+/* Image classification data sets (in memory, or JPEG files decoded on worker threads) and the
+ * batches drawn from them. */
 #ifndef IST_DATASET_H
 #define IST_DATASET_H
 #include <stdint.h>
@@ -10,10 +11,13 @@
 extern "C" {
 #endif
 
+typedef struct ist_image_files ist_image_files; /* host/jpeg.c */
+
 typedef struct {
   int64_t n;
   int c, h, w, classes;
-  float *images; /* n × c × h × w, normalized */
+  float *images; /* n × c × h × w, normalized; NULL when files is set */
+  ist_image_files *files; /* JPEG files decoded (and augmented) batch by batch, or NULL */
   int32_t *labels;
   float mean[4], std[4]; /* per channel: images hold (pixel in [0, 1] − mean) / std */
 } ist_dataset;
@@ -27,6 +31,15 @@ typedef struct {
   float jitter;        /* > 0: brightness, contrast, saturation each scaled by a factor ∈ [1 − j, 1 + j] */
 } ist_augment;
 
+/* How JPEG data sets become model inputs. */
+typedef struct {
+  int size;          /* output height = width */
+  float eval_resize; /* without augmentation: shorter side resized to size × this, then the centre
+                      * size × size (ImageNet's 256/224); in training (no random-resized crop) the
+                      * shorter side becomes size and the centre is cropped */
+  int threads;       /* decoding threads (≥ 1) */
+} ist_jpeg_options;
+
 #define IST_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* Loads the FashionMNIST split ("train" or "t10k") from dir; limit > 0 keeps the first limit images. */
@@ -37,12 +50,35 @@ ist_status ist_cifar_load(const char *dir, int classes, const char *split, int64
 /* SVHN (cropped digits): dir/<split>_32x32.mat (split "train", "test" or "extra"), MATLAB files
  * with X (32 × 32 × 3 × n, uint8) and y (n labels 1..10, 10 meaning the digit 0). */
 ist_status ist_svhn_load(const char *dir, const char *split, int64_t limit, ist_dataset *out);
+
+/* JPEG images, one folder per class: dir/<split>/<class>/NAME.jpg|jpeg (any case), classes numbered
+ * in the sorted order of dir/train's folders (torchvision's ImageFolder); split "train" or "val". */
+ist_status ist_image_folder_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                                 ist_dataset *out);
+/* The number of class folders in dir/train (0 if none or unreadable). */
+int ist_image_folder_classes(const char *dir);
+/* TinyImageNet-200's layout: dir/train/<wnid>/images/NAME.JPEG, dir/val/images/NAME.JPEG labelled by
+ * dir/val/val_annotations.txt (file, wnid, box); classes are the sorted wnids of dir/train. */
+ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                                  ist_dataset *out);
 void ist_dataset_free(ist_dataset *d);
 
-/* Copies batch [start, start+n) of the order into x and y (order NULL: identity), augmented by
- * aug (NULL: not) with draws from rng: per image, the flip, then the crop offsets. */
-void ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
-                       const ist_augment *aug, ist_rng *rng);
+/* Copies batch [start, start+n) of the order into x and y (order NULL: identity; otherwise a
+ * permutation of 0..n−1), augmented by aug (NULL: not) with draws from rng. Fails only for file
+ * data sets (a file that cannot be read or decoded, named in the message). */
+ist_status ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
+                             const ist_augment *aug, ist_rng *rng);
+
+/* Pieces shared by the in-memory and the file data sets. */
+/* The box of a random-resized crop of an h × w image (torchvision's sampling: area ∈ [min_scale, 1]
+ * of the image, aspect ratio ∈ [3/4, 4/3] log-uniform, 10 tries, then the whole image). */
+void ist_rrc_box(int h, int w, float min_scale, ist_rng *rng, int *by, int *bx, int *bh, int *bw);
+/* One image of d's shape from src into dst (not the same buffer): random-resized crop (bilinear)
+ * or padded crop, the flip, then colour jitter, as aug says (NULL: a copy). */
+void ist_augment_image(const ist_dataset *d, const float *src, float *dst, const ist_augment *aug, ist_rng *rng);
+ist_status ist_image_files_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x,
+                                 int32_t *y, const ist_augment *aug, ist_rng *rng);
+void ist_image_files_free(ist_image_files *f);
 
 #ifdef __cplusplus
 }

@@ -160,7 +160,7 @@ TEST(Cnn3, BnRecalibrationConvergesToTheDataStatistics) {
   Net n("2-8-4-4-4", 8);
   auto x = randn(8 * 784, 21);
   std::vector<int32_t> y(8, 1);
-  ist_dataset d{8, 1, 28, 28, 10, x.data(), y.data(), {0, 0, 0, 0}, {1, 1, 1, 1}};
+  ist_dataset d{8, 1, 28, 28, 10, x.data(), nullptr, y.data(), {0, 0, 0, 0}, {1, 1, 1, 1}};
   ist_bn_recalibrate(&n.m, &d, 100);  // the same batch 100 times: running stats → its statistics
   ist_param *rm = ist_model_find(&n.m, "bn2.running_mean"), *rv = ist_model_find(&n.m, "bn2.running_var");
   std::vector<float> mean(rm->data, rm->data + 32), var(rv->data, rv->data + 32);

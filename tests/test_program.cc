@@ -4,28 +4,14 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include <array>
 #include <cstdio>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "tests/program_util.h"
+
 namespace {
-
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result run(const std::string &args) {
-  std::string cmd = std::string(INSITU_BINARY) + " " + args + " 2>&1";
-  FILE *p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 bool have_fashion_mnist() {
   struct stat st;
@@ -36,13 +22,6 @@ std::string tmp_dir(const std::string &name) {
   std::string d = std::string(::testing::TempDir()) + "insitu_prog_" + name;
   mkdir(d.c_str(), 0777);
   return d;
-}
-
-void expect_one_line_error(const Result &r, const std::string &mentions) {
-  EXPECT_NE(r.code, 0) << r.out;
-  EXPECT_EQ(r.out.rfind("insitu: error: ", 0), 0u) << r.out;
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
-  EXPECT_NE(r.out.find(mentions), std::string::npos) << r.out;
 }
 
 TEST(Program, HelpListsEveryFlagWithItsDefault) {

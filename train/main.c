@@ -22,7 +22,8 @@ typedef struct {
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
   int markdown, csv;
-  int classes, input_size, crop_pad;
+  int classes, input_size, crop_pad, loader_threads;
+  float eval_resize;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr, rrc_min_scale, jitter;
   ist_conv_exec exec; /* parsed from conv_exec */
 } options;
@@ -31,7 +32,7 @@ static options defaults(void) {
   return (options){
       .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
-      .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 
@@ -63,8 +64,10 @@ static ist_option *option_table(options *o, int *n) {
   static ist_option t[64]; /* room for every OPT below */
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
-  OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10, cifar100 (the binary version) or svhn (.mat files)");
+  OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10, cifar100 (the binary version), svhn (.mat files), imagefolder (JPEGs in DATA/{train,val}/<class>/) or tinyimagenet (TinyImageNet-200's layout)");
   OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
+  OPT("loader-threads", IST_OPT_INT, loader_threads, "JPEG data sets: decoding threads (they decode the next batch during the training step)");
+  OPT("eval-resize", IST_OPT_FLOAT, eval_resize, "JPEG data sets, evaluation: shorter side resized to input size × this, then centre-cropped (-1: 256/224 for imagefolder, 1 for tinyimagenet)");
   OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
   OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
@@ -92,9 +95,9 @@ static ist_option *option_table(options *o, int *n) {
   OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
   OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
   OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0; -1: on, except for SVHN's digits)");
-  OPT("rrc-min-scale", IST_OPT_FLOAT, rrc_min_scale, "random-resized crops of at least this share of the image instead of padded crops (0: off; ImageNet-style: 0.08)");
+  OPT("rrc-min-scale", IST_OPT_FLOAT, rrc_min_scale, "random-resized crops of at least this share of the image instead of padded crops (0: off; -1: 0.08 on imagefolder, off elsewhere)");
   OPT("jitter", IST_OPT_FLOAT, jitter, "colour jitter: brightness, contrast, saturation ×[1-j, 1+j] (0: off)");
-  OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR and SVHN, 0 on FashionMNIST)");
+  OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR, SVHN and TinyImageNet, 0 on FashionMNIST and imagefolder)");
   OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
   OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
   OPT("threads", IST_OPT_INT, threads, "CPU threads");
@@ -139,7 +142,11 @@ static ist_status make_dir(const char *dir) {
 /* The CIFAR sets' class count: what models get unless --classes says otherwise (0 elsewhere:
  * the architecture's default, 10 for cnn3 on FashionMNIST). */
 static int dataset_classes(const options *o) {
-  return !strcmp(o->dataset, "cifar100") ? 100 : !strcmp(o->dataset, "cifar10") || !strcmp(o->dataset, "svhn") ? 10 : 0;
+  if (!strcmp(o->dataset, "imagefolder")) return o->data ? ist_image_folder_classes(o->data) : 0;
+  return !strcmp(o->dataset, "cifar100")                                ? 100
+         : !strcmp(o->dataset, "tinyimagenet")                          ? 200
+         : !strcmp(o->dataset, "cifar10") || !strcmp(o->dataset, "svhn") ? 10
+                                                                         : 0;
 }
 
 /* What every model of a run shares: classes, input size, conv execution. */
@@ -200,6 +207,9 @@ static ist_status load_split(const options *o, int train, ist_dataset *d) {
     return ist_fashion_mnist_load(o->data ? o->data : IST_FMNIST_DIR, train ? "train" : "t10k", limit, d);
   if (!o->data) return ist_fail(IST_ERR_ARG, "--data: give the %s directory", o->dataset);
   if (!strcmp(o->dataset, "svhn")) return ist_svhn_load(o->data, train ? "train" : "test", limit, d);
+  const ist_jpeg_options jo = {.size = o->input_size, .eval_resize = o->eval_resize, .threads = o->loader_threads};
+  if (!strcmp(o->dataset, "imagefolder")) return ist_image_folder_load(o->data, train ? "train" : "val", &jo, limit, d);
+  if (!strcmp(o->dataset, "tinyimagenet")) return ist_tiny_imagenet_load(o->data, train ? "train" : "val", &jo, limit, d);
   return ist_cifar_load(o->data, dataset_classes(o), train ? "train" : "test", limit, d);
 }
 
@@ -316,14 +326,17 @@ static ist_status cmd_eval(const options *o) {
   char arch[32];
   IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   ist_dataset train = {0}, test;
-  IST_TRY(load_data(o, o->bn_recalib > 0 ? &train : NULL, &test));
+  options at_size = *o; /* JPEG data are decoded at the size the checkpoint was trained at */
+  if (cfg.in_h) at_size.input_size = cfg.in_h;
+  IST_TRY(load_data(&at_size, o->bn_recalib > 0 ? &train : NULL, &test));
   ist_model m;
   ist_status st = ist_model_create(arch, backend_of(o), o->batch, &cfg, &m);
   if (st == IST_OK) {
+    float loss, acc;
     st = load_any(&m, o->checkpoint);
+    if (st == IST_OK && o->bn_recalib > 0) st = ist_bn_recalibrate(&m, &train, o->bn_recalib);
+    if (st == IST_OK) st = ist_evaluate(&m, &test, &acc, &loss);
     if (st == IST_OK) {
-      if (o->bn_recalib > 0) ist_bn_recalibrate(&m, &train, o->bn_recalib);
-      float loss, acc = ist_evaluate(&m, &test, &loss);
       printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
       ist_report_print(stdout, &m, report_format(o));
     }
@@ -399,11 +412,18 @@ int main(int argc, char **argv) {
   if (st == IST_OK && strcmp(o.device, "cpu"))
     st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
   if (st == IST_OK) st = ist_conv_exec_parse(o.conv_exec, &o.exec);
+  const int imagefolder = !strcmp(o.dataset, "imagefolder"), tiny = !strcmp(o.dataset, "tinyimagenet");
   if (st == IST_OK && strcmp(o.dataset, "fashion-mnist") && strcmp(o.dataset, "cifar10") && strcmp(o.dataset, "cifar100") &&
-      strcmp(o.dataset, "svhn"))
-    st = ist_fail(IST_ERR_ARG, "--dataset: '%s' is not fashion-mnist, cifar10, cifar100 or svhn", o.dataset);
-  if (st == IST_OK && o.crop_pad < 0) o.crop_pad = strcmp(o.dataset, "fashion-mnist") ? 4 : 0;
+      strcmp(o.dataset, "svhn") && !imagefolder && !tiny)
+    st = ist_fail(IST_ERR_ARG, "--dataset: '%s' is not fashion-mnist, cifar10, cifar100, svhn, imagefolder or tinyimagenet",
+                  o.dataset);
+  if (st == IST_OK && o.crop_pad < 0) o.crop_pad = strcmp(o.dataset, "fashion-mnist") && !imagefolder ? 4 : 0;
+  if (st == IST_OK && o.rrc_min_scale < 0) o.rrc_min_scale = imagefolder ? 0.08f : 0;
   if (st == IST_OK && o.flip < 0) o.flip = strcmp(o.dataset, "svhn") != 0;
+  if (st == IST_OK && o.eval_resize < 0) o.eval_resize = imagefolder ? 256.0f / 224.0f : 1.0f;
+  if (st == IST_OK && o.input_size == 0 && (imagefolder || tiny)) o.input_size = imagefolder ? 224 : 64;
+  if (st == IST_OK && imagefolder && o.data && !dataset_classes(&o))
+    st = ist_fail(IST_ERR_ARG, "--data: %s/train has no class folders", o.data);
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
   if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||
@@ -421,8 +441,9 @@ int main(int argc, char **argv) {
     if (o.lr_decay < 0) o.lr_decay = full ? FULL_LR_DECAY : SHORT_LR_DECAY;
     omp_set_num_threads(o.threads);
   }
-  if (st == IST_OK) {
-    /* Check the student's setting and init method before any long work starts. */
+  if (st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "analyze")) {
+    /* Check the student's setting and init method before any long work starts (eval and analyze
+     * take the model from the checkpoint). */
     ist_init_method method;
     ist_model_config cfg;
     ist_model probe;

@@ -24,13 +24,15 @@ float ist_ortho_total(ist_model *m, float scale) {
   return total;
 }
 
-void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
+ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
   const int b = m->batch;
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)b);
   float *images = malloc(sizeof(float) * (size_t)b * m->in_c * m->in_h * m->in_w);
   const int64_t full = d->n / b; /* whole batches in d, cycled through */
-  for (int i = 0; labels && images && full > 0 && i < batches; i++) {
-    ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL, NULL);
+  ist_status st = labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "BN re-estimation: out of memory");
+  for (int i = 0; st == IST_OK && full > 0 && i < batches; i++) {
+    st = ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL, NULL);
+    if (st != IST_OK) break;
     ist_model_set_batch(m, b, images, labels);
     /* Momentum 1/(i+1): the running statistics become the plain average over all the batches
      * (PyTorch's momentum=None), not an average dominated by the last few. */
@@ -40,16 +42,19 @@ void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
   m->bn_momentum = IST_BN_MOMENTUM;
   free(images);
   free(labels);
+  return st;
 }
 
-float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
+ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *loss) {
   int64_t correct = 0;
   double loss_sum = 0;
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
   float *images = malloc(sizeof(float) * (size_t)m->batch * m->in_c * m->in_h * m->in_w);
-  for (int64_t s = 0; s < d->n; s += m->batch) {
+  ist_status st = labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "evaluation: out of memory");
+  for (int64_t s = 0; st == IST_OK && s < d->n; s += m->batch) {
     int n = (int)(d->n - s < m->batch ? d->n - s : m->batch);
-    ist_dataset_batch(d, NULL, s, n, images, labels, NULL, NULL);
+    st = ist_dataset_batch(d, NULL, s, n, images, labels, NULL, NULL);
+    if (st != IST_OK) break;
     ist_model_set_batch(m, n, images, labels);
     m->forward(m, n, 0);
     int hits;
@@ -59,7 +64,8 @@ float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss) {
   free(images);
   free(labels);
   if (loss) *loss = (float)(loss_sum / d->n);
-  return (float)correct / (float)d->n;
+  *acc = (float)correct / (float)d->n;
+  return st;
 }
 
 ist_status ist_check_data(const ist_model *m, const ist_dataset *d) {
@@ -100,8 +106,9 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     ist_radam_set_epoch(&opt, epoch);
     double loss_sum = 0, te = now_s();
     int64_t hits_sum = 0;
-    for (int64_t s = 0; s < steps; s++) {
-      ist_dataset_batch(train, order, s * b, b, images, labels, &cfg->augment, &rng);
+    for (int64_t s = 0; s < steps && st == IST_OK; s++) {
+      st = ist_dataset_batch(train, order, s * b, b, images, labels, &cfg->augment, &rng);
+      if (st != IST_OK) break;
       ist_model_set_batch(m, b, images, labels);
       ist_model_zero_grad(m);
       m->forward(m, b, 1);
@@ -129,11 +136,12 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
         fflush(stdout);
       }
     }
-    if (cfg->bn_recalib > 0) ist_bn_recalibrate(m, train, cfg->bn_recalib);
+    if (st == IST_OK && cfg->bn_recalib > 0) st = ist_bn_recalibrate(m, train, cfg->bn_recalib);
     res->train_loss = (float)(loss_sum / steps);
     res->train_acc = (float)hits_sum / (float)(steps * b);
     float test_loss;
-    res->test_acc = ist_evaluate(m, test, &test_loss);
+    if (st == IST_OK) st = ist_evaluate(m, test, &res->test_acc, &test_loss);
+    if (st != IST_OK) break;
     res->seconds = (float)(now_s() - t0);
     printf("[%s] epoch %d/%d done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.2e | %.1fs\n",
            cfg->stage, epoch + 1, cfg->epochs, res->train_loss, 100 * res->train_acc, test_loss, 100 * res->test_acc,
@@ -148,7 +156,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     }
     if (cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
   }
-  if (cfg->epochs == 0) res->test_acc = ist_evaluate(m, test, NULL);
+  if (st == IST_OK && cfg->epochs == 0) st = ist_evaluate(m, test, &res->test_acc, NULL);
   free(order);
   free(labels);
   free(images);

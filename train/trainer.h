@@ -38,9 +38,9 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
 /* Re-estimates the BatchNorm running statistics with the current weights: training-mode forward
  * passes over the first `batches` batches of d (no parameter changes). The statistics gathered
  * during an epoch lag behind weights that keep moving — under quantization they jump. */
-void ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches);
-/* Top-1 accuracy (0..1) of m on d, in eval mode. */
-float ist_evaluate(ist_model *m, const ist_dataset *d, float *loss);
+ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches);
+/* Top-1 accuracy (0..1) and mean cross-entropy (loss may be NULL) of m on d, in eval mode. */
+ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *loss);
 /* Σ over generated layers of the orthogonality penalty; with scale > 0 also adds scale·∂L/∂θ. */
 float ist_ortho_total(ist_model *m, float scale);
 

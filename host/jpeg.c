@@ -1,0 +1,499 @@
+/* JPEG data sets: the file lists of an ImageFolder tree or of TinyImageNet-200, and batches
+ * decoded by libjpeg-turbo on worker threads. After handing out a batch, the workers start on
+ * the one the caller will most likely ask for next (the next slice of the same order, with the
+ * next augmentation seed), so decoding overlaps the training step. A guess that turns out wrong
+ * is dropped and the batch decoded then: results never depend on the prefetch. */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <turbojpeg.h>
+
+#include "host/dataset.h"
+
+/* The statistics torchvision's ImageNet models are trained with. */
+static const float IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f}, IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
+
+/* ---- file lists ---- */
+
+typedef struct {
+  char **v;
+  int64_t n, cap;
+} strvec;
+
+static int strvec_push(strvec *s, const char *str) {
+  if (s->n == s->cap) {
+    int64_t cap = s->cap ? 2 * s->cap : 64;
+    char **v = realloc(s->v, sizeof(char *) * (size_t)cap);
+    if (!v) return 0;
+    s->v = v, s->cap = cap;
+  }
+  return (s->v[s->n] = strdup(str)) ? (s->n++, 1) : 0;
+}
+
+static void strvec_free(strvec *s) {
+  for (int64_t i = 0; i < s->n; i++) free(s->v[i]);
+  free(s->v);
+  memset(s, 0, sizeof *s);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int is_jpeg_name(const char *name) {
+  const char *dot = strrchr(name, '.');
+  return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+/* The sorted names in dir: its subdirectories (dirs = 1) or its JPEG files (dirs = 0). */
+static ist_status list_dir(const char *dir, int dirs, strvec *out) {
+  DIR *dp = opendir(dir);
+  if (!dp) return ist_fail(IST_ERR_IO, "%s: cannot open directory (%s)", dir, strerror(errno));
+  ist_status st = IST_OK;
+  for (struct dirent *e; st == IST_OK && (e = readdir(dp));) {
+    if (e->d_name[0] == '.') continue;
+    char path[4096];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (stat(path, &sb) != 0) continue;
+    if (dirs ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode) && is_jpeg_name(e->d_name))
+      if (!strvec_push(out, e->d_name)) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory listing files", dir);
+  }
+  closedir(dp);
+  if (st == IST_OK) qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
+  return st;
+}
+
+/* Appends the JPEG files of dir with label. */
+static ist_status add_class_dir(const char *dir, int32_t label, strvec *paths, int32_t **labels) {
+  strvec names = {0};
+  ist_status st = list_dir(dir, 0, &names);
+  if (st == IST_OK && names.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s: no .jpg/.jpeg files", dir);
+  int32_t *lab = st == IST_OK ? realloc(*labels, sizeof(int32_t) * (size_t)(paths->n + names.n)) : NULL;
+  if (st == IST_OK && !lab) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory listing files", dir);
+  if (lab) *labels = lab;
+  for (int64_t i = 0; st == IST_OK && i < names.n; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, names.v[i]);
+    lab[paths->n] = label;
+    if (!strvec_push(paths, path)) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory listing files", dir);
+  }
+  strvec_free(&names);
+  return st;
+}
+
+static int class_index(const strvec *classes, const char *name) {
+  char *const *hit = bsearch(&name, classes->v, (size_t)classes->n, sizeof(char *), cmp_str);
+  return hit ? (int)(hit - classes->v) : -1;
+}
+
+/* ---- decoding ---- */
+
+struct ist_image_files {
+  char **paths;
+  int64_t n;
+  const int32_t *labels;
+  ist_dataset shape; /* c, h, w, mean, std of the outputs (no data) */
+  ist_jpeg_options o;
+  pthread_t *workers;
+  int nworkers, stop;
+  pthread_mutex_t mu;
+  pthread_cond_t wake, done;
+  /* The job: images jidx[0..jn) into buf/ybuf, augmented with jaug (if jaug_on) and seed jseed. */
+  int64_t *jidx;
+  int jn, jnext, jfinished, jposted, jaug_on, cap;
+  ist_augment jaug;
+  uint64_t jseed;
+  float *buf;
+  int32_t *ybuf;
+  int failed;
+  char err[1024];
+};
+
+/* What one worker keeps between images. */
+typedef struct {
+  tjhandle tj;
+  unsigned char *bytes, *pixels;
+  size_t bytes_cap, pixels_cap;
+  float *tmp;
+} scratch;
+
+static int grow(void *pp, size_t *cap, size_t need) {
+  if (need <= *cap) return 1;
+  void *p = realloc(*(void **)pp, need);
+  if (!p) return 0;
+  *(void **)pp = p, *cap = need;
+  return 1;
+}
+
+/* Decodes image i of the job into dst (c × size × size, normalized and augmented); on failure
+ * writes the reason, naming the file, into err. */
+static void decode_one(ist_image_files *f, int i, scratch *s, float *dst, char *err, size_t errcap) {
+  const char *path = f->paths[f->jidx[i]];
+  const ist_augment *aug = f->jaug_on ? &f->jaug : NULL;
+  const int size = f->o.size;
+  FILE *fp = fopen(path, "rb");
+  if (!fp) {
+    snprintf(err, errcap, "%s: cannot open (%s)", path, strerror(errno));
+    return;
+  }
+  long len = -1;
+  if (fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
+  int ok = len > 0 && fseek(fp, 0, SEEK_SET) == 0 && grow(&s->bytes, &s->bytes_cap, (size_t)len) &&
+           fread(s->bytes, 1, (size_t)len, fp) == (size_t)len;
+  fclose(fp);
+  if (!ok) {
+    snprintf(err, errcap, "%s: cannot read (%s)", path, len == 0 ? "empty file" : strerror(errno));
+    return;
+  }
+  int W, H, subsamp, cs;
+  if (tjDecompressHeader3(s->tj, s->bytes, (unsigned long)len, &W, &H, &subsamp, &cs) != 0) {
+    snprintf(err, errcap, "%s: not a JPEG file (%s)", path, tjGetErrorStr2(s->tj));
+    return;
+  }
+  ist_rng rng;
+  ist_rng_seed(&rng, f->jseed, (uint64_t)i);
+  /* The box of the original image that becomes the output, in original pixels. */
+  double by, bx, bh, bw;
+  if (aug && aug->rrc_min_scale > 0) {
+    int iy, ix, ih, iw;
+    ist_rrc_box(H, W, aug->rrc_min_scale, &rng, &iy, &ix, &ih, &iw);
+    by = iy, bx = ix, bh = ih, bw = iw;
+  } else { /* shorter side resized to S, then the centre size × size */
+    const double S = aug ? size : size * (double)f->o.eval_resize, side = (W < H ? W : H) * size / S;
+    bh = bw = side;
+    by = (H - side) / 2, bx = (W - side) / 2;
+  }
+  /* libjpeg-turbo's DCT scaling: the smallest decoded size that keeps at least size pixels across
+   * the box (so resampling only shrinks, by less than 2×), which also skips most of the IDCT work. */
+  int nsf, sw = W, sh = H;
+  const tjscalingfactor *sf = tjGetScalingFactors(&nsf);
+  for (int k = 0; sf && k < nsf; k++) {
+    const int w2 = TJSCALED(W, sf[k]), h2 = TJSCALED(H, sf[k]);
+    if (sf[k].num <= sf[k].denom && w2 < sw && bw * w2 / W >= size && bh * h2 / H >= size) sw = w2, sh = h2;
+  }
+  const int cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK, px = cmyk ? 4 : 3;
+  if (!grow(&s->pixels, &s->pixels_cap, (size_t)sw * sh * px)) {
+    snprintf(err, errcap, "%s: out of memory for %dx%d pixels", path, sw, sh);
+    return;
+  }
+  /* Warnings (a truncated file, corrupt data) fail too: a damaged image is never trained on. */
+  if (tjDecompress2(s->tj, s->bytes, (unsigned long)len, s->pixels, sw, 0, sh, cmyk ? TJPF_CMYK : TJPF_RGB, 0) != 0) {
+    snprintf(err, errcap, "%s: corrupt or truncated JPEG (%s)", path, tjGetErrorStr2(s->tj));
+    return;
+  }
+  /* Bilinear resampling of the box (pixel centres, align_corners = false) into size × size. */
+  float *out = aug ? s->tmp : dst;
+  const double ky = (double)sh / H, kx = (double)sw / W;
+  const int64_t plane = (int64_t)size * size;
+  for (int y = 0; y < size; y++) {
+    double fy = (by + (y + 0.5) * bh / size) * ky - 0.5;
+    fy = fy < 0 ? 0 : fy > sh - 1 ? sh - 1 : fy;
+    const int y0 = (int)fy, y1 = y0 + 1 < sh ? y0 + 1 : y0;
+    const float wy = (float)(fy - y0);
+    for (int x = 0; x < size; x++) {
+      double fx = (bx + (x + 0.5) * bw / size) * kx - 0.5;
+      fx = fx < 0 ? 0 : fx > sw - 1 ? sw - 1 : fx;
+      const int x0 = (int)fx, x1 = x0 + 1 < sw ? x0 + 1 : x0;
+      const float wx = (float)(fx - x0);
+      const unsigned char *p[4] = {s->pixels + ((size_t)y0 * sw + x0) * px, s->pixels + ((size_t)y0 * sw + x1) * px,
+                                   s->pixels + ((size_t)y1 * sw + x0) * px, s->pixels + ((size_t)y1 * sw + x1) * px};
+      for (int c = 0; c < 3; c++) {
+        float v[4];
+        for (int q = 0; q < 4; q++) /* Adobe CMYK JPEGs store inverted inks: R = C·K/255 etc. */
+          v[q] = cmyk ? p[q][c] * p[q][3] / 255.0f : p[q][c];
+        const float val = (1 - wy) * ((1 - wx) * v[0] + wx * v[1]) + wy * ((1 - wx) * v[2] + wx * v[3]);
+        out[c * plane + (int64_t)y * size + x] = (val / 255.0f - f->shape.mean[c]) / f->shape.std[c];
+      }
+    }
+  }
+  if (aug) { /* the crop is done: the flip, padded crop and jitter of the in-memory path */
+    ist_augment rest = *aug;
+    rest.rrc_min_scale = 0;
+    ist_augment_image(&f->shape, s->tmp, dst, &rest, &rng);
+  }
+}
+
+static void *worker_main(void *arg) {
+  ist_image_files *f = arg;
+  scratch s = {.tj = tjInitDecompress(), .tmp = malloc(sizeof(float) * 3 * (size_t)f->o.size * f->o.size)};
+  const int64_t sz = 3 * (int64_t)f->o.size * f->o.size;
+  pthread_mutex_lock(&f->mu);
+  for (;;) {
+    while (!f->stop && f->jnext >= f->jn) pthread_cond_wait(&f->wake, &f->mu);
+    if (f->stop) break;
+    const int i = f->jnext++;
+    pthread_mutex_unlock(&f->mu);
+    char err[1024] = "";
+    if (!s.tj || !s.tmp) snprintf(err, sizeof err, "JPEG decoder: out of memory");
+    else decode_one(f, i, &s, f->buf + i * sz, err, sizeof err);
+    pthread_mutex_lock(&f->mu);
+    f->ybuf[i] = f->labels[f->jidx[i]];
+    if (err[0] && !f->failed) {
+      f->failed = 1;
+      snprintf(f->err, sizeof f->err, "%s", err);
+    }
+    f->jfinished++;
+    pthread_cond_broadcast(&f->done);
+  }
+  pthread_mutex_unlock(&f->mu);
+  if (s.tj) tjDestroy(s.tj);
+  free(s.bytes);
+  free(s.pixels);
+  free(s.tmp);
+  return NULL;
+}
+
+/* With f->mu held: lets the workers finish what they took of the current job and drops the rest. */
+static void drop_job(ist_image_files *f) {
+  const int taken = f->jnext;
+  f->jn = f->jnext = taken;
+  while (f->jfinished < taken) pthread_cond_wait(&f->done, &f->mu);
+  f->jposted = 0;
+}
+
+/* With f->mu held and no job running: posts images order[start..start+n) (order NULL: identity). */
+static int post_job(ist_image_files *f, const int32_t *order, int64_t start, int n, const ist_augment *aug,
+                    uint64_t seed) {
+  if (n > f->cap) {
+    const int64_t sz = 3 * (int64_t)f->o.size * f->o.size;
+    int64_t *idx = realloc(f->jidx, sizeof(int64_t) * (size_t)n);
+    if (idx) f->jidx = idx;
+    float *buf = realloc(f->buf, sizeof(float) * (size_t)(n * sz));
+    if (buf) f->buf = buf;
+    int32_t *y = realloc(f->ybuf, sizeof(int32_t) * (size_t)n);
+    if (y) f->ybuf = y;
+    if (!idx || !buf || !y) return 0;
+    f->cap = n;
+  }
+  for (int i = 0; i < n; i++) f->jidx[i] = order ? order[start + i] : start + i;
+  f->jaug_on = aug != NULL;
+  if (aug) f->jaug = *aug;
+  f->jseed = seed;
+  f->failed = 0;
+  f->jfinished = f->jnext = 0;
+  f->jn = n;
+  f->jposted = 1;
+  pthread_cond_broadcast(&f->wake);
+  return 1;
+}
+
+static int job_is(const ist_image_files *f, const int32_t *order, int64_t start, int n, const ist_augment *aug,
+                  uint64_t seed) {
+  if (!f->jposted || f->jn != n || f->jaug_on != (aug != NULL) || f->jseed != seed) return 0;
+  if (aug && memcmp(&f->jaug, aug, sizeof *aug)) return 0;
+  for (int i = 0; i < n; i++)
+    if (f->jidx[i] != (order ? order[start + i] : start + i)) return 0;
+  return 1;
+}
+
+static uint64_t next_seed(ist_rng *rng) { return (uint64_t)ist_rng_u32(rng) << 32 | ist_rng_u32(rng); }
+
+ist_status ist_image_files_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x,
+                                 int32_t *y, const ist_augment *aug, ist_rng *rng) {
+  ist_image_files *f = d->files;
+  const uint64_t seed = aug ? next_seed(rng) : 0;
+  const int64_t sz = 3 * (int64_t)f->o.size * f->o.size;
+  ist_status st = IST_OK;
+  pthread_mutex_lock(&f->mu);
+  if (!job_is(f, order, start, n, aug, seed)) {
+    drop_job(f);
+    if (!post_job(f, order, start, n, aug, seed)) st = ist_fail(IST_ERR_MEMORY, "JPEG batch of %d: out of memory", n);
+  }
+  if (st == IST_OK) {
+    while (f->jfinished < f->jn) pthread_cond_wait(&f->done, &f->mu);
+    f->jposted = 0;
+    if (f->failed) {
+      st = ist_fail(IST_ERR_FORMAT, "%s", f->err);
+    } else {
+      memcpy(x, f->buf, sizeof(float) * (size_t)(n * sz));
+      memcpy(y, f->ybuf, sizeof(int32_t) * (size_t)n);
+      /* The likely next request: the next slice of the same order, with the next seed. */
+      const int64_t next = start + n;
+      if (next < d->n) {
+        ist_rng peek = aug ? *rng : (ist_rng){0};
+        post_job(f, order, next, (int)(d->n - next < n ? d->n - next : n), aug, aug ? next_seed(&peek) : 0);
+      }
+    }
+  }
+  pthread_mutex_unlock(&f->mu);
+  return st;
+}
+
+void ist_image_files_free(ist_image_files *f) {
+  pthread_mutex_lock(&f->mu);
+  f->stop = 1;
+  pthread_cond_broadcast(&f->wake);
+  pthread_mutex_unlock(&f->mu);
+  for (int t = 0; t < f->nworkers; t++) pthread_join(f->workers[t], NULL);
+  pthread_mutex_destroy(&f->mu);
+  pthread_cond_destroy(&f->wake);
+  pthread_cond_destroy(&f->done);
+  for (int64_t i = 0; i < f->n; i++) free(f->paths[i]);
+  free(f->paths);
+  free(f->workers);
+  free(f->jidx);
+  free(f->buf);
+  free(f->ybuf);
+  free(f);
+}
+
+/* Makes out a file data set over paths/labels (taking both), keeping an evenly spread subset of
+ * limit images when 0 < limit < paths->n. */
+static ist_status make_dataset(strvec *paths, int32_t *labels, int classes, const ist_jpeg_options *o, int64_t limit,
+                               ist_dataset *out) {
+  if (limit > 0 && limit < paths->n) {
+    for (int64_t i = 0; i < limit; i++) {
+      const int64_t j = i * paths->n / limit;
+      char *keep = paths->v[j];
+      paths->v[j] = paths->v[i]; /* j ≥ i: the slot j held is not needed again */
+      paths->v[i] = keep;
+      labels[i] = labels[j];
+    }
+    for (int64_t i = limit; i < paths->n; i++) free(paths->v[i]);
+    paths->n = limit;
+  }
+  ist_image_files *f = calloc(1, sizeof *f);
+  if (!f || !(f->workers = calloc((size_t)o->threads, sizeof(pthread_t)))) {
+    free(f);
+    strvec_free(paths);
+    free(labels);
+    return ist_fail(IST_ERR_MEMORY, "JPEG data set: out of memory");
+  }
+  *out = (ist_dataset){.n = paths->n, .c = 3, .h = o->size, .w = o->size, .classes = classes, .labels = labels, .files = f};
+  memcpy(out->mean, IMAGENET_MEAN, sizeof IMAGENET_MEAN);
+  memcpy(out->std, IMAGENET_STD, sizeof IMAGENET_STD);
+  f->paths = paths->v;
+  f->n = paths->n;
+  f->labels = labels;
+  f->shape = *out;
+  f->shape.files = NULL, f->shape.labels = NULL;
+  f->o = *o;
+  pthread_mutex_init(&f->mu, NULL);
+  pthread_cond_init(&f->wake, NULL);
+  pthread_cond_init(&f->done, NULL);
+  for (int t = 0; t < o->threads; t++) {
+    if (pthread_create(&f->workers[t], NULL, worker_main, f) != 0) {
+      f->nworkers = t;
+      ist_dataset_free(out);
+      return ist_fail(IST_ERR_MEMORY, "JPEG data set: cannot start decoding thread %d", t);
+    }
+  }
+  f->nworkers = o->threads;
+  return IST_OK;
+}
+
+static ist_status check_options(const ist_jpeg_options *o) {
+  if (o->size < 8 || o->size > 4096) return ist_fail(IST_ERR_ARG, "--input-size: %d (8..4096 for JPEG data)", o->size);
+  if (o->threads < 1 || o->threads > 256) return ist_fail(IST_ERR_ARG, "--loader-threads: %d (1..256)", o->threads);
+  if (!(o->eval_resize >= 1.0f && o->eval_resize <= 4.0f))
+    return ist_fail(IST_ERR_ARG, "--eval-resize: %g (1..4)", (double)o->eval_resize);
+  return IST_OK;
+}
+
+static ist_status check_split(const char *split) {
+  if (strcmp(split, "train") && strcmp(split, "val")) return ist_fail(IST_ERR_ARG, "JPEG split '%s' (train or val)", split);
+  return IST_OK;
+}
+
+int ist_image_folder_classes(const char *dir) {
+  char path[4096];
+  strvec classes = {0};
+  snprintf(path, sizeof path, "%s/train", dir);
+  const int n = list_dir(path, 1, &classes) == IST_OK ? (int)classes.n : 0;
+  strvec_free(&classes);
+  return n;
+}
+
+ist_status ist_image_folder_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                                 ist_dataset *out) {
+  memset(out, 0, sizeof *out);
+  IST_TRY(check_options(o));
+  IST_TRY(check_split(split));
+  char path[4096];
+  strvec classes = {0}, here = {0}, paths = {0};
+  int32_t *labels = NULL;
+  snprintf(path, sizeof path, "%s/train", dir);
+  ist_status st = list_dir(path, 1, &classes);
+  if (st == IST_OK && classes.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s: no class folders", path);
+  snprintf(path, sizeof path, "%s/%s", dir, split);
+  if (st == IST_OK) st = list_dir(path, 1, &here);
+  for (int64_t k = 0; st == IST_OK && k < here.n; k++) {
+    const int label = class_index(&classes, here.v[k]);
+    snprintf(path, sizeof path, "%s/%s/%s", dir, split, here.v[k]);
+    st = label < 0 ? ist_fail(IST_ERR_FORMAT, "%s: class '%s' has no folder in %s/train", path, here.v[k], dir)
+                   : add_class_dir(path, label, &paths, &labels);
+  }
+  if (st == IST_OK && paths.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s/%s: no class folders", dir, split);
+  const int nclasses = (int)classes.n;
+  strvec_free(&classes);
+  strvec_free(&here);
+  if (st != IST_OK) {
+    strvec_free(&paths);
+    free(labels);
+    return st;
+  }
+  return make_dataset(&paths, labels, nclasses, o, limit, out);
+}
+
+/* TinyImageNet's validation labels: lines "file<TAB>wnid<TAB>box…" of val_annotations.txt. */
+static ist_status read_val_annotations(const char *dir, const strvec *classes, strvec *paths, int32_t **labels) {
+  char path[4096], line[1024];
+  snprintf(path, sizeof path, "%s/val/val_annotations.txt", dir);
+  FILE *fp = fopen(path, "r");
+  if (!fp) return ist_fail(IST_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+  ist_status st = IST_OK;
+  for (int lineno = 1; st == IST_OK && fgets(line, sizeof line, fp); lineno++) {
+    if (line[0] == '\n' || line[0] == '\r') continue;
+    char *save, *file = strtok_r(line, "\t\r\n", &save), *wnid = strtok_r(NULL, "\t\r\n", &save);
+    int label = wnid ? class_index(classes, wnid) : -1;
+    char img[4096];
+    struct stat sb;
+    if (!file || !wnid) {
+      st = ist_fail(IST_ERR_FORMAT, "%s:%d: expected 'file<TAB>wnid<TAB>box'", path, lineno);
+    } else if (label < 0) {
+      st = ist_fail(IST_ERR_FORMAT, "%s:%d: class '%s' has no folder in %s/train", path, lineno, wnid, dir);
+    } else if (snprintf(img, sizeof img, "%s/val/images/%s", dir, file), stat(img, &sb) != 0) {
+      st = ist_fail(IST_ERR_IO, "%s:%d: %s does not exist", path, lineno, img);
+    } else {
+      int32_t *lab = realloc(*labels, sizeof(int32_t) * (size_t)(paths->n + 1));
+      if (lab) *labels = lab, lab[paths->n] = label;
+      if (!lab || !strvec_push(paths, img)) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+    }
+  }
+  fclose(fp);
+  if (st == IST_OK && paths->n == 0) st = ist_fail(IST_ERR_FORMAT, "%s: no images listed", path);
+  return st;
+}
+
+ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                                  ist_dataset *out) {
+  memset(out, 0, sizeof *out);
+  IST_TRY(check_options(o));
+  IST_TRY(check_split(split));
+  char path[4096];
+  strvec classes = {0}, paths = {0};
+  int32_t *labels = NULL;
+  snprintf(path, sizeof path, "%s/train", dir);
+  ist_status st = list_dir(path, 1, &classes);
+  if (st == IST_OK && classes.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s: no class folders (wnids)", path);
+  if (st == IST_OK && !strcmp(split, "train")) {
+    for (int64_t k = 0; st == IST_OK && k < classes.n; k++) {
+      snprintf(path, sizeof path, "%s/train/%s/images", dir, classes.v[k]);
+      st = add_class_dir(path, (int32_t)k, &paths, &labels);
+    }
+  } else if (st == IST_OK) {
+    st = read_val_annotations(dir, &classes, &paths, &labels);
+  }
+  const int nclasses = (int)classes.n;
+  strvec_free(&classes);
+  if (st != IST_OK) {
+    strvec_free(&paths);
+    free(labels);
+    return st;
+  }
+  return make_dataset(&paths, labels, nclasses, o, limit, out);
+}
