@@ -63,7 +63,7 @@ static ist_status list_dir(const char *dir, int dirs, strvec *out) {
       if (!strvec_push(out, e->d_name)) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory listing files", dir);
   }
   closedir(dp);
-  if (st == IST_OK) qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
+  if (st == IST_OK && out->n > 1) qsort(out->v, (size_t)out->n, sizeof(char *), cmp_str);
   return st;
 }
 
@@ -86,7 +86,7 @@ static ist_status add_class_dir(const char *dir, int32_t label, strvec *paths, i
 }
 
 static int class_index(const strvec *classes, const char *name) {
-  char *const *hit = bsearch(&name, classes->v, (size_t)classes->n, sizeof(char *), cmp_str);
+  char *const *hit = classes->n ? bsearch(&name, classes->v, (size_t)classes->n, sizeof(char *), cmp_str) : NULL;
   return hit ? (int)(hit - classes->v) : -1;
 }
 
