@@ -98,7 +98,7 @@ static ist_status time_case(const bench_case *c, int threads, int batch, int epo
     for (int64_t i = 0; i < d.n; i++) order[i] = (int32_t)i;
     ist_rng_shuffle(&rng, order, d.n);
     for (int64_t s = 0; st == IST_OK && s + batch <= d.n; s += batch)
-      st = ist_dataset_batch(&d, order, s, batch, x, y, c->train ? &aug : NULL, &rng);
+      st = ist_dataset_batch(&d, order, s, batch, x, y, c->train ? &aug : NULL, (uint64_t)e);
   }
   *n = d.n / batch * batch;
   *ips = (double)*n * epochs / (now_s() - t0);

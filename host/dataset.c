@@ -162,13 +162,15 @@ void ist_augment_image(const ist_dataset *d, const float *src, float *dst, const
 }
 
 ist_status ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
-                             const ist_augment *aug, ist_rng *rng) {
-  if (d->files) return ist_image_files_batch(d, order, start, n, x, y, aug, rng);
+                             const ist_augment *aug, uint64_t seed) {
+  if (d->files) return ist_image_files_batch(d, order, start, n, x, y, aug, seed);
   const int64_t sz = (int64_t)d->c * d->h * d->w;
   for (int i = 0; i < n; i++) {
     const int64_t idx = order ? order[start + i] : start + i;
+    ist_rng rng;
+    ist_rng_for(&rng, seed, (uint64_t)(start + i));
     y[i] = d->labels[idx];
-    ist_augment_image(d, d->images + idx * sz, x + i * sz, aug, rng);
+    ist_augment_image(d, d->images + idx * sz, x + i * sz, aug, &rng);
   }
   return IST_OK;
 }

@@ -64,10 +64,12 @@ ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_
 void ist_dataset_free(ist_dataset *d);
 
 /* Copies batch [start, start+n) of the order into x and y (order NULL: identity; otherwise a
- * permutation of 0..n−1), augmented by aug (NULL: not) with draws from rng. Fails only for file
- * data sets (a file that cannot be read or decoded, named in the message). */
+ * permutation of 0..n−1), augmented by aug (NULL: not). The image at order position p draws its
+ * augmentation from ist_rng_for(seed, p): the same image at the same position gets the same
+ * crop wherever and in whichever batch it is loaded. Fails only for file data sets (a file that
+ * cannot be read or decoded, named in the message). */
 ist_status ist_dataset_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x, int32_t *y,
-                             const ist_augment *aug, ist_rng *rng);
+                             const ist_augment *aug, uint64_t seed);
 
 /* Pieces shared by the in-memory and the file data sets. */
 /* The box of a random-resized crop of an h × w image (torchvision's sampling: area ∈ [min_scale, 1]
@@ -77,7 +79,7 @@ void ist_rrc_box(int h, int w, float min_scale, ist_rng *rng, int *by, int *bx, 
  * or padded crop, the flip, then colour jitter, as aug says (NULL: a copy). */
 void ist_augment_image(const ist_dataset *d, const float *src, float *dst, const ist_augment *aug, ist_rng *rng);
 ist_status ist_image_files_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x,
-                                 int32_t *y, const ist_augment *aug, ist_rng *rng);
+                                 int32_t *y, const ist_augment *aug, uint64_t seed);
 void ist_image_files_free(ist_image_files *f);
 
 #ifdef __cplusplus

@@ -1,7 +1,7 @@
 /* JPEG data sets: the file lists of an ImageFolder tree or of TinyImageNet-200, and batches
  * decoded by libjpeg-turbo on worker threads. After handing out a batch, the workers start on
- * the one the caller will most likely ask for next (the next slice of the same order, with the
- * next augmentation seed), so decoding overlaps the training step. A guess that turns out wrong
+ * the one the caller will most likely ask for next (the next slice of the same order and seed),
+ * so decoding overlaps the training step. A guess that turns out wrong
  * is dropped and the batch decoded then: results never depend on the prefetch. */
 #include <dirent.h>
 #include <errno.h>
@@ -102,8 +102,10 @@ struct ist_image_files {
   int nworkers, stop;
   pthread_mutex_t mu;
   pthread_cond_t wake, done;
-  /* The job: images jidx[0..jn) into buf/ybuf, augmented with jaug (if jaug_on) and seed jseed. */
-  int64_t *jidx;
+  /* The job: images jidx[0..jn) (order positions jstart…) into buf/ybuf, augmented with jaug (if
+   * jaug_on) and seed jseed. */
+  int64_t *jidx, jstart;
+  int64_t last_start; /* of the previous request (-1: none), to guess the stride of the next */
   int jn, jnext, jfinished, jposted, jaug_on, cap;
   ist_augment jaug;
   uint64_t jseed;
@@ -155,7 +157,7 @@ static void decode_one(ist_image_files *f, int i, scratch *s, float *dst, char *
     return;
   }
   ist_rng rng;
-  ist_rng_seed(&rng, f->jseed, (uint64_t)i);
+  ist_rng_for(&rng, f->jseed, (uint64_t)(f->jstart + i));
   /* The box of the original image that becomes the output, in original pixels. */
   double by, bx, bh, bw;
   if (aug && aug->rrc_min_scale > 0) {
@@ -270,6 +272,7 @@ static int post_job(ist_image_files *f, const int32_t *order, int64_t start, int
     f->cap = n;
   }
   for (int i = 0; i < n; i++) f->jidx[i] = order ? order[start + i] : start + i;
+  f->jstart = start;
   f->jaug_on = aug != NULL;
   if (aug) f->jaug = *aug;
   f->jseed = seed;
@@ -283,19 +286,16 @@ static int post_job(ist_image_files *f, const int32_t *order, int64_t start, int
 
 static int job_is(const ist_image_files *f, const int32_t *order, int64_t start, int n, const ist_augment *aug,
                   uint64_t seed) {
-  if (!f->jposted || f->jn != n || f->jaug_on != (aug != NULL) || f->jseed != seed) return 0;
+  if (!f->jposted || f->jn != n || f->jstart != start || f->jaug_on != (aug != NULL) || f->jseed != seed) return 0;
   if (aug && memcmp(&f->jaug, aug, sizeof *aug)) return 0;
   for (int i = 0; i < n; i++)
     if (f->jidx[i] != (order ? order[start + i] : start + i)) return 0;
   return 1;
 }
 
-static uint64_t next_seed(ist_rng *rng) { return (uint64_t)ist_rng_u32(rng) << 32 | ist_rng_u32(rng); }
-
 ist_status ist_image_files_batch(const ist_dataset *d, const int32_t *order, int64_t start, int n, float *x,
-                                 int32_t *y, const ist_augment *aug, ist_rng *rng) {
+                                 int32_t *y, const ist_augment *aug, uint64_t seed) {
   ist_image_files *f = d->files;
-  const uint64_t seed = aug ? next_seed(rng) : 0;
   const int64_t sz = 3 * (int64_t)f->o.size * f->o.size;
   ist_status st = IST_OK;
   pthread_mutex_lock(&f->mu);
@@ -311,12 +311,11 @@ ist_status ist_image_files_batch(const ist_dataset *d, const int32_t *order, int
     } else {
       memcpy(x, f->buf, sizeof(float) * (size_t)(n * sz));
       memcpy(y, f->ybuf, sizeof(int32_t) * (size_t)n);
-      /* The likely next request: the next slice of the same order, with the next seed. */
-      const int64_t next = start + n;
-      if (next < d->n) {
-        ist_rng peek = aug ? *rng : (ist_rng){0};
-        post_job(f, order, next, (int)(d->n - next < n ? d->n - next : n), aug, aug ? next_seed(&peek) : 0);
-      }
+      /* The likely next request: as far on in the same order (and seed) as this one was from the
+       * previous one (a data-parallel rank strides over the other ranks' batches), else the next slice. */
+      const int64_t next = start + (f->last_start >= 0 && start > f->last_start ? start - f->last_start : n);
+      f->last_start = start;
+      if (next < d->n) post_job(f, order, next, (int)(d->n - next < n ? d->n - next : n), aug, seed);
     }
   }
   pthread_mutex_unlock(&f->mu);
@@ -372,6 +371,7 @@ static ist_status make_dataset(strvec *paths, int32_t *labels, int classes, cons
   f->shape = *out;
   f->shape.files = NULL, f->shape.labels = NULL;
   f->o = *o;
+  f->last_start = -1;
   pthread_mutex_init(&f->mu, NULL);
   pthread_cond_init(&f->wake, NULL);
   pthread_cond_init(&f->done, NULL);

@@ -50,3 +50,12 @@ void ist_rng_shuffle(ist_rng *r, int32_t *v, int64_t n) {
     v[j] = t;
   }
 }
+
+uint64_t ist_mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+void ist_rng_for(ist_rng *r, uint64_t seed, uint64_t index) { ist_rng_seed(r, ist_mix64(seed ^ ist_mix64(index)), 11); }

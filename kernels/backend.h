@@ -12,6 +12,14 @@
 extern "C" {
 #endif
 
+/* Sums over data-parallel ranks, on host memory: sum(ctx, buf, n) replaces buf[0..n) by its sum
+ * over the `ranks` ranks (every rank calls it in the same order). */
+typedef struct {
+  void (*sum)(void *ctx, double *buf, int n);
+  void *ctx;
+  int ranks;
+} ist_reducer;
+
 /* A 2-D convolution, NCHW, square kernel; weights (co × ci/groups × k × k). */
 typedef struct {
   int n, ci, h, w;   /* input */
@@ -99,13 +107,15 @@ typedef struct ist_backend {
 
   /* BatchNorm over (n, hw) per channel c. Training: batch statistics, saved mean/rstd, running
    * stats updated with momentum (unbiased variance, as PyTorch). Eval: running statistics (also
-   * saved). The backward follows the forward's mode: in eval mode the statistics are constants. */
+   * saved). The backward follows the forward's mode: in eval mode the statistics are constants.
+   * With sync (not NULL, training only) the batch statistics, and the backward's sums, are over
+   * every rank's batch (synchronized BatchNorm); dgamma and dbeta stay this rank's share. */
   void (*batchnorm_forward)(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                             float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
-                            float momentum, float eps, int training);
+                            float momentum, float eps, int training, const ist_reducer *sync);
   void (*batchnorm_backward)(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                              const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
-                             float *dbeta, int training);
+                             float *dbeta, int training, const ist_reducer *sync);
 
   /* Channels [src_off, src_off + c) of each of n images of src (src_c channels of hw values each)
    * into channels [dst_off, dst_off + c) of dst (dst_c channels): copied, or added when accumulate
@@ -114,6 +124,8 @@ typedef struct ist_backend {
                         int dst_off, int accumulate);
   /* y = a + b (y may alias a or b). */
   void (*add)(int64_t n, const float *a, const float *b, float *y);
+  /* x *= a (data-parallel gradient averaging). */
+  void (*scale)(int64_t n, float a, float *x);
 
   void (*relu_forward)(int64_t n, const float *x, float *y);
   void (*relu_backward)(int64_t n, const float *dy, const float *y, float *dx);

@@ -245,12 +245,12 @@ ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_n
 void ist_bn_layer_forward(ist_model *m, ist_bn_layer *l, int n, const float *x, float *y, int training) {
   l->training = training;
   m->be->batchnorm_forward(n, l->c, l->hw, x, l->gamma, l->beta, y, l->save_mean, l->save_rstd, l->run_mean,
-                           l->run_var, m->bn_momentum, IST_BN_EPS, training);
+                           l->run_var, m->bn_momentum, IST_BN_EPS, training, m->bn_sync);
 }
 
 void ist_bn_layer_backward(ist_model *m, ist_bn_layer *l, int n, const float *dy, const float *x, float *dx) {
   m->be->batchnorm_backward(n, l->c, l->hw, dy, x, l->gamma, l->save_mean, l->save_rstd, dx, l->dgamma, l->dbeta,
-                            l->training);
+                            l->training, l->training ? m->bn_sync : NULL);
 }
 
 ist_status ist_head_register(ist_model *m, ist_head *hd, const char *fc_name, int c, int h, int w) {

@@ -267,6 +267,13 @@ ist_status ist_model_save(const ist_model *m, const char *path, const char *role
 ist_status ist_model_load(ist_model *m, const char *path) {
   ist_safetensors f;
   IST_TRY(ist_st_read(path, &f));
+  ist_status st = ist_model_load_from(m, &f, path);
+  ist_st_free(&f);
+  return st;
+}
+
+ist_status ist_model_load_from(ist_model *m, const ist_safetensors *fp, const char *path) {
+  const ist_safetensors f = *fp;
   ist_status st = IST_OK;
   const char *arch = ist_st_meta_get(&f, "arch");
   if (arch && strcmp(arch, m->arch))
@@ -285,6 +292,5 @@ ist_status ist_model_load(ist_model *m, const char *path) {
   }
   for (int i = 0; st == IST_OK && i < m->nparams; i++)
     m->be->upload(m->params[i].data, ist_st_find(&f, m->params[i].name)->data, sizeof(float) * (size_t)m->params[i].numel);
-  ist_st_free(&f);
   return st;
 }

@@ -110,6 +110,7 @@ struct ist_model {
   float *logits;  /* batch × classes */
   float *dlogits;
   float bn_momentum; /* of every BN's running statistics; IST_BN_MOMENTUM except while re-estimating */
+  const ist_reducer *bn_sync; /* non-NULL: synchronized BatchNorm over data-parallel ranks */
   float *ws;      /* shared conv scratch, ws_floats floats (the largest any layer needs) */
   size_t ws_floats;
   void *impl;     /* the architecture's layers */
@@ -158,6 +159,8 @@ void ist_model_meta(const ist_model *m, const char *key, const char *value, ist_
 float *ist_model_params_to_host(const ist_model *m);
 const float *ist_param_in(const ist_model *m, const float *host, const ist_param *p);
 ist_status ist_model_load(ist_model *m, const char *path);
+/* The same from a file already read (path names it in errors). */
+ist_status ist_model_load_from(ist_model *m, const ist_safetensors *f, const char *path);
 /* The compressed form: quantized factors (and the 8-bit classifier) as packed codes + scales. */
 ist_status ist_model_save_compressed(const ist_model *m, const char *path);
 ist_status ist_model_load_compressed(ist_model *m, const char *path);

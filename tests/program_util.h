@@ -13,9 +13,9 @@ struct Result {
   std::string out;
 };
 
-// Runs `insitu args`, stdout and stderr together.
-inline Result run(const std::string &args) {
-  std::string cmd = std::string(INSITU_BINARY) + " " + args + " 2>&1";
+// Runs a shell command line, stdout and stderr together.
+inline Result run_shell(const std::string &line) {
+  std::string cmd = line + " 2>&1";
   FILE *p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf;
@@ -23,6 +23,9 @@ inline Result run(const std::string &args) {
   int status = p ? pclose(p) : -1;
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// Runs `insitu args`.
+inline Result run(const std::string &args) { return run_shell(std::string(INSITU_BINARY) + " " + args); }
 
 // A failing run that printed exactly one line, "insitu: error: …", mentioning `mentions`.
 inline void expect_one_line_error(const Result &r, const std::string &mentions) {

@@ -167,7 +167,7 @@ TEST(Augment, NoneCopiesTheImage) {
   Tiny t;
   std::vector<float> x(16);
   int32_t y;
-  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, nullptr, nullptr);
+  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, nullptr, 0);
   EXPECT_EQ(x, t.img);
   EXPECT_EQ(y, 7);
 }
@@ -175,13 +175,11 @@ TEST(Augment, NoneCopiesTheImage) {
 TEST(Augment, PaddedCropsShiftTheImageAndFillWithBlack) {
   Tiny t;
   ist_augment aug{0, 2, 0, 0};
-  ist_rng rng;
-  ist_rng_seed(&rng, 1, 1);
   int shifted = 0;
   for (int trial = 0; trial < 50; trial++) {
     std::vector<float> x(16);
     int32_t y;
-    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, (uint64_t)trial);
     // Find the offset from any pixel that is not black: every pixel must then agree with it.
     int dy = 99, dx = 99;
     for (int i = 0; i < 16 && dy == 99; i++)
@@ -203,13 +201,11 @@ TEST(Augment, PaddedCropsShiftTheImageAndFillWithBlack) {
 TEST(Augment, FlipMirrorsRows) {
   Tiny t;
   ist_augment aug{1, 0, 0, 0};
-  ist_rng rng;
-  ist_rng_seed(&rng, 2, 1);
   int flips = 0;
   for (int trial = 0; trial < 40; trial++) {
     std::vector<float> x(16);
     int32_t y;
-    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, (uint64_t)trial);
     bool flipped = x[0] == 3;
     for (int i = 0; i < 16; i++) EXPECT_EQ(x[i], flipped ? (float)(i / 4 * 4 + 3 - i % 4) : (float)i);
     flips += flipped;
@@ -230,18 +226,33 @@ struct Rgb {
   }
 };
 
+// The same (seed, position) gives the same draws wherever the image is loaded; positions differ.
+TEST(Augment, DrawsDependOnTheSeedAndThePositionOnly) {
+  Rgb t;
+  std::vector<float> img4;
+  for (int k = 0; k < 4; k++) img4.insert(img4.end(), t.img.begin(), t.img.end());
+  std::vector<int32_t> lab4(4, 1);
+  ist_dataset d = t.d;
+  d.n = 4, d.images = img4.data(), d.labels = lab4.data();
+  ist_augment aug{1, 2, 0, 0.3f};
+  std::vector<float> all(4 * 192), one(192);
+  std::vector<int32_t> y(4);
+  ist_dataset_batch(&d, nullptr, 0, 4, all.data(), y.data(), &aug, 77);
+  ist_dataset_batch(&d, nullptr, 2, 1, one.data(), y.data(), &aug, 77);
+  EXPECT_EQ(one, std::vector<float>(all.begin() + 2 * 192, all.begin() + 3 * 192)) << "position 2, alone or in a batch";
+  EXPECT_NE(std::vector<float>(all.begin(), all.begin() + 192), std::vector<float>(all.begin() + 192, all.begin() + 384));
+}
+
 TEST(Augment, RandomResizedCropsInterpolateWithinTheImageRange) {
   Rgb t;
   ist_augment aug{};
   aug.rrc_min_scale = 0.08f;
-  ist_rng rng;
-  ist_rng_seed(&rng, 5, 1);
   const float lo = *std::min_element(t.img.begin(), t.img.end()), hi = *std::max_element(t.img.begin(), t.img.end());
   int changed = 0;
   for (int trial = 0; trial < 20; trial++) {
     std::vector<float> x(t.img.size());
     int32_t y;
-    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+    ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, (uint64_t)trial);
     for (float v : x) {
       EXPECT_GE(v, lo - 1e-5f);
       EXPECT_LE(v, hi + 1e-5f) << "bilinear samples are convex combinations of pixels";
@@ -255,13 +266,11 @@ TEST(Augment, ColourJitterKeepsPixelsInRangeAndZeroJitterIsIdentity) {
   Rgb t;
   ist_augment none{}, aug{};
   aug.jitter = 0.4f;
-  ist_rng rng;
-  ist_rng_seed(&rng, 6, 1);
   std::vector<float> x(t.img.size());
   int32_t y;
-  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &none, &rng);
+  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &none, 6);
   EXPECT_EQ(x, t.img);
-  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, &rng);
+  ist_dataset_batch(&t.d, nullptr, 0, 1, x.data(), &y, &aug, 6);
   EXPECT_NE(x, t.img);
   for (float v : x) {
     EXPECT_GE(v * 0.25f + 0.5f, -1e-6f) << "pixels stay in [0, 1]";

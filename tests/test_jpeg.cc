@@ -81,9 +81,9 @@ struct Batch {
   std::vector<int32_t> y;
 };
 
-Batch batch(const ist_dataset &d, const int32_t *order, int64_t start, int n, const ist_augment *aug, ist_rng *rng) {
+Batch batch(const ist_dataset &d, const int32_t *order, int64_t start, int n, const ist_augment *aug, uint64_t seed) {
   Batch b{std::vector<float>((size_t)n * 3 * d.h * d.w), std::vector<int32_t>(n)};
-  EXPECT_EQ(ist_dataset_batch(&d, order, start, n, b.x.data(), b.y.data(), aug, rng), IST_OK) << ist_last_error();
+  EXPECT_EQ(ist_dataset_batch(&d, order, start, n, b.x.data(), b.y.data(), aug, seed), IST_OK) << ist_last_error();
   return b;
 }
 
@@ -111,7 +111,7 @@ TEST(ImageFolder, ClassesAreSortedFoldersAndPixelsAreNormalizedRgb) {
   EXPECT_EQ(train.classes, 2);
   EXPECT_EQ(train.c * 10000 + train.h * 100 + train.w, 3 * 10000 + 16 * 100 + 16);
   EXPECT_NEAR(train.mean[0], 0.485f, 1e-6);
-  Batch b = batch(val, nullptr, 0, 6, nullptr, nullptr);
+  Batch b = batch(val, nullptr, 0, 6, nullptr, 0);
   for (int i = 0; i < 6; i++) {
     const int cat = b.y[i] == 0;  // "cat" sorts before "dog"
     EXPECT_EQ(b.y[i], i < 3 ? 0 : 1);
@@ -122,7 +122,7 @@ TEST(ImageFolder, ClassesAreSortedFoldersAndPixelsAreNormalizedRgb) {
   ist_dataset some;
   ASSERT_EQ(ist_image_folder_load(d.c_str(), "train", &SMALL, 2, &some), IST_OK);
   EXPECT_EQ(some.n, 2);
-  Batch s = batch(some, nullptr, 0, 2, nullptr, nullptr);
+  Batch s = batch(some, nullptr, 0, 2, nullptr, 0);
   EXPECT_EQ(s.y[0], 0);
   EXPECT_EQ(s.y[1], 1) << "--train-limit keeps an evenly spread subset, so both classes";
   ist_dataset_free(&train);
@@ -144,7 +144,7 @@ TEST(ImageFolder, EvaluationCropsTheCentreAtAnyDecodingScale) {
     const ist_jpeg_options o = {10, 1.0f, 1};
     ist_dataset v;
     ASSERT_EQ(ist_image_folder_load(d.c_str(), "val", &o, 0, &v), IST_OK) << ist_last_error();
-    Batch b = batch(v, nullptr, 0, 1, nullptr, nullptr);
+    Batch b = batch(v, nullptr, 0, 1, nullptr, 0);
     for (int y = 0; y < 10; y++)
       for (int x : {0, 1, 2, 3, 6, 7, 8, 9}) {
         const float p = pixel(v, 1, b.x[100 + y * 10 + x]);
@@ -156,7 +156,8 @@ TEST(ImageFolder, EvaluationCropsTheCentreAtAnyDecodingScale) {
 }
 
 // The prefetching worker threads never change what a batch holds: the same calls give the same
-// batches with 1 or 3 threads, also when an evaluation batch in between cancels the prefetch.
+// batches with 1 or 3 threads, also when an evaluation batch in between cancels the prefetch, and
+// they are those of the in-memory path's rules (draws from the seed and the order position).
 TEST(ImageFolder, AugmentedBatchesDependOnlyOnTheOrderAndTheRng) {
   std::string d = tmp_dir("augment");
   for (std::string cls : {"a", "b"}) {
@@ -170,13 +171,11 @@ TEST(ImageFolder, AugmentedBatchesDependOnlyOnTheOrderAndTheRng) {
     ist_jpeg_options o = {16, 1.0f, threads};
     ist_dataset t;
     ASSERT_EQ(ist_image_folder_load(d.c_str(), "train", &o, 0, &t), IST_OK) << ist_last_error();
-    ist_rng rng;
-    ist_rng_seed(&rng, 9, 1);
     auto &r = runs[threads == 3];
-    r.push_back(batch(t, order, 0, 4, &aug, &rng));
-    if (threads == 3) batch(t, nullptr, 2, 3, nullptr, nullptr);  // drops the prefetched batch
-    r.push_back(batch(t, order, 4, 4, &aug, &rng));
-    r.push_back(batch(t, order, 0, 4, &aug, &rng));  // the same images with new draws
+    r.push_back(batch(t, order, 0, 4, &aug, 9));
+    if (threads == 3) batch(t, nullptr, 2, 3, nullptr, 0);  // drops the prefetched batch
+    r.push_back(batch(t, order, 4, 4, &aug, 9));
+    r.push_back(batch(t, order, 0, 4, &aug, 10));  // the same images with another seed
     ist_dataset_free(&t);
   }
   for (int k = 0; k < 3; k++) {
@@ -195,7 +194,7 @@ TEST(ImageFolder, GreyAndCmykFilesBecomeRgb) {
   write(d + "/train/a/inks.jpg", jpeg_bytes(16, 16, [](int, int) { return std::vector<int>{200, 100, 50, 255}; }, TJPF_CMYK));
   ist_dataset t;
   ASSERT_EQ(ist_image_folder_load(d.c_str(), "train", &SMALL, 0, &t), IST_OK) << ist_last_error();
-  Batch b = batch(t, nullptr, 0, 2, nullptr, nullptr);
+  Batch b = batch(t, nullptr, 0, 2, nullptr, 0);
   const float want[2][3] = {{90, 90, 90}, {200, 100, 50}};  // grey.jpg sorts first
   for (int i = 0; i < 2; i++)
     for (int c = 0; c < 3; c++) EXPECT_NEAR(pixel(t, c, b.x[((size_t)i * 3 + c) * 256 + 100]), want[i][c], 4.0f) << i;
@@ -224,7 +223,7 @@ TEST(TinyImageNet, TrainFoldersAndValidationAnnotations) {
   EXPECT_EQ(train.n, 4);
   EXPECT_EQ(train.classes, 2);
   EXPECT_EQ(val.n, 3);
-  Batch b = batch(val, nullptr, 0, 3, nullptr, nullptr);
+  Batch b = batch(val, nullptr, 0, 3, nullptr, 0);
   EXPECT_EQ(b.y, (std::vector<int32_t>{1, 0, 1})) << "n01 is class 0";
   // At its own size an image is not resampled: pixels come back as written (± JPEG error).
   const int want = (5 * 7 + 9 * 3 + 0 * 40) % 256;  // val_0 = texture(0), red at (5, 9)
@@ -260,11 +259,11 @@ TEST(JpegData, DamagedFilesAndLayoutsAreNamedErrors) {
   ASSERT_EQ(ist_image_folder_load(d.c_str(), "train", &SMALL, 0, &t), IST_OK) << ist_last_error();
   std::vector<float> x(4 * 3 * 256);
   std::vector<int32_t> y(4);
-  expect_error(ist_dataset_batch(&t, nullptr, 0, 1, x.data(), y.data(), nullptr, nullptr), "cat/0.jpg: corrupt or truncated");
-  expect_error(ist_dataset_batch(&t, nullptr, 2, 1, x.data(), y.data(), nullptr, nullptr), "dog/0.jpg: not a JPEG");
-  EXPECT_EQ(ist_dataset_batch(&t, nullptr, 1, 1, x.data(), y.data(), nullptr, nullptr), IST_OK) << ist_last_error();
+  expect_error(ist_dataset_batch(&t, nullptr, 0, 1, x.data(), y.data(), nullptr, 0), "cat/0.jpg: corrupt or truncated");
+  expect_error(ist_dataset_batch(&t, nullptr, 2, 1, x.data(), y.data(), nullptr, 0), "dog/0.jpg: not a JPEG");
+  EXPECT_EQ(ist_dataset_batch(&t, nullptr, 1, 1, x.data(), y.data(), nullptr, 0), IST_OK) << ist_last_error();
   ASSERT_EQ(remove((d + "/train/cat/1.JPEG").c_str()), 0);
-  expect_error(ist_dataset_batch(&t, nullptr, 0, 2, x.data(), y.data(), nullptr, nullptr), "cat/");
+  expect_error(ist_dataset_batch(&t, nullptr, 0, 2, x.data(), y.data(), nullptr, 0), "cat/");
   ist_dataset_free(&t);
 
   std::string tiny = tmp_dir("tiny_bad");

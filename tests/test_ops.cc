@@ -9,7 +9,7 @@ TEST(BatchNorm, TrainingNormalizesAndUpdatesRunningStats) {
   auto x = randn(n * c * hw, 1, 2.0f), gamma = randn(c, 2), beta = randn(c, 3);
   std::vector<float> y(x.size()), mean(c), rstd(c), rm(c, 0.0f), rv(c, 1.0f);
   ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(), rm.data(),
-                            rv.data(), 0.1f, 1e-5f, 1);
+                            rv.data(), 0.1f, 1e-5f, 1, nullptr);
   for (int ch = 0; ch < c; ch++) {
     double s = 0, ss = 0;
     for (int b = 0; b < n; b++)
@@ -32,9 +32,38 @@ TEST(BatchNorm, TrainingNormalizesAndUpdatesRunningStats) {
 TEST(BatchNorm, EvalUsesRunningStats) {
   std::vector<float> x = {1, 2, 3, 4}, y(4), g = {2}, b = {1}, rm = {1}, rv = {4}, m(1), r(1);
   ist_cpu_batchnorm_forward(1, 1, 4, x.data(), g.data(), b.data(), y.data(), m.data(), r.data(), rm.data(), rv.data(), 0.1f,
-                            0.0f, 0);
+                            0.0f, 0, nullptr);
   for (int i = 0; i < 4; i++) EXPECT_NEAR(y[i], 2 * (x[i] - 1) / 2 + 1, 1e-6);
   EXPECT_EQ(rm[0], 1.0f) << "eval leaves running stats alone";
+}
+
+// Synchronized BatchNorm with a stand-in for a second rank holding the same batch (the reducer
+// doubles every sum) equals plain BatchNorm over the batch stacked twice, forward and backward;
+// its dgamma/dbeta stay this rank's share.
+TEST(BatchNorm, SynchronizedOverRanksEqualsOneBigBatch) {
+  const int n = 2, c = 3, hw = 5;
+  auto x = randn(n * c * hw, 31), gamma = randn(c, 32), beta = randn(c, 33), dy = randn(n * c * hw, 34);
+  std::vector<float> x2(x), dy2(dy);
+  x2.insert(x2.end(), x.begin(), x.end());
+  dy2.insert(dy2.end(), dy.begin(), dy.end());
+  ist_reducer twice = {[](void *, double *buf, int k) { for (int i = 0; i < k; i++) buf[i] *= 2; }, nullptr, 2};
+  std::vector<float> y(x.size()), y2(x2.size()), m(c), r(c), m2(c), r2(c), rm(c, 0), rv(c, 1), rm2(c, 0), rv2(c, 1);
+  ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), m.data(), r.data(), rm.data(),
+                            rv.data(), 0.1f, 1e-5f, 1, &twice);
+  ist_cpu_batchnorm_forward(2 * n, c, hw, x2.data(), gamma.data(), beta.data(), y2.data(), m2.data(), r2.data(),
+                            rm2.data(), rv2.data(), 0.1f, 1e-5f, 1, nullptr);
+  for (size_t i = 0; i < y.size(); i++) EXPECT_NEAR(y[i], y2[i], 1e-5);
+  for (int ch = 0; ch < c; ch++) EXPECT_NEAR(rv[ch], rv2[ch], 1e-6) << "unbiased over both ranks' count";
+  std::vector<float> dx(x.size()), dx2(x2.size()), dg(c, 0), db(c, 0), dg2(c, 0), db2(c, 0);
+  ist_cpu_batchnorm_backward(n, c, hw, dy.data(), x.data(), gamma.data(), m.data(), r.data(), dx.data(), dg.data(),
+                             db.data(), 1, &twice);
+  ist_cpu_batchnorm_backward(2 * n, c, hw, dy2.data(), x2.data(), gamma.data(), m2.data(), r2.data(), dx2.data(),
+                             dg2.data(), db2.data(), 1, nullptr);
+  for (size_t i = 0; i < dx.size(); i++) EXPECT_NEAR(dx[i], dx2[i], 1e-5);
+  for (int ch = 0; ch < c; ch++) {
+    EXPECT_NEAR(2 * dg[ch], dg2[ch], 1e-4);
+    EXPECT_NEAR(2 * db[ch], db2[ch], 1e-4);
+  }
 }
 
 TEST(BatchNorm, BackwardMatchesFiniteDifferencesInBothModes) {
@@ -48,11 +77,11 @@ TEST(BatchNorm, BackwardMatchesFiniteDifferencesInBothModes) {
     auto forward = [&] {
       auto rm2 = rm, rv2 = rv;
       ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), mean.data(), rstd.data(),
-                                rm2.data(), rv2.data(), 0.1f, 1e-5f, training);
+                                rm2.data(), rv2.data(), 0.1f, 1e-5f, training, nullptr);
     };
     forward();
     ist_cpu_batchnorm_backward(n, c, hw, r.data(), x.data(), gamma.data(), mean.data(), rstd.data(), dx.data(),
-                               dg.data(), db.data(), training);
+                               dg.data(), db.data(), training, nullptr);
     auto loss = [&] {
       forward();
       return dot(r, y.data());

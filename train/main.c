@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "host/cli.h"
+#include "host/comm.h"
 #include "host/dataset.h"
 #include "host/safetensors.h"
 #include "kernels/backend.h"
@@ -23,6 +24,9 @@ typedef struct {
   int bn_recalib;
   int markdown, csv;
   int classes, input_size, crop_pad, loader_threads;
+  const char *comm_kind;
+  int sync_bn, resume, checkpoint_every;
+  ist_comm *comm; /* made in main from comm_kind */
   float eval_resize;
   float lr, lr_decay, weight_decay, kd_beta, kd_temperature, lambda_ort, l2_lr, rrc_min_scale, jitter;
   ist_conv_exec exec; /* parsed from conv_exec */
@@ -32,7 +36,8 @@ static options defaults(void) {
   return (options){
       .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
-      .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
+      .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1,
+      .comm_kind = "auto", .checkpoint_every = 500, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 
@@ -100,6 +105,10 @@ static ist_option *option_table(options *o, int *n) {
   OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR, SVHN and TinyImageNet, 0 on FashionMNIST and imagefolder)");
   OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
   OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
+  OPT("comm", IST_OPT_STRING, comm_kind, "data-parallel communication: auto (mpi when started by mpirun/srun), none, mpi (CPU ranks) or nccl (GPU ranks)");
+  OPT("sync-bn", IST_OPT_FLAG, sync_bn, "data-parallel: BatchNorm statistics over every rank's batch (default: per rank, as PyTorch DDP)");
+  OPT("resume", IST_OPT_FLAG, resume, "continue teacher/distill from OUT/<stage>.state.safetensors if it exists (same flags)");
+  OPT("checkpoint-every", IST_OPT_INT, checkpoint_every, "steps between training-state writes (0: only after each epoch)");
   OPT("threads", IST_OPT_INT, threads, "CPU threads");
   OPT("train-limit", IST_OPT_INT, train_limit, "use only the first N training images (0: all)");
   OPT("test-limit", IST_OPT_INT, test_limit, "use only the first N test images (0: all)");
@@ -225,13 +234,22 @@ static ist_train_config train_config(const options *o, const char *stage, int ep
   ist_train_config c = {.stage = stage, .epochs = epochs, .lr = o->lr, .lr_decay = o->lr_decay,
                         .weight_decay = o->weight_decay, .kd_beta = o->kd_beta, .kd_temperature = o->kd_temperature,
                         .lambda_ort = o->lambda_ort, .augment = {.flip = o->flip, .crop_pad = o->crop_pad, .rrc_min_scale = o->rrc_min_scale, .jitter = o->jitter}, .bn_recalib = o->bn_recalib, .seed = (uint64_t)o->seed,
-                        .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt};
+                        .log_every = o->log_every, .metrics = metrics, .checkpoint = ckpt,
+                        .comm = o->comm, .sync_bn = o->sync_bn, .state_every = o->checkpoint_every, .resume = o->resume};
   return c;
 }
 
-static FILE *open_metrics(const char *out) {
+static int lead(const options *o) { return o->comm->rank == 0; }
+
+/* OUT/<stage>.state.safetensors: the training state a killed run resumes from. */
+static void state_path(const options *o, const char *stage, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s/%s.state.safetensors", o->out, stage);
+}
+
+static FILE *open_metrics(const options *o) {
+  if (!lead(o)) return NULL;
   char path[4096];
-  snprintf(path, sizeof path, "%s/metrics.jsonl", out);
+  snprintf(path, sizeof path, "%s/metrics.jsonl", o->out);
   return fopen(path, "a");
 }
 
@@ -245,17 +263,19 @@ static ist_status cmd_teacher(const options *o, const ist_dataset *train, const 
   ist_model m;
   IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &m));
   ist_model_init_params(&m, (uint64_t)o->seed);
-  FILE *metrics = open_metrics(o->out);
+  FILE *metrics = open_metrics(o);
+  char spath[4096];
+  state_path(o, "teacher", spath, sizeof spath);
   ist_train_config tc = train_config(o, "teacher", o->teacher_epochs, metrics, path);
   tc.lambda_ort = 0;
+  tc.state_path = spath;
   ist_train_result r;
   ist_status st = ist_train(&m, NULL, train, test, &tc, &r);
   if (metrics) fclose(metrics);
-  if (st == IST_OK) {
-    printf("teacher: test accuracy %.2f%% after %d epochs (%.0f s); saved %s\n", 100 * r.test_acc, o->teacher_epochs,
+  if (st == IST_OK) st = o->comm->barrier(o->comm); /* the checkpoint is on disk for every rank */
+  if (st == IST_OK && lead(o)) printf("teacher: test accuracy %.2f%% after %d epochs (%.0f s); saved %s\n", 100 * r.test_acc, o->teacher_epochs,
            r.seconds, path);
-    *acc = r.test_acc;
-  }
+  if (st == IST_OK) *acc = r.test_acc;
   ist_model_destroy(&m);
   return st;
 }
@@ -278,9 +298,13 @@ static ist_status cmd_init(const options *o, ist_model *teacher, const char *out
   IST_TRY(student_config(o, &cfg));
   ist_model s;
   IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &s));
-  ist_status st = ist_init_student(&s, teacher, method, o->l2_iters, o->l2_lr, (uint64_t)o->seed, 1);
-  if (st == IST_OK) st = ist_model_save(&s, out_path, "init");
-  if (st == IST_OK) printf("student initialized (%s) and saved to %s\n", o->init, out_path);
+  /* Rank 0 projects and writes; the others wait for the file (the trainer broadcasts rank 0's
+   * parameters anyway). */
+  ist_status st = IST_OK;
+  if (lead(o)) st = ist_init_student(&s, teacher, method, o->l2_iters, o->l2_lr, (uint64_t)o->seed, 1);
+  if (st == IST_OK && lead(o)) st = ist_model_save(&s, out_path, "init");
+  if (st == IST_OK) st = o->comm->barrier(o->comm);
+  if (st == IST_OK && lead(o)) printf("student initialized (%s) and saved to %s\n", o->init, out_path);
   ist_model_destroy(&s);
   return st;
 }
@@ -295,8 +319,11 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
   ist_model s;
   IST_TRY(ist_model_create(arch, backend_of(o), o->batch, &cfg, &s));
   ist_status st = ist_model_load(&s, init_path);
-  FILE *metrics = open_metrics(o->out);
+  FILE *metrics = open_metrics(o);
+  char spath[4096];
+  state_path(o, "distill", spath, sizeof spath);
   ist_train_config tc = train_config(o, "distill", o->epochs, metrics, path);
+  tc.state_path = spath;
   ist_train_result r = {0};
   if (st == IST_OK) st = ist_train(&s, o->no_kd ? NULL : teacher, train, test, &tc, &r);
   if (metrics) fclose(metrics);
@@ -304,12 +331,13 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
   size_t stem = strlen(path);
   if (stem >= strlen(ext) && !strcmp(path + stem - strlen(ext), ext)) stem -= strlen(ext);
   snprintf(cpath, sizeof cpath, "%.*s.compressed.safetensors", (int)stem, path);
-  if (st == IST_OK) st = ist_model_save_compressed(&s, cpath);
-  if (st == IST_OK) {
+  if (st == IST_OK && lead(o)) st = ist_model_save_compressed(&s, cpath);
+  if (st == IST_OK) st = o->comm->barrier(o->comm);
+  if (st == IST_OK) *acc = r.test_acc;
+  if (st == IST_OK && lead(o)) {
     struct stat fs;
     printf("student: test accuracy %.2f%% after %d epochs (%.0f s); saved %s and %s (%lld bytes)\n",
            100 * r.test_acc, o->epochs, r.seconds, path, cpath, stat(cpath, &fs) == 0 ? (long long)fs.st_size : -1LL);
-    *acc = r.test_acc;
     ist_report_print(stdout, &s, IST_REPORT_TEXT);
   }
   ist_model_destroy(&s);
@@ -383,11 +411,15 @@ static ist_status cmd_run(const options *o) {
   ist_model teacher;
   if (st == IST_OK) st = load_teacher(o, &teacher);
   if (st == IST_OK) {
-    st = cmd_init(o, &teacher, init_path);
+    /* A resumed run whose distillation had started keeps its initialization. */
+    char spath[4096];
+    struct stat sb;
+    state_path(o, "distill", spath, sizeof spath);
+    if (!(o->resume && stat(spath, &sb) == 0 && stat(init_path, &sb) == 0)) st = cmd_init(o, &teacher, init_path);
     if (st == IST_OK) st = cmd_distill(o, &teacher, init_path, &train, &test, &sacc);
     ist_model_destroy(&teacher);
   }
-  if (st == IST_OK)
+  if (st == IST_OK && lead(o))
     printf("\nRESULT teacher %.2f%% | student %.2f%% (%s, %s init) | difference %+.2f points\n", 100 * tacc, 100 * sacc,
            o->layers ? o->layers : o->setting, o->init, 100 * (sacc - tacc));
   ist_dataset_free(&train);
@@ -427,9 +459,9 @@ int main(int argc, char **argv) {
   if (st == IST_OK && strcmp(o.schedule, "short") && strcmp(o.schedule, "full"))
     st = ist_fail(IST_ERR_ARG, "--schedule: '%s' is not short or full", o.schedule);
   if (st == IST_OK && (o.threads < 1 || o.batch < 1 || o.l2_iters < 0 || o.train_limit < 0 || o.test_limit < 0 ||
-                        o.bn_recalib < 0 || o.classes < 0 || o.input_size < 0))
-    st = ist_fail(IST_ERR_ARG,
-                  "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib, --classes, --input-size ≥ 0");
+                        o.bn_recalib < 0 || o.classes < 0 || o.input_size < 0 || o.checkpoint_every < 0))
+    st = ist_fail(IST_ERR_ARG, "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib, --classes, "
+                               "--input-size, --checkpoint-every ≥ 0");
   if (st == IST_OK && (o.rrc_min_scale < 0 || o.rrc_min_scale > 1 || o.jitter < 0 || o.jitter >= 1))
     st = ist_fail(IST_ERR_ARG, "--rrc-min-scale must be in [0, 1] and --jitter in [0, 1)");
   if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))
@@ -451,6 +483,14 @@ int main(int argc, char **argv) {
     if (st == IST_OK) st = student_config(&o, &cfg);
     if (st == IST_OK && (st = ist_model_create(o.model, backend_of(&o), 1, &cfg, &probe)) == IST_OK)
       ist_model_destroy(&probe);
+  }
+  if (st == IST_OK) st = ist_comm_create(o.comm_kind, &o.comm);
+  if (st == IST_OK && o.comm->size > 1) {
+    /* Every rank must run the same command line: compare them before any work. */
+    char line[8192] = "";
+    for (int i = 1; i < argc; i++)
+      snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", i > 1 ? " " : "", argv[i]);
+    st = ist_comm_check_same(o.comm, "the command lines", line);
   }
   int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze");
   if (needs_out) st = make_dir(o.out);
@@ -490,9 +530,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "analyze")) st = cmd_analyze(&o);
     else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze; see --help)", cmd);
   }
+  const int ranks = o.comm ? o.comm->size : 1;
   if (st != IST_OK) {
-    fprintf(stderr, "insitu: error: %s\n", ist_last_error());
-    return 1;
+    if (ranks > 1) fprintf(stderr, "insitu: error (rank %d of %d): %s\n", o.comm->rank, ranks, ist_last_error());
+    else fprintf(stderr, "insitu: error: %s\n", ist_last_error());
+    fflush(stderr);
+    /* A failure the other ranks do not know of would leave them waiting: end them all. */
+    if (ranks > 1 && !o.comm->agreed_error) o.comm->abort(o.comm, 1);
   }
-  return 0;
+  ist_comm_destroy(o.comm);
+  return st == IST_OK ? 0 : 1;
 }

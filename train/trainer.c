@@ -1,8 +1,11 @@
-/* The training step and epoch loop, with progress lines and per-epoch metrics. */
+/* The training step and epoch loop, data-parallel over ranks, with progress lines, per-epoch
+ * metrics, and a training state that a killed run resumes from exactly. */
 #include "train/trainer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "train/optimizer.h"
@@ -24,14 +27,78 @@ float ist_ortho_total(ist_model *m, float scale) {
   return total;
 }
 
-ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
-  const int b = m->batch;
+int64_t ist_model_dense_param_floats(const ist_model *m) {
+  int64_t n = 0;
+  for (int i = 0; i < m->nparams; i++)
+    if (m->params[i].grad && m->params[i].kind != IST_PARAM_FACTOR) n += m->params[i].numel;
+  for (int i = 0; i < m->nconvs; i++)
+    if (m->convs[i]->set.generated || m->convs[i]->set.baseline) n += ist_conv_weight_numel(&m->convs[i]->shape);
+  return n;
+}
+
+/* ---- collectives on backend memory (staged through the host unless the backend is the CPU) ---- */
+
+static ist_status reduce_backend(ist_comm *c, const ist_backend *be, float *buf, int64_t n) {
+  if (be->device == IST_CPU) return c->allreduce_f32(c, buf, n);
+  float *host = malloc(sizeof(float) * (size_t)n);
+  if (!host) return ist_fail(IST_ERR_MEMORY, "all-reduce: out of memory");
+  be->download(host, buf, sizeof(float) * (size_t)n);
+  ist_status st = c->allreduce_f32(c, host, n);
+  if (st == IST_OK) be->upload(buf, host, sizeof(float) * (size_t)n);
+  free(host);
+  return st;
+}
+
+static ist_status broadcast_backend(ist_comm *c, const ist_backend *be, void *buf, size_t bytes) {
+  if (be->device == IST_CPU) return c->broadcast(c, buf, (int64_t)bytes, 0);
+  void *host = malloc(bytes ? bytes : 1);
+  if (!host) return ist_fail(IST_ERR_MEMORY, "broadcast: out of memory");
+  be->download(host, buf, bytes);
+  ist_status st = c->broadcast(c, host, (int64_t)bytes, 0);
+  if (st == IST_OK) be->upload(buf, host, bytes);
+  free(host);
+  return st;
+}
+
+/* Every rank's BatchNorm running statistics become their average. */
+static ist_status average_buffers(ist_model *m, ist_comm *c) {
+  for (int i = 0; i < m->nparams; i++) {
+    ist_param *p = &m->params[i];
+    if (p->kind != IST_PARAM_BUFFER) continue;
+    IST_TRY(reduce_backend(c, m->be, p->data, p->numel));
+    m->be->scale(p->numel, 1.0f / (float)c->size, p->data);
+  }
+  return IST_OK;
+}
+
+/* Synchronized BatchNorm's sums; a failure is kept for the step to report. */
+typedef struct {
+  ist_comm *comm;
+  int failed;
+  char err[512];
+} sync_ctx;
+
+static void sync_sum(void *ctx, double *buf, int n) {
+  sync_ctx *s = ctx;
+  if (s->failed) return;
+  if (s->comm->allreduce_f64(s->comm, buf, n) != IST_OK) {
+    s->failed = 1;
+    snprintf(s->err, sizeof s->err, "%s", ist_last_error());
+  }
+}
+
+/* ---- evaluation ---- */
+
+/* With ranks, batch i is the global batch i (rank r's share at position (i·R + r)·b), the same
+ * images a single process with batch b·R would use. */
+static ist_status bn_recalibrate_on(ist_model *m, const ist_dataset *d, int batches, const ist_comm *comm) {
+  const int b = m->batch, rank = comm ? comm->rank : 0, ranks = comm ? comm->size : 1;
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)b);
   float *images = malloc(sizeof(float) * (size_t)b * m->in_c * m->in_h * m->in_w);
-  const int64_t full = d->n / b; /* whole batches in d, cycled through */
+  const int64_t full = d->n / ((int64_t)b * ranks); /* whole global batches in d, cycled through */
   ist_status st = labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "BN re-estimation: out of memory");
   for (int i = 0; st == IST_OK && full > 0 && i < batches; i++) {
-    st = ist_dataset_batch(d, NULL, (i % full) * b, b, images, labels, NULL, NULL);
+    st = ist_dataset_batch(d, NULL, ((i % full) * ranks + rank) * b, b, images, labels, NULL, 0);
     if (st != IST_OK) break;
     ist_model_set_batch(m, b, images, labels);
     /* Momentum 1/(i+1): the running statistics become the plain average over all the batches
@@ -45,27 +112,43 @@ ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
   return st;
 }
 
-ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *loss) {
-  int64_t correct = 0;
-  double loss_sum = 0;
+ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches) {
+  return bn_recalibrate_on(m, d, batches, NULL);
+}
+
+ist_status ist_evaluate_on(ist_model *m, const ist_dataset *d, ist_comm *comm, float *acc, float *loss) {
+  const int rank = comm ? comm->rank : 0, size = comm ? comm->size : 1;
+  const int64_t from = d->n * rank / size, to = d->n * (rank + 1) / size;
+  double sums[2] = {0, 0}; /* correct, loss */
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
   float *images = malloc(sizeof(float) * (size_t)m->batch * m->in_c * m->in_h * m->in_w);
   ist_status st = labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "evaluation: out of memory");
-  for (int64_t s = 0; st == IST_OK && s < d->n; s += m->batch) {
-    int n = (int)(d->n - s < m->batch ? d->n - s : m->batch);
-    st = ist_dataset_batch(d, NULL, s, n, images, labels, NULL, NULL);
+  for (int64_t s = from; st == IST_OK && s < to; s += m->batch) {
+    int n = (int)(to - s < m->batch ? to - s : m->batch);
+    st = ist_dataset_batch(d, NULL, s, n, images, labels, NULL, 0);
     if (st != IST_OK) break;
     ist_model_set_batch(m, n, images, labels);
     m->forward(m, n, 0);
     int hits;
-    loss_sum += (double)m->be->cross_entropy(n, m->classes, m->logits, m->labels, NULL, &hits) * n;
-    correct += hits;
+    sums[1] += (double)m->be->cross_entropy(n, m->classes, m->logits, m->labels, NULL, &hits) * n;
+    sums[0] += hits;
   }
   free(images);
   free(labels);
-  if (loss) *loss = (float)(loss_sum / d->n);
-  *acc = (float)correct / (float)d->n;
+  /* Every rank reaches the reduction, failed or not, so none is left waiting. */
+  sums[0] = st == IST_OK ? sums[0] : NAN;
+  if (size > 1) {
+    ist_status rs = comm->allreduce_f64(comm, sums, 2);
+    if (st == IST_OK) st = rs;
+  }
+  if (st == IST_OK && isnan(sums[0])) st = ist_fail(IST_ERR_STATE, "evaluation failed on another rank");
+  if (loss) *loss = (float)(sums[1] / d->n);
+  *acc = (float)(sums[0] / d->n);
   return st;
+}
+
+ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *loss) {
+  return ist_evaluate_on(m, d, NULL, acc, loss);
 }
 
 ist_status ist_check_data(const ist_model *m, const ist_dataset *d) {
@@ -75,39 +158,186 @@ ist_status ist_check_data(const ist_model *m, const ist_dataset *d) {
   return IST_OK;
 }
 
+/* ---- the training state ---- */
+
+typedef struct {
+  int epoch, step;             /* the next step to run */
+  double loss_sum, hits_sum;   /* of the epoch so far (progress lines, epoch summary) */
+  double seconds, test_acc;    /* training time so far; the last evaluation */
+} train_pos;
+
+/* What a state may only be resumed under: the model, its settings and every flag that changes
+ * what training computes (not the epoch count: a finished run may be extended). */
+static void fingerprint(const ist_model *m, const ist_dataset *train, const ist_train_config *c, char *buf, size_t cap) {
+  char layers[2048];
+  ist_model_describe(m, layers, sizeof layers);
+  const int ranks = c->comm ? c->comm->size : 1;
+  snprintf(buf, cap,
+           "stage=%s arch=%s layers=%s batch=%d ranks=%d images=%lld lr=%.9g decay=%.9g wd=%.9g kd=%.9g/%.9g ort=%.9g "
+           "flip=%d pad=%d rrc=%.9g jitter=%.9g bn_recalib=%d seed=%llu sync_bn=%d",
+           c->stage, m->arch, layers, m->batch, ranks, (long long)train->n, c->lr, c->lr_decay, c->weight_decay,
+           c->kd_beta, c->kd_temperature, c->lambda_ort, c->augment.flip, c->augment.crop_pad, c->augment.rrc_min_scale,
+           c->augment.jitter, c->bn_recalib, (unsigned long long)c->seed, c->sync_bn);
+}
+
+static ist_status save_state(const ist_model *m, const ist_radam *opt, const train_pos *pos, const char *fp,
+                             const char *path) {
+  ist_st_tensor t[IST_MAX_PARAMS + 2];
+  float *host = ist_model_params_to_host(m);
+  const int64_t nmom = ist_model_param_floats(m);
+  float *mom = malloc(sizeof(float) * 2 * (size_t)(nmom ? nmom : 1));
+  if (!host || !mom) {
+    free(host);
+    free(mom);
+    return ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+  }
+  m->be->download(mom, opt->state.base, sizeof(float) * 2 * (size_t)nmom);
+  int nt = 0;
+  for (int i = 0; i < m->nparams; i++, nt++) {
+    const ist_param *p = &m->params[i];
+    t[nt] = (ist_st_tensor){.dtype = IST_F32, .ndim = p->ndim, .data = ist_param_in(m, host, p),
+                            .nbytes = sizeof(float) * (size_t)p->numel};
+    snprintf(t[nt].name, sizeof t[nt].name, "%s", p->name);
+    memcpy(t[nt].shape, p->shape, sizeof p->shape);
+  }
+  const char *names[2] = {"optimizer.m", "optimizer.v"};
+  for (int k = 0; k < 2; k++, nt++)
+    t[nt] = (ist_st_tensor){.dtype = IST_F32, .ndim = 1, .shape = {nmom}, .data = mom + k * nmom,
+                            .nbytes = sizeof(float) * (size_t)nmom};
+  snprintf(t[nt - 2].name, sizeof t[0].name, "%s", names[0]);
+  snprintf(t[nt - 1].name, sizeof t[0].name, "%s", names[1]);
+  ist_st_meta meta[IST_MODEL_META + 2];
+  ist_model_meta(m, "role", "train-state", meta);
+  snprintf(meta[IST_MODEL_META].key, sizeof meta[0].key, "fingerprint");
+  snprintf(meta[IST_MODEL_META].value, sizeof meta[0].value, "%s", fp);
+  snprintf(meta[IST_MODEL_META + 1].key, sizeof meta[0].key, "position");
+  snprintf(meta[IST_MODEL_META + 1].value, sizeof meta[0].value,
+           "epoch=%d step=%d radam_step=%d loss_sum=%.17g hits_sum=%.17g seconds=%.17g test_acc=%.17g", pos->epoch,
+           pos->step, opt->step, pos->loss_sum, pos->hits_sum, pos->seconds, pos->test_acc);
+  ist_status st = ist_st_write(path, t, nt, meta, IST_MODEL_META + 2);
+  free(host);
+  free(mom);
+  return st;
+}
+
+static ist_status load_state(ist_model *m, ist_radam *opt, train_pos *pos, const char *fp, const char *path) {
+  ist_safetensors f;
+  IST_TRY(ist_st_read(path, &f));
+  const char *saved = ist_st_meta_get(&f, "fingerprint"), *where = ist_st_meta_get(&f, "position");
+  const int64_t nmom = ist_model_param_floats(m);
+  const ist_st_tensor *mt = ist_st_find(&f, "optimizer.m"), *vt = ist_st_find(&f, "optimizer.v");
+  ist_status st = IST_OK;
+  if (!saved || !where || !mt || !vt) {
+    st = ist_fail(IST_ERR_FORMAT, "%s: not an insitu training state (no fingerprint, position or optimizer moments)", path);
+  } else if (strcmp(saved, fp)) {
+    st = ist_fail(IST_ERR_STATE, "%s: saved by a run with other flags or another model (saved: %s; now: %s)", path,
+                  saved, fp);
+  } else if (sscanf(where, "epoch=%d step=%d radam_step=%d loss_sum=%lf hits_sum=%lf seconds=%lf test_acc=%lf",
+                    &pos->epoch, &pos->step, &opt->step, &pos->loss_sum, &pos->hits_sum, &pos->seconds,
+                    &pos->test_acc) != 7) {
+    st = ist_fail(IST_ERR_FORMAT, "%s: bad position metadata '%s'", path, where);
+  } else if (mt->dtype != IST_F32 || vt->dtype != IST_F32 || mt->ndim != 1 || vt->ndim != 1 || mt->shape[0] != nmom ||
+             vt->shape[0] != nmom) {
+    st = ist_fail(IST_ERR_STATE, "%s: optimizer moments are not %lld F32 values", path, (long long)nmom);
+  } else {
+    st = ist_model_load_from(m, &f, path);
+  }
+  if (st == IST_OK) {
+    m->be->upload(opt->state.base, mt->data, sizeof(float) * (size_t)nmom);
+    m->be->upload((float *)opt->state.base + nmom, vt->data, sizeof(float) * (size_t)nmom);
+  }
+  ist_st_free(&f);
+  return st;
+}
+
+/* Rank 0 reads the state (if the file exists) and sends it to every rank; all ranks learn the
+ * outcome, so a bad file fails every rank the same way. */
+static ist_status resume_state(ist_model *m, ist_radam *opt, train_pos *pos, const char *fp, const char *path,
+                               ist_comm *comm, int *resumed) {
+  struct stat sb;
+  int have = stat(path, &sb) == 0;
+  ist_status st = IST_OK;
+  char err[1024] = "";
+  if (comm->rank == 0 && have && (st = load_state(m, opt, pos, fp, path)) != IST_OK)
+    snprintf(err, sizeof err, "%s", ist_last_error());
+  if (comm->size > 1) {
+    int32_t flags[2] = {have, st != IST_OK};
+    IST_TRY(comm->broadcast(comm, flags, sizeof flags, 0));
+    IST_TRY(comm->broadcast(comm, err, sizeof err, 0));
+    have = flags[0];
+    if (flags[1]) {
+      comm->agreed_error = 1;
+      return ist_fail(IST_ERR_STATE, "%s", err);
+    }
+    if (have) {
+      IST_TRY(broadcast_backend(comm, m->be, m->params_arena.base, m->params_arena.used));
+      IST_TRY(broadcast_backend(comm, m->be, opt->state.base, opt->state.used));
+      IST_TRY(comm->broadcast(comm, pos, sizeof *pos, 0));
+      IST_TRY(comm->broadcast(comm, &opt->step, sizeof opt->step, 0));
+    }
+  }
+  IST_TRY(st);
+  *resumed = have;
+  return IST_OK;
+}
+
+/* ---- the loop ---- */
+
 ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,
                      const ist_train_config *cfg, ist_train_result *res) {
-  const int b = m->batch;
-  const int64_t steps = train->n / b;
-  if (steps < 1) return ist_fail(IST_ERR_ARG, "--batch: %d is larger than the %lld training images", b, (long long)train->n);
+  ist_comm single = {.kind = "none", .rank = 0, .size = 1};
+  ist_comm *comm = cfg->comm ? cfg->comm : &single;
+  const int b = m->batch, ranks = comm->size, rank = comm->rank, lead = rank == 0;
+  const int64_t steps = train->n / ((int64_t)b * ranks);
+  memset(res, 0, sizeof *res);
+  if (steps < 1)
+    return ist_fail(IST_ERR_ARG, "--batch: %d × %d ranks is more than the %lld training images", b, ranks,
+                    (long long)train->n);
   IST_TRY(ist_check_data(m, train));
   IST_TRY(ist_check_data(m, test));
   if (teacher && teacher->batch != b) return ist_fail(IST_ERR_ARG, "teacher batch %d differs from student batch %d", teacher->batch, b);
+  char fp[4096];
+  fingerprint(m, train, cfg, fp, sizeof fp);
+  IST_TRY(ist_comm_check_same(comm, "the model, data or training flags", fp));
   ist_radam opt;
   IST_TRY(ist_radam_create(&opt, m, cfg->lr, cfg->lr_decay, cfg->weight_decay));
   const size_t in_floats = (size_t)b * m->in_c * m->in_h * m->in_w;
   int32_t *order = malloc(sizeof(int32_t) * (size_t)train->n), *labels = malloc(sizeof(int32_t) * (size_t)b);
   float *images = malloc(sizeof(float) * in_floats);
-  if (!order || !labels || !images) {
-    free(order);
-    free(labels);
-    free(images);
-    ist_radam_destroy(&opt);
-    return ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order", cfg->stage);
+  ist_status st = order && labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order", cfg->stage);
+  sync_ctx sync = {.comm = comm};
+  const ist_reducer reducer = {sync_sum, &sync, ranks};
+  if (cfg->sync_bn && ranks > 1) m->bn_sync = &reducer;
+  /* Every rank starts from rank 0's parameters. */
+  if (st == IST_OK && ranks > 1) st = broadcast_backend(comm, m->be, m->params_arena.base, m->params_arena.used);
+  train_pos pos = {0};
+  int resumed = 0;
+  if (st == IST_OK && cfg->resume && cfg->state_path) st = resume_state(m, &opt, &pos, fp, cfg->state_path, comm, &resumed);
+  const int64_t grad_floats = (int64_t)(m->grads_arena.used / sizeof(float));
+  if (st == IST_OK && lead) {
+    if (resumed)
+      printf("[%s] resuming from %s at epoch %d, step %d\n", cfg->stage, cfg->state_path, pos.epoch + 1, pos.step);
+    if (ranks > 1)
+      printf("[%s] data-parallel over %d ranks (%s%s): %lld bytes of gradients all-reduced per step (a dense model's: "
+             "%lld bytes)\n",
+             cfg->stage, ranks, comm->kind, cfg->sync_bn ? ", synchronized BatchNorm" : "",
+             (long long)(ist_model_param_floats(m) * 4), (long long)(ist_model_dense_param_floats(m) * 4));
+    fflush(stdout);
   }
-  ist_rng rng;
-  ist_rng_seed(&rng, cfg->seed, 7);
-  const double t0 = now_s();
-  ist_status st = IST_OK;
-  memset(res, 0, sizeof *res);
-  for (int epoch = 0; epoch < cfg->epochs && st == IST_OK; epoch++) {
+  const double t_start = now_s(), t0 = t_start - pos.seconds; /* t0: as if never interrupted */
+  const int64_t images_before = ((int64_t)pos.epoch * steps + pos.step) * b * ranks;
+  res->test_acc = (float)pos.test_acc;
+  for (int epoch = pos.epoch; epoch < cfg->epochs && st == IST_OK; epoch++) {
+    /* The order and the augmentation of an epoch depend only on the seed and the epoch. */
+    ist_rng rng;
+    ist_rng_for(&rng, cfg->seed, 0x5eed0000u + (uint64_t)epoch);
     for (int64_t i = 0; i < train->n; i++) order[i] = (int32_t)i;
     ist_rng_shuffle(&rng, order, train->n);
+    const uint64_t aug_seed = ist_mix64(cfg->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
     ist_radam_set_epoch(&opt, epoch);
-    double loss_sum = 0, te = now_s();
-    int64_t hits_sum = 0;
-    for (int64_t s = 0; s < steps && st == IST_OK; s++) {
-      st = ist_dataset_batch(train, order, s * b, b, images, labels, &cfg->augment, &rng);
+    const double te = now_s();
+    for (int64_t s = epoch == pos.epoch ? pos.step : 0; s < steps && st == IST_OK; s++) {
+      st = ist_dataset_batch(train, order, s * b * ranks + (int64_t)rank * b, b, images, labels, &cfg->augment, aug_seed);
       if (st != IST_OK) break;
       ist_model_set_batch(m, b, images, labels);
       ist_model_zero_grad(m);
@@ -124,39 +354,68 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
       }
       m->backward(m, b);
       if (cfg->lambda_ort > 0) loss += cfg->lambda_ort * ist_ortho_total(m, cfg->lambda_ort);
+      double stats[2] = {loss, hits};
+      if (ranks > 1) { /* the mean gradient of the global batch; the loss and hits over it */
+        st = reduce_backend(comm, m->be, (float *)m->grads_arena.base, grad_floats);
+        if (st == IST_OK) m->be->scale(grad_floats, 1.0f / (float)ranks, (float *)m->grads_arena.base);
+        if (st == IST_OK) st = comm->allreduce_f64(comm, stats, 2);
+        if (st == IST_OK && sync.failed) st = ist_fail(IST_ERR_STATE, "synchronized BatchNorm: %s", sync.err);
+        if (st != IST_OK) break;
+        stats[0] /= ranks;
+      }
       ist_radam_step(&opt, m);
-      loss_sum += loss;
-      hits_sum += hits;
-      if (cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps)) {
-        double el = now_s() - t0, ips = (double)(epoch * steps + s + 1) * b / el;
-        double left = ((double)(cfg->epochs - epoch) * steps - (s + 1)) * b / ips;
+      pos.loss_sum += stats[0];
+      pos.hits_sum += stats[1];
+      pos.epoch = epoch;
+      pos.step = (int)(s + 1);
+      const double el = now_s() - t0;
+      if (lead && cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps)) {
+        const int64_t done = ((int64_t)epoch * steps + s + 1) * b * ranks;
+        const double ips = (double)(done - images_before) / (now_s() - t_start);
+        const double left = ((double)cfg->epochs * steps * b * ranks - done) / (ips > 0 ? ips : 1);
         printf("[%s] epoch %d/%d step %lld/%lld loss %.4f acc %.2f%% | %.0f img/s | ETA %dm%02ds\n", cfg->stage,
-               epoch + 1, cfg->epochs, (long long)(s + 1), (long long)steps, loss_sum / (s + 1),
-               100.0 * hits_sum / ((s + 1) * b), ips, (int)left / 60, (int)left % 60);
+               epoch + 1, cfg->epochs, (long long)(s + 1), (long long)steps, pos.loss_sum / (s + 1),
+               100.0 * pos.hits_sum / ((double)(s + 1) * b * ranks), ips, (int)left / 60, (int)left % 60);
         fflush(stdout);
       }
+      if (lead && cfg->state_path && cfg->state_every > 0 && (s + 1) % cfg->state_every == 0 && s + 1 < steps) {
+        pos.seconds = el;
+        st = save_state(m, &opt, &pos, fp, cfg->state_path);
+      }
     }
-    if (st == IST_OK && cfg->bn_recalib > 0) st = ist_bn_recalibrate(m, train, cfg->bn_recalib);
-    res->train_loss = (float)(loss_sum / steps);
-    res->train_acc = (float)hits_sum / (float)(steps * b);
-    float test_loss;
-    if (st == IST_OK) st = ist_evaluate(m, test, &res->test_acc, &test_loss);
     if (st != IST_OK) break;
+    /* Every rank ends the epoch with the same running statistics (re-estimated on its share of the
+     * global batches, then averaged), then evaluates its share of the test set. */
+    if (cfg->bn_recalib > 0) st = bn_recalibrate_on(m, train, cfg->bn_recalib, comm);
+    if (st == IST_OK && ranks > 1) st = average_buffers(m, comm);
+    if (st == IST_OK && sync.failed) st = ist_fail(IST_ERR_STATE, "synchronized BatchNorm: %s", sync.err);
+    float test_loss = 0;
+    if (st == IST_OK) st = ist_evaluate_on(m, test, comm, &res->test_acc, &test_loss);
+    if (st != IST_OK) break;
+    res->train_loss = (float)(pos.loss_sum / steps);
+    res->train_acc = (float)(pos.hits_sum / ((double)steps * b * ranks));
     res->seconds = (float)(now_s() - t0);
-    printf("[%s] epoch %d/%d done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.2e | %.1fs\n",
-           cfg->stage, epoch + 1, cfg->epochs, res->train_loss, 100 * res->train_acc, test_loss, 100 * res->test_acc,
-           opt.h.lr, now_s() - te);
-    fflush(stdout);
-    if (cfg->metrics) {
-      fprintf(cfg->metrics,
-              "{\"stage\":\"%s\",\"epoch\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,\"test_loss\":%.6f,"
-              "\"test_acc\":%.6f,\"lr\":%.6g,\"seconds\":%.2f}\n",
-              cfg->stage, epoch + 1, res->train_loss, res->train_acc, test_loss, res->test_acc, opt.h.lr, res->seconds);
-      fflush(cfg->metrics);
+    if (lead) {
+      printf("[%s] epoch %d/%d done: train loss %.4f acc %.2f%% | test loss %.4f acc %.2f%% | lr %.2e | %.1fs\n",
+             cfg->stage, epoch + 1, cfg->epochs, res->train_loss, 100 * res->train_acc, test_loss, 100 * res->test_acc,
+             opt.h.lr, now_s() - te);
+      fflush(stdout);
+      if (cfg->metrics) {
+        fprintf(cfg->metrics,
+                "{\"stage\":\"%s\",\"epoch\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,\"test_loss\":%.6f,"
+                "\"test_acc\":%.6f,\"lr\":%.6g,\"seconds\":%.2f,\"ranks\":%d}\n",
+                cfg->stage, epoch + 1, res->train_loss, res->train_acc, test_loss, res->test_acc, opt.h.lr,
+                res->seconds, ranks);
+        fflush(cfg->metrics);
+      }
+      if (cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
     }
-    if (cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
+    pos = (train_pos){.epoch = epoch + 1, .seconds = now_s() - t0, .test_acc = res->test_acc};
+    if (st == IST_OK && lead && cfg->state_path) st = save_state(m, &opt, &pos, fp, cfg->state_path);
   }
-  if (st == IST_OK && cfg->epochs == 0) st = ist_evaluate(m, test, &res->test_acc, NULL);
+  if (st == IST_OK && cfg->epochs == 0) st = ist_evaluate_on(m, test, comm, &res->test_acc, NULL);
+  if (res->seconds == 0) res->seconds = (float)(now_s() - t0);
+  m->bn_sync = NULL;
   free(order);
   free(labels);
   free(images);

@@ -3,6 +3,7 @@
 #define IST_TRAINER_H
 #include <stdio.h>
 
+#include "host/comm.h"
 #include "host/dataset.h"
 #include "models/model.h"
 
@@ -22,6 +23,15 @@ typedef struct {
   int log_every;          /* steps between progress lines (0: none) */
   FILE *metrics;          /* JSON lines, one per epoch (may be NULL) */
   const char *checkpoint; /* written (atomically) after every epoch, may be NULL */
+  /* Data parallelism: comm NULL or of size 1 is one process. Rank r trains on positions
+   * [s·B·R + r·B, +B) of step s of the shared order; gradients are averaged over the ranks. */
+  ist_comm *comm;
+  int sync_bn;            /* BatchNorm statistics over every rank's batch (else per rank, as DDP) */
+  /* The whole training state (parameters, RAdam moments and step, epoch, step, progress sums) is
+   * written atomically to state_path every state_every steps (0: only after each epoch); with
+   * resume, an existing state file is continued from (same flags required). */
+  const char *state_path;
+  int state_every, resume;
 } ist_train_config;
 
 typedef struct {
@@ -41,6 +51,11 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
 ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches);
 /* Top-1 accuracy (0..1) and mean cross-entropy (loss may be NULL) of m on d, in eval mode. */
 ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *loss);
+/* The same with the images split over comm's ranks (comm may be NULL). */
+ist_status ist_evaluate_on(ist_model *m, const ist_dataset *d, ist_comm *comm, float *acc, float *loss);
+/* Floats of the gradients one data-parallel step all-reduces (the trainable parameters), and the
+ * same for the dense version of m (every conv with its full weight). */
+int64_t ist_model_dense_param_floats(const ist_model *m);
 /* Σ over generated layers of the orthogonality penalty; with scale > 0 also adds scale·∂L/∂θ. */
 float ist_ortho_total(ist_model *m, float scale);
 

@@ -20,6 +20,7 @@ static const ist_backend cpu_backend = {
     .batchnorm_forward = ist_cpu_batchnorm_forward,
     .batchnorm_backward = ist_cpu_batchnorm_backward,
     .add = ist_cpu_add,
+    .scale = ist_cpu_scale,
     .copy_channels = ist_cpu_copy_channels,
     .relu_forward = ist_cpu_relu_forward,
     .relu_backward = ist_cpu_relu_backward,

@@ -40,12 +40,13 @@ void ist_cpu_conv2d_backward_ref(const ist_conv_shape *s, const float *dy, const
 
 void ist_cpu_batchnorm_forward(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                                float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
-                               float momentum, float eps, int training);
+                               float momentum, float eps, int training, const ist_reducer *sync);
 void ist_cpu_batchnorm_backward(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                                 const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
-                                float *dbeta, int training);
+                                float *dbeta, int training, const ist_reducer *sync);
 
 void ist_cpu_add(int64_t n, const float *a, const float *b, float *y);
+void ist_cpu_scale(int64_t n, float a, float *x);
 void ist_cpu_copy_channels(int n, int hw, int c, const float *src, int src_c, int src_off, float *dst, int dst_c,
                            int dst_off, int accumulate);
 void ist_cpu_relu_forward(int64_t n, const float *x, float *y);
