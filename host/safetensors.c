@@ -10,12 +10,15 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *dtype_name(ist_dtype t) { return t == IST_F32 ? "F32" : t == IST_I32 ? "I32" : "U8"; }
+static const char *dtype_name(ist_dtype t) {
+  return t == IST_F32 ? "F32" : t == IST_I32 ? "I32" : t == IST_I64 ? "I64" : "U8";
+}
 
 static int dtype_parse(const char *s, ist_dtype *t) {
   if (!strcmp(s, "F32")) *t = IST_F32;
   else if (!strcmp(s, "I32")) *t = IST_I32;
   else if (!strcmp(s, "U8")) *t = IST_U8;
+  else if (!strcmp(s, "I64")) *t = IST_I64;
   else return 0;
   return 1;
 }
@@ -236,7 +239,7 @@ static ist_status parse_header(parser *ps, ist_safetensors *f, size_t data_len) 
       if (!strcmp(field, "dtype")) {
         char dt[16];
         if (!parse_string(ps, dt, sizeof dt) || !dtype_parse(dt, &t.dtype))
-          return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: unsupported dtype (F32, I32, U8 are read)", path, key);
+          return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: unsupported dtype (F32, I32, I64, U8 are read)", path, key);
         have_dtype = 1;
       } else if (!strcmp(field, "shape")) {
         if (!parse_int_array(ps, t.shape, IST_MAX_DIMS, &t.ndim))

@@ -45,7 +45,7 @@ ist_status ist_arena_alloc(ist_arena *a, size_t bytes, void **out) {
   return IST_OK;
 }
 
-size_t ist_dtype_size(ist_dtype t) { return t == IST_U8 ? 1 : 4; }
+size_t ist_dtype_size(ist_dtype t) { return t == IST_U8 ? 1 : t == IST_I64 ? 8 : 4; }
 
 int64_t ist_numel(const ist_tensor *t) {
   int64_t n = 1;

@@ -12,7 +12,7 @@ extern "C" {
 
 #define IST_MAX_DIMS 4
 
-typedef enum { IST_F32 = 0, IST_I32 = 1, IST_U8 = 2 } ist_dtype;
+typedef enum { IST_F32 = 0, IST_I32 = 1, IST_U8 = 2, IST_I64 = 3 } ist_dtype; /* I64: read only (PyTorch's num_batches_tracked) */
 typedef enum { IST_CPU = 0, IST_CUDA = 1 } ist_device;
 
 typedef struct {

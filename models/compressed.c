@@ -137,3 +137,53 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path) {
   ist_st_free(&f);
   return st;
 }
+
+/* ---- export for other frameworks ---- */
+
+ist_status ist_model_export(ist_model *m, const char *path, int materialize) {
+  ist_st_tensor t[IST_MAX_PARAMS];
+  float *host = ist_model_params_to_host(m), *extra[IST_MAX_CONVS] = {0};
+  int nt = 0, nextra = 0;
+  ist_status st = host ? IST_OK : ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+  for (int i = 0; st == IST_OK && i < m->nparams; i++) {
+    ist_param *p = &m->params[i];
+    float *x = (float *)ist_param_in(m, host, p);
+    const char *dot = strrchr(p->name, '.');
+    /* The conv a factor belongs to: materialized, it becomes that conv's one dense weight. */
+    ist_conv_layer *owner = NULL;
+    for (int c = 0; materialize && dot && c < m->nconvs; c++)
+      if (!strncmp(m->convs[c]->name, p->name, (size_t)(dot - p->name)) && m->convs[c]->name[dot - p->name] == 0 &&
+          (m->convs[c]->set.generated || m->convs[c]->set.baseline))
+        owner = m->convs[c];
+    if (owner) {
+      if (p->data != owner->wb && p->data != owner->wc_free && p->data != owner->p1) continue; /* one entry per conv */
+      ist_conv_layer *l = owner;
+      const int64_t numel = ist_conv_weight_numel(&l->shape);
+      float *w = extra[nextra++] = malloc(sizeof(float) * (size_t)numel);
+      if (!w) {
+        st = ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+        break;
+      }
+      if (l->set.generated) ist_conv_layer_generate(m->be, l);
+      else m->be->baseline_forward(&l->base, l->p1, l->p2, l->w);
+      m->be->download(w, l->w, sizeof(float) * (size_t)numel);
+      t[nt] = (ist_st_tensor){.dtype = IST_F32, .ndim = 4, .data = w, .nbytes = sizeof(float) * (size_t)numel,
+                              .shape = {l->shape.co, l->shape.ci / l->shape.groups, l->shape.k, l->shape.k}};
+      snprintf(t[nt++].name, sizeof t[0].name, "%s.weight", l->name);
+      continue;
+    }
+    /* Quantized tensors as the values the forward uses (dequantized codes). */
+    if (quantized(p)) ist_cpu_quantize_forward(p->numel, p->bits, x, x);
+    t[nt] = (ist_st_tensor){.dtype = IST_F32, .ndim = p->ndim, .data = x, .nbytes = sizeof(float) * (size_t)p->numel};
+    memcpy(t[nt].shape, p->shape, sizeof p->shape);
+    snprintf(t[nt++].name, sizeof t[0].name, "%s", p->name);
+  }
+  if (st == IST_OK) {
+    ist_st_meta meta[IST_MODEL_META];
+    ist_model_meta(m, "export", materialize ? "dense" : "factors", meta);
+    st = ist_st_write(path, t, nt, meta, IST_MODEL_META);
+  }
+  for (int i = 0; i < nextra; i++) free(extra[i]);
+  free(host);
+  return st;
+}

@@ -164,6 +164,10 @@ ist_status ist_model_load_from(ist_model *m, const ist_safetensors *f, const cha
 /* The compressed form: quantized factors (and the 8-bit classifier) as packed codes + scales. */
 ist_status ist_model_save_compressed(const ist_model *m, const char *path);
 ist_status ist_model_load_compressed(ist_model *m, const char *path);
+/* For other frameworks (PyTorch): every tensor the forward uses, quantized ones as their
+ * dequantized values; materialize: each generated or baseline conv as its one dense weight
+ * "<conv>.weight" (torchvision's state_dict), else its factors under their own names. */
+ist_status ist_model_export(ist_model *m, const char *path, int materialize);
 
 /* Layer building blocks, shared by architectures. The *_register functions run twice: first
  * against measuring arenas (to size them), then for real. */

@@ -24,7 +24,8 @@ typedef struct {
   int bn_recalib;
   int markdown, csv;
   int classes, input_size, crop_pad, loader_threads;
-  const char *comm_kind;
+  const char *comm_kind, *to, *logits;
+  int materialize;
   int sync_bn, resume, checkpoint_every;
   ist_comm *comm; /* made in main from comm_kind */
   float eval_resize;
@@ -62,6 +63,11 @@ static const char *USAGE =
     "  report    per-layer and whole-model parameter and memory ratios for --setting/--layers\n"
     "  analyze   share of the top 30% singular values per conv of --checkpoint, inside kernels\n"
     "            and across kernels (the paper's Figure 2); --png FILE plots it\n"
+    "  export    --checkpoint for PyTorch into --to: quantized values dequantized; generated convs\n"
+    "            as factors, or with --materialize as dense weights (torchvision names)\n"
+    "\n"
+    "Data-parallel: mpirun -np N insitu COMMAND ... (or srun); --comm, --sync-bn. A killed run\n"
+    "continues with --resume from OUT/<stage>.state.safetensors.\n"
     "\n"
     "Settings are Bi-Bc-qb-qu-qv (SPEC §2) or 'dense'; --layers overrides per conv (conv2=2-8-4-4-4,...).";
 
@@ -116,6 +122,9 @@ static ist_option *option_table(options *o, int *n) {
   OPT("markdown", IST_OPT_FLAG, markdown, "report as a markdown table");
   OPT("csv", IST_OPT_FLAG, csv, "report as CSV");
   OPT("png", IST_OPT_STRING, png, "analyze: also plot the shares into this PNG (needs gnuplot)");
+  OPT("to", IST_OPT_STRING, to, "export: the safetensors file to write");
+  OPT("materialize", IST_OPT_FLAG, materialize, "export: each generated/baseline conv as its dense weight (a torchvision state_dict) instead of its factors");
+  OPT("logits", IST_OPT_STRING, logits, "eval: also write the test logits and labels to this safetensors file");
 #undef OPT
   *n = i;
   return t;
@@ -184,7 +193,9 @@ static ist_status checkpoint_config(const options *o, const char *path, ist_mode
   /* Checkpoints without classes/input metadata get the architecture's defaults (or the flags). */
   if (classes) cfg->classes = atoi(classes);
   if (!layers || !a) {
-    st = ist_fail(IST_ERR_FORMAT, "%s: no insitu metadata (arch, layers)", path);
+    /* A plain state_dict (e.g. saved from PyTorch): --model with dense convs. */
+    snprintf(arch, cap, "%s", o->model);
+    st = ist_setting_parse("dense", &cfg->global);
   } else if (input && sscanf(input, "%dx%d", &cfg->in_h, &cfg->in_w) != 2) {
     st = ist_fail(IST_ERR_FORMAT, "%s: bad input metadata '%s'", path, input);
   } else {
@@ -348,6 +359,32 @@ static ist_report_format report_format(const options *o) {
   return o->csv ? IST_REPORT_CSV : o->markdown ? IST_REPORT_MARKDOWN : IST_REPORT_TEXT;
 }
 
+/* The logits of every test image (and its label) into a safetensors file. */
+static ist_status write_logits(ist_model *m, const ist_dataset *d, const char *path) {
+  float *logits = malloc(sizeof(float) * (size_t)(d->n * m->classes)), *images = malloc(sizeof(float) * (size_t)m->batch * m->in_c * m->in_h * m->in_w);
+  int32_t *labels = malloc(sizeof(int32_t) * (size_t)d->n);
+  ist_status st = logits && images && labels ? IST_OK : ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+  for (int64_t s = 0; st == IST_OK && s < d->n; s += m->batch) {
+    const int n = (int)(d->n - s < m->batch ? d->n - s : m->batch);
+    st = ist_dataset_batch(d, NULL, s, n, images, labels + s, NULL, 0);
+    if (st != IST_OK) break;
+    ist_model_set_batch(m, n, images, labels + s);
+    m->forward(m, n, 0);
+    m->be->download(logits + s * m->classes, m->logits, sizeof(float) * (size_t)n * m->classes);
+  }
+  if (st == IST_OK) {
+    ist_st_tensor t[2] = {{.name = "logits", .dtype = IST_F32, .ndim = 2, .shape = {d->n, m->classes}, .data = logits,
+                           .nbytes = sizeof(float) * (size_t)(d->n * m->classes)},
+                          {.name = "labels", .dtype = IST_I32, .ndim = 1, .shape = {d->n}, .data = labels,
+                           .nbytes = sizeof(int32_t) * (size_t)d->n}};
+    st = ist_st_write(path, t, 2, NULL, 0);
+  }
+  free(logits);
+  free(images);
+  free(labels);
+  return st;
+}
+
 static ist_status cmd_eval(const options *o) {
   if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "eval: --checkpoint is required");
   ist_model_config cfg;
@@ -364,6 +401,7 @@ static ist_status cmd_eval(const options *o) {
     st = load_any(&m, o->checkpoint);
     if (st == IST_OK && o->bn_recalib > 0) st = ist_bn_recalibrate(&m, &train, o->bn_recalib);
     if (st == IST_OK) st = ist_evaluate(&m, &test, &acc, &loss);
+    if (st == IST_OK && o->logits) st = write_logits(&m, &test, o->logits);
     if (st == IST_OK) {
       printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
       ist_report_print(stdout, &m, report_format(o));
@@ -386,6 +424,20 @@ static ist_status cmd_report(const options *o) {
   ist_report_print(stdout, &m, report_format(o));
   ist_model_destroy(&m);
   return IST_OK;
+}
+
+static ist_status cmd_export(const options *o) {
+  if (!o->checkpoint || !o->to) return ist_fail(IST_ERR_ARG, "export: --checkpoint and --to are required");
+  ist_model_config cfg;
+  char arch[32];
+  IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
+  ist_model m;
+  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
+  ist_status st = load_any(&m, o->checkpoint);
+  if (st == IST_OK) st = ist_model_export(&m, o->to, o->materialize);
+  if (st == IST_OK) printf("exported %s to %s (%s)\n", o->checkpoint, o->to, o->materialize ? "dense weights" : "factors");
+  ist_model_destroy(&m);
+  return st;
 }
 
 static ist_status cmd_analyze(const options *o) {
@@ -473,7 +525,7 @@ int main(int argc, char **argv) {
     if (o.lr_decay < 0) o.lr_decay = full ? FULL_LR_DECAY : SHORT_LR_DECAY;
     omp_set_num_threads(o.threads);
   }
-  if (st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "analyze")) {
+  if (st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "analyze") && strcmp(cmd, "export")) {
     /* Check the student's setting and init method before any long work starts (eval and analyze
      * take the model from the checkpoint). */
     ist_init_method method;
@@ -492,7 +544,7 @@ int main(int argc, char **argv) {
       snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", i > 1 ? " " : "", argv[i]);
     st = ist_comm_check_same(o.comm, "the command lines", line);
   }
-  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze");
+  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze") && strcmp(cmd, "export");
   if (needs_out) st = make_dir(o.out);
   if (st == IST_OK) {
     if (!strcmp(cmd, "run")) st = cmd_run(&o);
@@ -528,7 +580,8 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "eval")) st = cmd_eval(&o);
     else if (!strcmp(cmd, "report")) st = cmd_report(&o);
     else if (!strcmp(cmd, "analyze")) st = cmd_analyze(&o);
-    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze; see --help)", cmd);
+    else if (!strcmp(cmd, "export")) st = cmd_export(&o);
+    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze, export; see --help)", cmd);
   }
   const int ranks = o.comm ? o.comm->size : 1;
   if (st != IST_OK) {

@@ -3,6 +3,7 @@
  * fp32; the classifier in fp32, or 8 bits when the model is quantized); the denominator is the
  * same model with dense convs, every parameter fp32. BN running statistics are not counted. */
 #include "train/report.h"
+#include "train/trainer.h"
 
 #include <string.h>
 
@@ -98,4 +99,7 @@ void ist_report_print(FILE *out, const ist_model *m, ist_report_format format) {
   if (csv) return;
   fprintf(out, "%swhole model: parameter ratio %.4f, memory ratio %.4f (%.0f of %.0f bytes)\n", markdown ? "\n" : "",
           t.param_ratio, t.memory_ratio, t.bits / 8, t.dense_bits / 8);
+  const int64_t g = ist_model_param_floats(m) * 4, dense = ist_model_dense_param_floats(m) * 4;
+  fprintf(out, "%sdata-parallel step: %lld bytes of fp32 gradients all-reduced per rank (dense model: %lld bytes, %.1fx more)\n",
+          markdown ? "\n" : "", (long long)g, (long long)dense, (double)dense / (double)g);
 }
