@@ -136,6 +136,12 @@ TEST(Add, SumsElementwiseInPlace) {
   EXPECT_EQ(a, (std::vector<float>{11, 22, 0}));
 }
 
+TEST(Scale, MultipliesInPlace) {
+  std::vector<float> a = {1, -2, 4};
+  ist_cpu_scale(3, 0.5f, a.data());
+  EXPECT_EQ(a, (std::vector<float>{0.5f, -1, 2}));
+}
+
 TEST(CopyChannels, CopiesAndAccumulatesChannelSlicesOfEveryImage) {
   // 2 images of 3 channels × 2 values → channels 1..2 into channels 0..1 of 2 images of 4 channels.
   std::vector<float> src = {0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15}, dst(16, 100.0f);
