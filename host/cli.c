@@ -23,6 +23,13 @@ static ist_status set_value(const ist_option *o, const char *v) {
     *(int *)o->dst = (int)x;
     return IST_OK;
   }
+  case IST_OPT_DOUBLE: {
+    double x = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(x))
+      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a number", o->name, v);
+    *(double *)o->dst = x;
+    break;
+  }
   case IST_OPT_FLOAT: {
     float x = strtof(v, &end);
     if (end == v || *end || errno || !isfinite(x))
@@ -72,6 +79,7 @@ void ist_cli_print_help(FILE *out, const char *usage, const ist_option *opts, in
     switch (o->type) {
     case IST_OPT_INT: snprintf(def, sizeof def, "%d", *(int *)o->dst); break;
     case IST_OPT_FLOAT: snprintf(def, sizeof def, "%g", *(float *)o->dst); break;
+    case IST_OPT_DOUBLE: snprintf(def, sizeof def, "%g", *(double *)o->dst); break;
     case IST_OPT_STRING: snprintf(def, sizeof def, "%s", *(const char **)o->dst ? *(const char **)o->dst : ""); break;
     case IST_OPT_FLAG: break;
     }

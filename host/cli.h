@@ -9,7 +9,7 @@
 extern "C" {
 #endif
 
-typedef enum { IST_OPT_INT, IST_OPT_FLOAT, IST_OPT_STRING, IST_OPT_FLAG } ist_opt_type;
+typedef enum { IST_OPT_INT, IST_OPT_FLOAT, IST_OPT_DOUBLE, IST_OPT_STRING, IST_OPT_FLAG } ist_opt_type;
 
 typedef struct {
   const char *name; /* without the leading -- */

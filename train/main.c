@@ -13,6 +13,7 @@
 #include "kernels/backend.h"
 #include "models/model.h"
 #include "train/analyze.h"
+#include "train/hw.h"
 #include "train/project.h"
 #include "train/report.h"
 #include "train/trainer.h"
@@ -24,7 +25,9 @@ typedef struct {
   int bn_recalib;
   int markdown, csv;
   int classes, input_size, crop_pad, loader_threads;
-  const char *comm_kind, *to, *logits;
+  const char *comm_kind, *to, *logits, *accelerator;
+  ist_hw_params hw;
+  float act_bits, peak_tflops, bandwidth_gbs;
   int materialize;
   int sync_bn, resume, checkpoint_every;
   ist_comm *comm; /* made in main from comm_kind */
@@ -38,7 +41,8 @@ static options defaults(void) {
       .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
       .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1,
-      .comm_kind = "auto", .checkpoint_every = 500, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
+      .comm_kind = "auto", .checkpoint_every = 500, .accelerator = "h100", .act_bits = 16,
+      .hw = {.t_dac_ps = 400, .t_mod_ps = 50, .t_oe_ps = 10, .ring_um = 20, .group_index = 2.25, .sram_gibs = 34, .qw = 16}, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
 
@@ -63,6 +67,8 @@ static const char *USAGE =
     "  report    per-layer and whole-model parameter and memory ratios for --setting/--layers\n"
     "  analyze   share of the top 30% singular values per conv of --checkpoint, inside kernels\n"
     "            and across kernels (the paper's Figure 2); --png FILE plots it\n"
+    "  hw        SPEC §7's cost model of the photonic in-situ generator per layer (latency, bytes,\n"
+    "            load time saved, DACs) and a roofline of dense vs generated convs (--accelerator)\n"
     "  export    --checkpoint for PyTorch into --to: quantized values dequantized; generated convs\n"
     "            as factors, or with --materialize as dense weights (torchvision names)\n"
     "\n"
@@ -72,7 +78,7 @@ static const char *USAGE =
     "Settings are Bi-Bc-qb-qu-qv (SPEC §2) or 'dense'; --layers overrides per conv (conv2=2-8-4-4-4,...).";
 
 static ist_option *option_table(options *o, int *n) {
-  static ist_option t[64]; /* room for every OPT below */
+  static ist_option t[96]; /* room for every OPT below */
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
   OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10, cifar100 (the binary version), svhn (.mat files), imagefolder (JPEGs in DATA/{train,val}/<class>/) or tinyimagenet (TinyImageNet-200's layout)");
@@ -125,6 +131,17 @@ static ist_option *option_table(options *o, int *n) {
   OPT("to", IST_OPT_STRING, to, "export: the safetensors file to write");
   OPT("materialize", IST_OPT_FLAG, materialize, "export: each generated/baseline conv as its dense weight (a torchvision state_dict) instead of its factors");
   OPT("logits", IST_OPT_STRING, logits, "eval: also write the test logits and labels to this safetensors file");
+  OPT("qw", IST_OPT_DOUBLE, hw.qw, "hw: bitwidth of the dense reference weights");
+  OPT("sram-gibs", IST_OPT_DOUBLE, hw.sram_gibs, "hw: weight-loading (SRAM) bandwidth, GiB/s");
+  OPT("t-dac-ps", IST_OPT_DOUBLE, hw.t_dac_ps, "hw: DAC latency, ps (10 Gb/s)");
+  OPT("t-mod-ps", IST_OPT_DOUBLE, hw.t_mod_ps, "hw: modulator latency, ps");
+  OPT("t-oe-ps", IST_OPT_DOUBLE, hw.t_oe_ps, "hw: optical-electrical conversion latency, ps");
+  OPT("ring-um", IST_OPT_DOUBLE, hw.ring_um, "hw: micro-ring diameter R, µm");
+  OPT("group-index", IST_OPT_DOUBLE, hw.group_index, "hw: waveguide group index n_g (v_g = c / n_g)");
+  OPT("accelerator", IST_OPT_STRING, accelerator, "hw roofline: h100, a100, jetson-orin or edge-npu");
+  OPT("peak-tflops", IST_OPT_FLOAT, peak_tflops, "hw roofline: peak compute instead of the accelerator's (0: its own)");
+  OPT("bandwidth-gbs", IST_OPT_FLOAT, bandwidth_gbs, "hw roofline: memory bandwidth instead of the accelerator's (0: its own)");
+  OPT("act-bits", IST_OPT_FLOAT, act_bits, "hw roofline: bits per activation");
 #undef OPT
   *n = i;
   return t;
@@ -440,6 +457,28 @@ static ist_status cmd_export(const options *o) {
   return st;
 }
 
+static ist_status cmd_hw(const options *o) {
+  const ist_accelerator *named = ist_accelerator_find(o->accelerator);
+  if (!named) return ist_fail(IST_ERR_ARG, "--accelerator: '%s' is not one of %s", o->accelerator, ist_accelerator_names());
+  const ist_hw_params *p = &o->hw;
+  if (!(p->qw > 0 && p->sram_gibs > 0 && p->t_dac_ps >= 0 && p->t_mod_ps >= 0 && p->t_oe_ps >= 0 && p->ring_um >= 0 &&
+        p->group_index >= 1 && o->act_bits > 0 && o->peak_tflops >= 0 && o->bandwidth_gbs >= 0))
+    return ist_fail(IST_ERR_ARG, "hw: --qw, --sram-gibs, --act-bits must be > 0, latencies and sizes ≥ 0, --group-index ≥ 1");
+  ist_accelerator a = *named;
+  if (o->peak_tflops > 0) a.peak_tflops = o->peak_tflops;
+  if (o->bandwidth_gbs > 0) a.bandwidth_gbs = o->bandwidth_gbs;
+  ist_model_config cfg;
+  char arch[32];
+  snprintf(arch, sizeof arch, "%s", o->model);
+  if (o->checkpoint) IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
+  else IST_TRY(student_config(o, &cfg));
+  ist_model m;
+  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
+  ist_status st = ist_hw_print(stdout, &m, p, &a, o->batch, o->act_bits, report_format(o), o->png);
+  ist_model_destroy(&m);
+  return st;
+}
+
 static ist_status cmd_analyze(const options *o) {
   if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "analyze: --checkpoint is required");
   ist_model_config cfg;
@@ -544,7 +583,8 @@ int main(int argc, char **argv) {
       snprintf(line + strlen(line), sizeof line - strlen(line), "%s%s", i > 1 ? " " : "", argv[i]);
     st = ist_comm_check_same(o.comm, "the command lines", line);
   }
-  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze") && strcmp(cmd, "export");
+  int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze") &&
+                  strcmp(cmd, "export") && strcmp(cmd, "hw");
   if (needs_out) st = make_dir(o.out);
   if (st == IST_OK) {
     if (!strcmp(cmd, "run")) st = cmd_run(&o);
@@ -581,7 +621,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "report")) st = cmd_report(&o);
     else if (!strcmp(cmd, "analyze")) st = cmd_analyze(&o);
     else if (!strcmp(cmd, "export")) st = cmd_export(&o);
-    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze, export; see --help)", cmd);
+    else if (!strcmp(cmd, "hw")) st = cmd_hw(&o);
+    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze, export, hw; see --help)", cmd);
   }
   const int ranks = o.comm ? o.comm->size : 1;
   if (st != IST_OK) {
