@@ -13,6 +13,7 @@
 #include "kernels/backend.h"
 #include "models/model.h"
 #include "train/analyze.h"
+#include "train/explore.h"
 #include "train/hw.h"
 #include "train/project.h"
 #include "train/report.h"
@@ -25,7 +26,9 @@ typedef struct {
   int bn_recalib;
   int markdown, csv;
   int classes, input_size, crop_pad, loader_threads;
-  const char *comm_kind, *to, *logits, *accelerator;
+  const char *comm_kind, *to, *logits, *accelerator, *grid_bi, *grid_bc, *grid_q;
+  int explore_epochs;
+  float target_ratio;
   ist_hw_params hw;
   float act_bits, peak_tflops, bandwidth_gbs;
   int materialize;
@@ -42,6 +45,7 @@ static options defaults(void) {
       .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
       .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1,
       .comm_kind = "auto", .checkpoint_every = 500, .accelerator = "h100", .act_bits = 16,
+      .grid_bi = "1,2,3,4", .grid_bc = "8,16,24,32", .grid_q = "4-4-4,8-8-8,32-32-32", .target_ratio = 0.03f,
       .hw = {.t_dac_ps = 400, .t_mod_ps = 50, .t_oe_ps = 10, .ring_um = 20, .group_index = 2.25, .sram_gibs = 34, .qw = 16}, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
 }
@@ -69,6 +73,9 @@ static const char *USAGE =
     "            and across kernels (the paper's Figure 2); --png FILE plots it\n"
     "  hw        SPEC §7's cost model of the photonic in-situ generator per layer (latency, bytes,\n"
     "            load time saved, DACs) and a roofline of dense vs generated convs (--accelerator)\n"
+    "  explore   design-space exploration from --teacher over --grid-bi × --grid-bc × --grid-q:\n"
+    "            ratios and ℓ2 projection errors (and accuracy with --explore-epochs), the\n"
+    "            per-layer search at --target-ratio; CSV and PNG plots into --out\n"
     "  export    --checkpoint for PyTorch into --to: quantized values dequantized; generated convs\n"
     "            as factors, or with --materialize as dense weights (torchvision names)\n"
     "\n"
@@ -142,6 +149,11 @@ static ist_option *option_table(options *o, int *n) {
   OPT("peak-tflops", IST_OPT_FLOAT, peak_tflops, "hw roofline: peak compute instead of the accelerator's (0: its own)");
   OPT("bandwidth-gbs", IST_OPT_FLOAT, bandwidth_gbs, "hw roofline: memory bandwidth instead of the accelerator's (0: its own)");
   OPT("act-bits", IST_OPT_FLOAT, act_bits, "hw roofline: bits per activation");
+  OPT("grid-bi", IST_OPT_STRING, grid_bi, "explore: Bi values");
+  OPT("grid-bc", IST_OPT_STRING, grid_bc, "explore: Bc values");
+  OPT("grid-q", IST_OPT_STRING, grid_q, "explore: qb-qu-qv bitwidth triples");
+  OPT("explore-epochs", IST_OPT_INT, explore_epochs, "explore: distillation epochs per point (0: train-free, ratios and projection errors only)");
+  OPT("target-ratio", IST_OPT_FLOAT, target_ratio, "explore: whole-model memory ratio for the per-layer search (0: no search)");
 #undef OPT
   *n = i;
   return t;
@@ -479,6 +491,242 @@ static ist_status cmd_hw(const options *o) {
   return st;
 }
 
+/* Parses "a,b,c" into at most cap positive integers; 0 when malformed. */
+static int parse_ints(const char *text, int *v, int cap) {
+  int n = 0;
+  for (const char *p = text; *p && n < cap;) {
+    char *end;
+    long x = strtol(p, &end, 10);
+    if (end == p || x < 1 || x > 4096 || (*end && *end != ',')) return 0;
+    v[n++] = (int)x;
+    p = *end ? end + 1 : end;
+  }
+  return n;
+}
+
+/* A global setting, or a per-layer table "conv1=…,conv2=…" over dense. */
+static ist_status point_config(const options *o, const char *setting, ist_model_config *cfg) {
+  base_config(o, cfg);
+  if (!strchr(setting, '=')) return ist_setting_parse(setting, &cfg->global);
+  IST_TRY(ist_setting_parse("dense", &cfg->global));
+  return ist_config_parse_overrides(setting, cfg);
+}
+
+/* Trains one explored setting from the teacher: ℓ2 init, then --explore-epochs of distillation. */
+static ist_status train_point(const options *o, ist_model *teacher, const char *setting, const ist_dataset *train,
+                              const ist_dataset *test, double *acc) {
+  ist_model_config cfg;
+  IST_TRY(point_config(o, setting, &cfg));
+  ist_model s;
+  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &s));
+  ist_status st = ist_init_student(&s, teacher, IST_INIT_L2, o->l2_iters, o->l2_lr, (uint64_t)o->seed, 0);
+  ist_train_config tc = train_config(o, "explore", o->explore_epochs, NULL, NULL);
+  tc.log_every = 0;
+  tc.comm = NULL;
+  ist_train_result r;
+  if (st == IST_OK) st = ist_train(&s, teacher, train, test, &tc, &r);
+  if (st == IST_OK) *acc = r.test_acc;
+  ist_model_destroy(&s);
+  return st;
+}
+
+/* gnuplot: per bitwidth triple a heat map over (Bi, Bc) with memory-ratio contours; and accuracy
+ * (or projection error) against memory ratio with the Pareto front and the per-layer choice. */
+static ist_status explore_plots(const options *o, const ist_explore_point *pts, int n, const int *bis, int nbi,
+                                const int *bcs, int nbc, int nq, const int *front, int searched) {
+  const int trained = pts[0].accuracy >= 0;
+  const char *what = trained ? "test accuracy (%)" : "relative projection error";
+  char path[4096];
+  snprintf(path, sizeof path, "%s/explore_plots.gp", o->out);
+  FILE *gp = fopen(path, "w");
+  if (!gp) return ist_fail(IST_ERR_IO, "%s: cannot write", path);
+  const double dbc = nbc > 1 ? (bcs[1] - bcs[0]) / 2.0 : 1;
+  for (int q = 0; q < nq; q++) {
+    char dat[4096];
+    snprintf(dat, sizeof dat, "%s/explore_grid_%d.dat", o->out, q);
+    FILE *f = fopen(dat, "w");
+    if (!f) {
+      fclose(gp);
+      return ist_fail(IST_ERR_IO, "%s: cannot write", dat);
+    }
+    for (int i = 0; i < nbi; i++) {
+      for (int j = 0; j < nbc; j++) {
+        const ist_explore_point *p = &pts[(q * nbi + i) * nbc + j];
+        fprintf(f, "%d %d %g %g\n", bis[i], bcs[j], trained ? 100 * p->accuracy : p->rel_err, p->memory_ratio);
+      }
+      fputc('\n', f);
+    }
+    fclose(f);
+    /* "Bi-Bc-qb-qu-qv": the bitwidths follow the second dash. */
+    const char *qname = strchr(strchr(pts[q * nbi * nbc].setting, '-') + 1, '-') + 1;
+    fprintf(gp, "set terminal pngcairo size 820,620\n");
+    fprintf(gp, "set table '%s/explore_contour_%d.dat'\nset contour base\nset cntrparam levels auto 6\n", o->out, q);
+    fprintf(gp, "unset surface\nset view map\nsplot '%s' using 1:2:4 with lines\nunset table\nunset contour\n", dat);
+    fprintf(gp, "set surface\nset output '%s/explore_heat_%s.png'\n", o->out, qname);
+    fprintf(gp, "set xlabel 'Bi (intra-kernel rank)'\nset ylabel 'Bc (cross-kernel rank)'\nset cblabel '%s'\n", what);
+    fprintf(gp, "set palette rgbformulae 33,13,10%s\n", trained ? "" : " negative");
+    fprintf(gp, "set title '%s, qb-qu-qv = %s: %s (colour), whole-model memory ratio (lines)'\n", o->model, qname,
+            trained ? "accuracy" : "projection error");
+    fprintf(gp, "set xrange [%g:%g]\nset yrange [%g:%g]\n", bis[0] - 0.5, bis[nbi - 1] + 0.5, bcs[0] - dbc,
+            bcs[nbc - 1] + dbc);
+    fprintf(gp, "plot '%s' using 1:2:3 with image notitle, '%s/explore_contour_%d.dat' using 1:2 with lines "
+                "lc rgb 'white' lw 1.5 notitle, '%s' using 1:2:(sprintf('%%.3f', $4)) with labels font ',8' notitle\n",
+            dat, o->out, q, dat);
+    fprintf(gp, "reset\n");
+  }
+  char dat[4096];
+  snprintf(dat, sizeof dat, "%s/explore_points.dat", o->out);
+  FILE *f = fopen(dat, "w");
+  if (!f) {
+    fclose(gp);
+    return ist_fail(IST_ERR_IO, "%s: cannot write", dat);
+  }
+  const int ngrid = n - (searched ? 1 : 0);
+  int *order = malloc(sizeof(int) * (size_t)n);
+  for (int pass = 0; order && pass < 3; pass++) { /* blocks: every grid point; the front; the per-layer choice */
+    int k = 0;
+    for (int p = 0; p < n; p++)
+      if ((pass == 0 && p < ngrid) || (pass == 1 && p < ngrid && front[p]) || (pass == 2 && p >= ngrid)) order[k++] = p;
+    for (int a = 1; a < k; a++) /* by memory ratio, for the front's line */
+      for (int b = a; b > 0 && pts[order[b]].memory_ratio < pts[order[b - 1]].memory_ratio; b--) {
+        const int t = order[b];
+        order[b] = order[b - 1], order[b - 1] = t;
+      }
+    for (int a = 0; a < k; a++)
+      fprintf(f, "%g %g\n", pts[order[a]].memory_ratio, trained ? 100 * pts[order[a]].accuracy : pts[order[a]].rel_err);
+    if (k == 0) fprintf(f, "NaN NaN\n");
+    fprintf(f, "\n\n");
+  }
+  free(order);
+  fclose(f);
+  fprintf(gp, "set terminal pngcairo size 820,620\nset output '%s/explore_pareto.png'\nset logscale x\nset grid\n", o->out);
+  fprintf(gp, "set xlabel 'whole-model memory ratio r_m'\nset ylabel '%s'\nset key %s\n", what,
+          trained ? "bottom right" : "top right");
+  fprintf(gp, "set title '%s: %s against memory ratio'\n", o->model, trained ? "accuracy" : "projection error");
+  fprintf(gp, "plot '%s' index 0 using 1:2 with points pt 7 lc rgb 'gray50' title 'grid settings', "
+              "'%s' index 1 using 1:2 with linespoints pt 7 lw 2 lc rgb 'red' title 'Pareto front', "
+              "'%s' index 2 using 1:2 with points pt 3 ps 2.5 lw 2 lc rgb 'blue' title 'per-layer search'\n",
+          dat, dat, dat);
+  fclose(gp);
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", path);
+  if (system(cmd) != 0) return ist_fail(IST_ERR_IO, "explore: gnuplot failed on %s (is gnuplot installed?)", path);
+  return IST_OK;
+}
+
+/* Prints one explored point (the search's summary lines). */
+static void print_point(const char *what, const ist_explore_point *p) {
+  printf("%s: %s\n  r_m %.4f, relative projection error %.4f (sum of squares %.4g)", what, p->setting, p->memory_ratio,
+         p->rel_err, p->total_err);
+  if (p->accuracy >= 0) printf(", accuracy %.2f%%", 100 * p->accuracy);
+  printf("\n");
+}
+
+static ist_status cmd_explore(const options *o) {
+  int bis[64], bcs[64];
+  const int nbi = parse_ints(o->grid_bi, bis, 64), nbc = parse_ints(o->grid_bc, bcs, 64);
+  if (!nbi || !nbc) return ist_fail(IST_ERR_ARG, "--grid-bi/--grid-bc: lists of positive integers like 1,2,4");
+  char qs[16][32];
+  int nq = 0;
+  for (const char *p = o->grid_q; *p && nq < 16;) {
+    const char *end = strchr(p, ',');
+    const int len = end ? (int)(end - p) : (int)strlen(p);
+    snprintf(qs[nq], sizeof qs[0], "%.*s", len, p);
+    int a, b, c;
+    char extra;
+    if (sscanf(qs[nq], "%d-%d-%d%c", &a, &b, &c, &extra) != 3)
+      return ist_fail(IST_ERR_ARG, "--grid-q: '%s' is not qb-qu-qv", qs[nq]);
+    nq++;
+    p = end ? end + 1 : p + len;
+  }
+  if (!nq) return ist_fail(IST_ERR_ARG, "--grid-q: give at least one qb-qu-qv");
+  const int ngrid = nq * nbi * nbc;
+  ist_explore_point *pts = calloc((size_t)ngrid + 1, sizeof *pts);
+  int *front = calloc((size_t)ngrid + 1, sizeof(int)), choice[IST_MAX_CONVS];
+  ist_model teacher;
+  ist_status st = pts && front ? load_teacher(o, &teacher) : ist_fail(IST_ERR_MEMORY, "explore: out of memory");
+  if (st != IST_OK) {
+    free(pts);
+    free(front);
+    return st;
+  }
+  ist_dataset train = {0}, test = {0};
+  const int trained = o->explore_epochs > 0;
+  if (trained) st = load_data(o, &train, &test);
+  for (int k = 0; st == IST_OK && k < ngrid; k++) {
+    ist_explore_point *p = &pts[k];
+    char setting[64];
+    snprintf(setting, sizeof setting, "%d-%d-%s", bis[k / nbc % nbi], bcs[k % nbc], qs[k / (nbi * nbc)]);
+    st = ist_explore_measure(&teacher, setting, o->l2_iters, o->l2_lr, (uint64_t)o->seed, p);
+    if (st == IST_OK && trained) st = train_point(o, &teacher, setting, &train, &test, &p->accuracy);
+    if (st != IST_OK) break;
+    printf("[explore] %3d/%d %-16s r %.4f r_m %.4f projection error %.4f", k + 1, ngrid, setting, p->param_ratio,
+           p->memory_ratio, p->rel_err);
+    if (trained) printf(" accuracy %.2f%%", 100 * p->accuracy);
+    printf("\n");
+    fflush(stdout);
+  }
+  int n = ngrid;
+  if (st == IST_OK && o->target_ratio > 0) {
+    /* What the BatchNorm and classifier of a quantized model store, and the dense model's total. */
+    ist_model_config cfg;
+    ist_model probe;
+    st = point_config(o, pts[0].setting, &cfg);
+    if (st == IST_OK) st = ist_model_create(o->model, backend_of(o), 1, &cfg, &probe);
+    if (st == IST_OK) {
+      const ist_ratio t = ist_model_ratio(&probe);
+      double conv_bits = 0;
+      for (int l = 0; l < probe.nconvs; l++) conv_bits += ist_conv_ratio(probe.convs[l]).bits;
+      st = ist_explore_search(pts, ngrid, t.bits - conv_bits, t.dense_bits, o->target_ratio, 4000, choice);
+      char layers[64 * IST_MAX_CONVS] = "";
+      for (int l = 0; st == IST_OK && l < probe.nconvs; l++)
+        snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%s=%s", l ? "," : "", probe.convs[l]->name,
+                 pts[choice[l]].setting);
+      if (st == IST_OK) st = ist_explore_measure(&teacher, layers, o->l2_iters, o->l2_lr, (uint64_t)o->seed, &pts[ngrid]);
+      if (st == IST_OK && trained) st = train_point(o, &teacher, layers, &train, &test, &pts[ngrid].accuracy);
+      if (st == IST_OK) n = ngrid + 1;
+      ist_model_destroy(&probe);
+    }
+  }
+  if (st == IST_OK) {
+    ist_explore_pareto(pts, ngrid, front);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/explore.csv", o->out);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+      st = ist_fail(IST_ERR_IO, "%s: cannot write", path);
+    } else {
+      ist_explore_csv(f, pts, n, &teacher, front);
+      fclose(f);
+      printf("[explore] wrote %s\n", path);
+    }
+  }
+  if (st == IST_OK && n > ngrid) {
+    const ist_explore_point *pl = &pts[ngrid];
+    const int g = ist_explore_best_global(pts, ngrid, o->target_ratio);
+    printf("\n");
+    print_point("per-layer search within memory ratio", pl);
+    if (g >= 0) {
+      print_point("best global setting within that ratio", &pts[g]);
+      printf("per-layer vs global: projection error (sum of squares) %.1f%% lower", 100 * (1 - pl->total_err / pts[g].total_err));
+      if (trained) printf(", accuracy %+.2f points", 100 * (pl->accuracy - pts[g].accuracy));
+      printf("\n");
+    } else {
+      printf("no global setting of the grid fits memory ratio %.4f\n", o->target_ratio);
+    }
+  }
+  if (st == IST_OK) st = explore_plots(o, pts, n, bis, nbi, bcs, nbc, nq, front, n > ngrid);
+  if (st == IST_OK) printf("[explore] plots: %s/explore_heat_<qb-qu-qv>.png, %s/explore_pareto.png\n", o->out, o->out);
+  if (trained) {
+    ist_dataset_free(&train);
+    ist_dataset_free(&test);
+  }
+  ist_model_destroy(&teacher);
+  free(pts);
+  free(front);
+  return st;
+}
+
 static ist_status cmd_analyze(const options *o) {
   if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "analyze: --checkpoint is required");
   ist_model_config cfg;
@@ -622,7 +870,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "analyze")) st = cmd_analyze(&o);
     else if (!strcmp(cmd, "export")) st = cmd_export(&o);
     else if (!strcmp(cmd, "hw")) st = cmd_hw(&o);
-    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze, export, hw; see --help)", cmd);
+    else if (!strcmp(cmd, "explore")) st = cmd_explore(&o);
+    else st = ist_fail(IST_ERR_ARG, "unknown command '%s' (run, teacher, init, distill, eval, report, analyze, export, hw, explore; see --help)", cmd);
   }
   const int ranks = o.comm ? o.comm->size : 1;
   if (st != IST_OK) {
