@@ -650,9 +650,27 @@ static ist_status cmd_explore(const options *o) {
     free(front);
     return st;
   }
+  /* What the BatchNorm and classifier of a quantized model store, and the dense model's total:
+   * the per-layer search's budget, checked before the grid's work. */
+  double fixed_bits = 0, dense_bits = 0;
+  char first[64];
+  snprintf(first, sizeof first, "%d-%d-%s", bis[0], bcs[0], qs[0]);
+  ist_model_config pcfg;
+  ist_model probe;
+  st = point_config(o, first, &pcfg);
+  if (st == IST_OK) st = ist_model_create(o->model, backend_of(o), 1, &pcfg, &probe);
+  if (st == IST_OK) {
+    const ist_ratio t = ist_model_ratio(&probe);
+    fixed_bits = t.bits, dense_bits = t.dense_bits;
+    for (int l = 0; l < probe.nconvs; l++) fixed_bits -= ist_conv_ratio(probe.convs[l]).bits;
+    ist_model_destroy(&probe);
+    if (o->target_ratio > 0 && o->target_ratio * dense_bits <= fixed_bits)
+      st = ist_fail(IST_ERR_ARG, "--target-ratio %g: below what the BatchNorm and classifier alone store (%.4f)",
+                    (double)o->target_ratio, fixed_bits / dense_bits);
+  }
   ist_dataset train = {0}, test = {0};
   const int trained = o->explore_epochs > 0;
-  if (trained) st = load_data(o, &train, &test);
+  if (st == IST_OK && trained) st = load_data(o, &train, &test);
   for (int k = 0; st == IST_OK && k < ngrid; k++) {
     ist_explore_point *p = &pts[k];
     char setting[64];
@@ -668,25 +686,14 @@ static ist_status cmd_explore(const options *o) {
   }
   int n = ngrid;
   if (st == IST_OK && o->target_ratio > 0) {
-    /* What the BatchNorm and classifier of a quantized model store, and the dense model's total. */
-    ist_model_config cfg;
-    ist_model probe;
-    st = point_config(o, pts[0].setting, &cfg);
-    if (st == IST_OK) st = ist_model_create(o->model, backend_of(o), 1, &cfg, &probe);
-    if (st == IST_OK) {
-      const ist_ratio t = ist_model_ratio(&probe);
-      double conv_bits = 0;
-      for (int l = 0; l < probe.nconvs; l++) conv_bits += ist_conv_ratio(probe.convs[l]).bits;
-      st = ist_explore_search(pts, ngrid, t.bits - conv_bits, t.dense_bits, o->target_ratio, 4000, choice);
-      char layers[64 * IST_MAX_CONVS] = "";
-      for (int l = 0; st == IST_OK && l < probe.nconvs; l++)
-        snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%s=%s", l ? "," : "", probe.convs[l]->name,
-                 pts[choice[l]].setting);
-      if (st == IST_OK) st = ist_explore_measure(&teacher, layers, o->l2_iters, o->l2_lr, (uint64_t)o->seed, &pts[ngrid]);
-      if (st == IST_OK && trained) st = train_point(o, &teacher, layers, &train, &test, &pts[ngrid].accuracy);
-      if (st == IST_OK) n = ngrid + 1;
-      ist_model_destroy(&probe);
-    }
+    st = ist_explore_search(pts, ngrid, fixed_bits, dense_bits, o->target_ratio, 4000, choice);
+    char layers[64 * IST_MAX_CONVS] = "";
+    for (int l = 0; st == IST_OK && l < teacher.nconvs; l++)
+      snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%s=%s", l ? "," : "", teacher.convs[l]->name,
+               pts[choice[l]].setting);
+    if (st == IST_OK) st = ist_explore_measure(&teacher, layers, o->l2_iters, o->l2_lr, (uint64_t)o->seed, &pts[ngrid]);
+    if (st == IST_OK && trained) st = train_point(o, &teacher, layers, &train, &test, &pts[ngrid].accuracy);
+    if (st == IST_OK) n = ngrid + 1;
   }
   if (st == IST_OK) {
     ist_explore_pareto(pts, ngrid, front);
