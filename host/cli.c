@@ -28,7 +28,7 @@ static ist_status set_value(const ist_option *o, const char *v) {
     if (end == v || *end || errno || !isfinite(x))
       return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a number", o->name, v);
     *(double *)o->dst = x;
-    break;
+    return IST_OK;
   }
   case IST_OPT_FLOAT: {
     float x = strtof(v, &end);
