@@ -399,11 +399,17 @@ static ist_status check_split(const char *split) {
   return IST_OK;
 }
 
-int ist_image_folder_classes(const char *dir) {
+/* The sorted class folders of dir/train; fails when there are none. */
+static ist_status train_classes(const char *dir, strvec *classes) {
   char path[4096];
-  strvec classes = {0};
   snprintf(path, sizeof path, "%s/train", dir);
-  const int n = list_dir(path, 1, &classes) == IST_OK ? (int)classes.n : 0;
+  IST_TRY(list_dir(path, 1, classes));
+  return classes->n ? IST_OK : ist_fail(IST_ERR_FORMAT, "%s: no class folders", path);
+}
+
+int ist_image_folder_classes(const char *dir) {
+  strvec classes = {0};
+  const int n = train_classes(dir, &classes) == IST_OK ? (int)classes.n : 0;
   strvec_free(&classes);
   return n;
 }
@@ -416,9 +422,7 @@ ist_status ist_image_folder_load(const char *dir, const char *split, const ist_j
   char path[4096];
   strvec classes = {0}, here = {0}, paths = {0};
   int32_t *labels = NULL;
-  snprintf(path, sizeof path, "%s/train", dir);
-  ist_status st = list_dir(path, 1, &classes);
-  if (st == IST_OK && classes.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s: no class folders", path);
+  ist_status st = train_classes(dir, &classes);
   snprintf(path, sizeof path, "%s/%s", dir, split);
   if (st == IST_OK) st = list_dir(path, 1, &here);
   for (int64_t k = 0; st == IST_OK && k < here.n; k++) {
@@ -477,9 +481,7 @@ ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_
   char path[4096];
   strvec classes = {0}, paths = {0};
   int32_t *labels = NULL;
-  snprintf(path, sizeof path, "%s/train", dir);
-  ist_status st = list_dir(path, 1, &classes);
-  if (st == IST_OK && classes.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s: no class folders (wnids)", path);
+  ist_status st = train_classes(dir, &classes);
   if (st == IST_OK && !strcmp(split, "train")) {
     for (int64_t k = 0; st == IST_OK && k < classes.n; k++) {
       snprintf(path, sizeof path, "%s/train/%s/images", dir, classes.v[k]);

@@ -442,28 +442,42 @@ static ist_status cmd_eval(const options *o) {
   return st;
 }
 
-static ist_status cmd_report(const options *o) {
+/* The model report and hw describe: --checkpoint's settings, else --model at --setting/--layers
+ * (batch 1, no weights needed). */
+static ist_status described_model(const options *o, ist_model *m) {
   ist_model_config cfg;
   char arch[32];
   snprintf(arch, sizeof arch, "%s", o->model);
   if (o->checkpoint) IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   else IST_TRY(student_config(o, &cfg));
+  return ist_model_create(arch, backend_of(o), 1, &cfg, m);
+}
+
+static ist_status cmd_report(const options *o) {
   ist_model m;
-  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
+  IST_TRY(described_model(o, &m));
   ist_report_print(stdout, &m, report_format(o));
   ist_model_destroy(&m);
   return IST_OK;
 }
 
-static ist_status cmd_export(const options *o) {
-  if (!o->checkpoint || !o->to) return ist_fail(IST_ERR_ARG, "export: --checkpoint and --to are required");
+/* The model of --checkpoint (required by `command`), with its weights, at batch 1. */
+static ist_status checkpoint_model(const options *o, const char *command, ist_model *m) {
+  if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "%s: --checkpoint is required", command);
   ist_model_config cfg;
   char arch[32];
   IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
+  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, m));
+  ist_status st = load_any(m, o->checkpoint);
+  if (st != IST_OK) ist_model_destroy(m);
+  return st;
+}
+
+static ist_status cmd_export(const options *o) {
+  if (!o->to) return ist_fail(IST_ERR_ARG, "export: --to is required");
   ist_model m;
-  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
-  ist_status st = load_any(&m, o->checkpoint);
-  if (st == IST_OK) st = ist_model_export(&m, o->to, o->materialize);
+  IST_TRY(checkpoint_model(o, "export", &m));
+  ist_status st = ist_model_export(&m, o->to, o->materialize);
   if (st == IST_OK) printf("exported %s to %s (%s)\n", o->checkpoint, o->to, o->materialize ? "dense weights" : "factors");
   ist_model_destroy(&m);
   return st;
@@ -479,13 +493,8 @@ static ist_status cmd_hw(const options *o) {
   ist_accelerator a = *named;
   if (o->peak_tflops > 0) a.peak_tflops = o->peak_tflops;
   if (o->bandwidth_gbs > 0) a.bandwidth_gbs = o->bandwidth_gbs;
-  ist_model_config cfg;
-  char arch[32];
-  snprintf(arch, sizeof arch, "%s", o->model);
-  if (o->checkpoint) IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
-  else IST_TRY(student_config(o, &cfg));
   ist_model m;
-  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
+  IST_TRY(described_model(o, &m));
   ist_status st = ist_hw_print(stdout, &m, p, &a, o->batch, o->act_bits, report_format(o), o->png);
   ist_model_destroy(&m);
   return st;
@@ -735,14 +744,9 @@ static ist_status cmd_explore(const options *o) {
 }
 
 static ist_status cmd_analyze(const options *o) {
-  if (!o->checkpoint) return ist_fail(IST_ERR_ARG, "analyze: --checkpoint is required");
-  ist_model_config cfg;
-  char arch[32];
-  IST_TRY(checkpoint_config(o, o->checkpoint, &cfg, arch, sizeof arch));
   ist_model m;
-  IST_TRY(ist_model_create(arch, backend_of(o), 1, &cfg, &m));
-  ist_status st = load_any(&m, o->checkpoint);
-  if (st == IST_OK) st = ist_analyze_print(stdout, &m, o->png);
+  IST_TRY(checkpoint_model(o, "analyze", &m));
+  ist_status st = ist_analyze_print(stdout, &m, o->png);
   ist_model_destroy(&m);
   return st;
 }
