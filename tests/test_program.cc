@@ -7,7 +7,12 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <set>
 #include <vector>
+
+extern "C" {
+#include "host/safetensors.h"
+}
 
 #include "tests/program_util.h"
 
@@ -99,6 +104,35 @@ TEST(Program, TinyEndToEndRunOnFashionMnist) {
   expect_one_line_error(run("analyze"), "--checkpoint");
   // A teacher checkpoint cannot be loaded as the 2-16-4-4-4 student.
   expect_one_line_error(run("distill --out " + d + " --teacher " + d + "/student.safetensors"), "conv1.weight");
+
+  // Export for PyTorch: factors (dequantized) or one dense weight per conv; eval's logits.
+  ASSERT_EQ(run("export --checkpoint " + d + "/student.safetensors --to " + d + "/f.safetensors").code, 0);
+  ASSERT_EQ(run("export --materialize --checkpoint " + d + "/student.safetensors --to " + d + "/w.safetensors").code, 0);
+  ASSERT_EQ(run("eval --bn-recalib 0 --test-limit 200 --checkpoint " + d + "/student.safetensors --logits " + d +
+                "/l.safetensors").code, 0);
+  ist_safetensors f, w, l;
+  ASSERT_EQ(ist_st_read((d + "/f.safetensors").c_str(), &f), IST_OK);
+  ASSERT_EQ(ist_st_read((d + "/w.safetensors").c_str(), &w), IST_OK);
+  ASSERT_EQ(ist_st_read((d + "/l.safetensors").c_str(), &l), IST_OK);
+  EXPECT_NE(ist_st_find(&f, "conv2.wb"), nullptr);
+  EXPECT_EQ(ist_st_find(&f, "conv2.weight"), nullptr);
+  const ist_st_tensor *w2 = ist_st_find(&w, "conv2.weight");
+  ASSERT_NE(w2, nullptr);
+  EXPECT_EQ(w2->shape[0] * 1000 + w2->shape[1] * 100 + w2->shape[2] * 10 + w2->shape[3], 32 * 1000 + 32 * 100 + 55);
+  EXPECT_EQ(ist_st_find(&w, "conv2.wb"), nullptr);
+  EXPECT_STREQ(ist_st_meta_get(&w, "export"), "dense");
+  // 4-bit factors: each tensor holds at most 2^4 − 1 distinct values once dequantized.
+  const ist_st_tensor *wb = ist_st_find(&f, "conv2.wb");
+  std::set<float> levels((const float *)wb->data, (const float *)wb->data + wb->nbytes / 4);
+  EXPECT_LE(levels.size(), 15u);
+  const ist_st_tensor *lg = ist_st_find(&l, "logits");
+  ASSERT_NE(lg, nullptr);
+  EXPECT_EQ(lg->shape[0], 200);
+  EXPECT_EQ(lg->shape[1], 10);
+  ist_st_free(&f);
+  ist_st_free(&w);
+  ist_st_free(&l);
+  expect_one_line_error(run("export --checkpoint " + d + "/student.safetensors"), "--to");
 }
 
 // CIFAR-10 binary files of n random records each, written where the program reads them.
