@@ -1,4 +1,5 @@
-// Data-parallel training over MPI ranks (2 ranks × batch B = 1 rank × batch 2B), runs killed with
+// Data-parallel training over MPI ranks (2 ranks × batch B = 1 rank × batch 2B; NCCL ranks where a
+// GPU is present), runs killed with
 // SIGKILL that resume to the same parameters, and checkpoints that are not what they claim.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -189,6 +190,25 @@ TEST(DataParallel, RanksThatDisagreeFailOnEveryRankWithoutHanging) {
     EXPECT_NE(r.out.find(std::string("insitu: error (") + rank + "): the command lines differ between rank 0 and rank 1"),
               std::string::npos)
         << r.out;
+}
+// NCCL ranks (host buffers staged through the GPU) give the MPI ranks' result. Needs a GPU: on a
+// machine without one the test says so and skips.
+TEST(DataParallel, NcclRanksMatchMpiRanks) {
+#ifndef INSITU_HAVE_NCCL
+  GTEST_SKIP() << "built without NCCL";
+#else
+  if (run_shell("nvidia-smi -L").code != 0) GTEST_SKIP() << "no GPU here (nvidia-smi -L failed): the NCCL path is unverified";
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string m = tmp_dir("mpi_ranks"), c = tmp_dir("nccl_ranks"), flags = SMALL + " --sync-bn --batch 16";
+  Result a = run_mpi(2, "teacher --out " + m + flags + " --comm mpi");
+  ASSERT_EQ(a.code, 0) << a.out;
+  Result b = run_mpi(2, "teacher --out " + c + flags + " --comm nccl");
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_NE(b.out.find("data-parallel over 2 ranks (nccl"), std::string::npos) << b.out;
+  const double diff = max_rel_diff(m + "/teacher.safetensors", c + "/teacher.safetensors");
+  EXPECT_GE(diff, 0);
+  EXPECT_LT(diff, 1e-4) << "the same sums, reduced by NCCL instead of MPI";
+#endif
 }
 #else
 TEST(DataParallel, NeedsMpi) { GTEST_SKIP() << "built without MPI (apt-get install libopenmpi-dev openmpi-bin)"; }
