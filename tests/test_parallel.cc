@@ -1,6 +1,6 @@
 // Data-parallel training over MPI ranks (2 ranks × batch B = 1 rank × batch 2B; NCCL ranks where a
-// GPU is present), runs killed with
-// SIGKILL that resume to the same parameters, and checkpoints that are not what they claim.
+// GPU is present), runs killed with SIGKILL that resume to the same parameters, and checkpoints
+// that are not what they claim.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
