@@ -55,11 +55,18 @@ static ist_status list_dir(const char *dir, int dirs, strvec *out) {
   ist_status st = IST_OK;
   for (struct dirent *e; st == IST_OK && (e = readdir(dp));) {
     if (e->d_name[0] == '.') continue;
-    char path[4096];
-    struct stat sb;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    if (stat(path, &sb) != 0) continue;
-    if (dirs ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode) && is_jpeg_name(e->d_name))
+    if (!dirs && !is_jpeg_name(e->d_name)) continue;
+    /* The entry's type from readdir where the filesystem gives it (no stat per file: ImageNet's
+     * training set is 1.28 million files), else from stat (symbolic links are followed). */
+    int is_dir = e->d_type == DT_DIR, is_file = e->d_type == DT_REG;
+    if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
+      char path[4096];
+      struct stat sb;
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      if (stat(path, &sb) != 0) continue;
+      is_dir = S_ISDIR(sb.st_mode), is_file = S_ISREG(sb.st_mode);
+    }
+    if (dirs ? is_dir : is_file)
       if (!strvec_push(out, e->d_name)) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory listing files", dir);
   }
   closedir(dp);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <turbojpeg.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -184,6 +185,20 @@ TEST(ImageFolder, AugmentedBatchesDependOnlyOnTheOrderAndTheRng) {
   }
   EXPECT_EQ(runs[0][0].y[0], 1) << "image 5 is b/1.jpg";
   EXPECT_NE(runs[0][0].x, runs[0][2].x) << "new draws, new crops";
+}
+
+// Class folders and images may be symbolic links (a common way to assemble a split).
+TEST(ImageFolder, SymbolicLinksAreFollowed) {
+  std::string d = tmp_dir("links");
+  mkdirs(d + "/train/a");
+  mkdirs(d + "/val");
+  write(d + "/train/a/0.jpg", jpeg_bytes(16, 16, flat(10, 20, 30)));
+  ASSERT_EQ(symlink((d + "/train/a/0.jpg").c_str(), (d + "/train/a/1.jpg").c_str()), 0);
+  ASSERT_EQ(symlink((d + "/train/a").c_str(), (d + "/val/a").c_str()), 0);
+  ist_dataset v;
+  ASSERT_EQ(ist_image_folder_load(d.c_str(), "val", &SMALL, 0, &v), IST_OK) << ist_last_error();
+  EXPECT_EQ(v.n, 2);
+  ist_dataset_free(&v);
 }
 
 TEST(ImageFolder, GreyAndCmykFilesBecomeRgb) {
