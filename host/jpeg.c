@@ -421,33 +421,22 @@ int ist_image_folder_classes(const char *dir) {
   return n;
 }
 
-ist_status ist_image_folder_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
-                                 ist_dataset *out) {
-  memset(out, 0, sizeof *out);
-  IST_TRY(check_options(o));
-  IST_TRY(check_split(split));
+/* An ImageFolder split: dir/split/<class>/ for each class folder, named as in dir/train. */
+static ist_status list_folder_split(const char *dir, const char *split, const strvec *classes, strvec *paths,
+                                    int32_t **labels) {
   char path[4096];
-  strvec classes = {0}, here = {0}, paths = {0};
-  int32_t *labels = NULL;
-  ist_status st = train_classes(dir, &classes);
+  strvec here = {0};
   snprintf(path, sizeof path, "%s/%s", dir, split);
-  if (st == IST_OK) st = list_dir(path, 1, &here);
+  ist_status st = list_dir(path, 1, &here);
   for (int64_t k = 0; st == IST_OK && k < here.n; k++) {
-    const int label = class_index(&classes, here.v[k]);
+    const int label = class_index(classes, here.v[k]);
     snprintf(path, sizeof path, "%s/%s/%s", dir, split, here.v[k]);
     st = label < 0 ? ist_fail(IST_ERR_FORMAT, "%s: class '%s' has no folder in %s/train", path, here.v[k], dir)
-                   : add_class_dir(path, label, &paths, &labels);
+                   : add_class_dir(path, label, paths, labels);
   }
-  if (st == IST_OK && paths.n == 0) st = ist_fail(IST_ERR_FORMAT, "%s/%s: no class folders", dir, split);
-  const int nclasses = (int)classes.n;
-  strvec_free(&classes);
+  if (st == IST_OK && paths->n == 0) st = ist_fail(IST_ERR_FORMAT, "%s/%s: no class folders", dir, split);
   strvec_free(&here);
-  if (st != IST_OK) {
-    strvec_free(&paths);
-    free(labels);
-    return st;
-  }
-  return make_dataset(&paths, labels, nclasses, o, limit, out);
+  return st;
 }
 
 /* TinyImageNet's validation labels: lines "file<TAB>wnid<TAB>box…" of val_annotations.txt. */
@@ -480,23 +469,32 @@ static ist_status read_val_annotations(const char *dir, const strvec *classes, s
   return st;
 }
 
-ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
-                                  ist_dataset *out) {
+/* A TinyImageNet split: train/<wnid>/images per class, or val/images by its annotations. */
+static ist_status list_tiny_split(const char *dir, const char *split, const strvec *classes, strvec *paths,
+                                  int32_t **labels) {
+  if (strcmp(split, "train")) return read_val_annotations(dir, classes, paths, labels);
+  ist_status st = IST_OK;
+  for (int64_t k = 0; st == IST_OK && k < classes->n; k++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/train/%s/images", dir, classes->v[k]);
+    st = add_class_dir(path, (int32_t)k, paths, labels);
+  }
+  return st;
+}
+
+typedef ist_status (*split_lister)(const char *dir, const char *split, const strvec *classes, strvec *paths,
+                                   int32_t **labels);
+
+/* Either layout: the classes from dir/train, the split's files from list, then the data set. */
+static ist_status load_layout(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                              ist_dataset *out, split_lister list) {
   memset(out, 0, sizeof *out);
   IST_TRY(check_options(o));
   IST_TRY(check_split(split));
-  char path[4096];
   strvec classes = {0}, paths = {0};
   int32_t *labels = NULL;
   ist_status st = train_classes(dir, &classes);
-  if (st == IST_OK && !strcmp(split, "train")) {
-    for (int64_t k = 0; st == IST_OK && k < classes.n; k++) {
-      snprintf(path, sizeof path, "%s/train/%s/images", dir, classes.v[k]);
-      st = add_class_dir(path, (int32_t)k, &paths, &labels);
-    }
-  } else if (st == IST_OK) {
-    st = read_val_annotations(dir, &classes, &paths, &labels);
-  }
+  if (st == IST_OK) st = list(dir, split, &classes, &paths, &labels);
   const int nclasses = (int)classes.n;
   strvec_free(&classes);
   if (st != IST_OK) {
@@ -505,4 +503,14 @@ ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_
     return st;
   }
   return make_dataset(&paths, labels, nclasses, o, limit, out);
+}
+
+ist_status ist_image_folder_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                                 ist_dataset *out) {
+  return load_layout(dir, split, o, limit, out, list_folder_split);
+}
+
+ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
+                                  ist_dataset *out) {
+  return load_layout(dir, split, o, limit, out, list_tiny_split);
 }
