@@ -1,12 +1,26 @@
-// Running the insitu program as a user does, from the tests.
+// What the tests share around files and the program: fresh scratch folders, whether Debian's
+// FashionMNIST is installed, and running the insitu program as a user does.
 #pragma once
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
+
+// An empty folder "insitu_<name>" under the test temp directory (emptied if it exists).
+inline std::string fresh_dir(const std::string &name) {
+  const std::string d = std::string(::testing::TempDir()) + "insitu_" + name;
+  EXPECT_EQ(system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str()), 0);
+  return d;
+}
+
+inline bool have_fashion_mnist() {
+  struct stat st;
+  return stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &st) == 0;
+}
 
 struct Result {
   int code;

@@ -16,13 +16,9 @@ extern "C" {
 #include "host/rng.h"
 }
 
-namespace {
+#include "tests/program_util.h"
 
-std::string tmp_dir(const std::string &name) {
-  std::string d = std::string(::testing::TempDir()) + "insitu_" + name;
-  mkdir(d.c_str(), 0777);
-  return d;
-}
+namespace {
 
 // n records; record i has label (i·3 + first) % classes and pixel p = (i + p) % 256; CIFAR-100
 // records carry a coarse label byte first.
@@ -41,7 +37,7 @@ void write(const std::string &path, const std::vector<uint8_t> &bytes) {
 }
 
 TEST(Cifar10, LoadsEveryTrainingFileInOrderAndNormalizesPerChannel) {
-  std::string d = tmp_dir("cifar10");
+  std::string d = fresh_dir("cifar10");
   for (int f = 1; f <= 5; f++) write(d + "/data_batch_" + std::to_string(f) + ".bin", cifar_records(2, 10, f));
   write(d + "/test_batch.bin", cifar_records(3, 10, 0));
   ist_dataset train, test;
@@ -65,7 +61,7 @@ TEST(Cifar10, LoadsEveryTrainingFileInOrderAndNormalizesPerChannel) {
 }
 
 TEST(Cifar100, UsesTheFineLabel) {
-  std::string d = tmp_dir("cifar100");
+  std::string d = fresh_dir("cifar100");
   write(d + "/train.bin", cifar_records(4, 100, 40));
   ist_dataset train;
   ASSERT_EQ(ist_cifar_load(d.c_str(), 100, "train", 0, &train), IST_OK) << ist_last_error();
@@ -87,7 +83,7 @@ void expect_error(const std::string &dir, int classes, const char *split, const 
 }
 
 TEST(Cifar, MissingTruncatedAndCorruptFilesAreNamedErrors) {
-  std::string d = tmp_dir("cifar_bad");
+  std::string d = fresh_dir("cifar_bad");
   std::remove((d + "/test_batch.bin").c_str());  // left by an earlier run
   expect_error(d, 10, "test", "cannot open");
   auto rec = cifar_records(2, 100, 0);
@@ -123,7 +119,7 @@ void write_svhn(const std::string &path, int n, const std::vector<double> &label
 }
 
 TEST(Svhn, ReadsMatlabColumnMajorImagesAndMapsLabelTenToZero) {
-  std::string d = tmp_dir("svhn");
+  std::string d = fresh_dir("svhn");
   write_svhn(d + "/train_32x32.mat", 3, {10, 1, 7});
   ist_dataset s;
   ASSERT_EQ(ist_svhn_load(d.c_str(), "train", 0, &s), IST_OK) << ist_last_error();
@@ -135,7 +131,7 @@ TEST(Svhn, ReadsMatlabColumnMajorImagesAndMapsLabelTenToZero) {
 }
 
 TEST(Svhn, MissingGarbageAndMisshapenFilesAreNamedErrors) {
-  std::string d = tmp_dir("svhn_bad");
+  std::string d = fresh_dir("svhn_bad");
   std::remove((d + "/test_32x32.mat").c_str());
   ist_dataset s;
   EXPECT_NE(ist_svhn_load(d.c_str(), "test", 0, &s), IST_OK);

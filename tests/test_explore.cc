@@ -65,11 +65,9 @@ TEST(Explore, ParetoFrontKeepsOnlyUndominatedPoints) {
 }
 
 TEST(Explore, ProgramWritesTheGridTheSearchAndThePlots) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  const std::string d = fresh_dir("explore");
   struct stat sb;
-  if (stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &sb) != 0)
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  const std::string d = std::string(::testing::TempDir()) + "insitu_explore";
-  ASSERT_EQ(system(("rm -rf " + d + " && mkdir -p " + d).c_str()), 0);
   const std::string small = " --train-limit 640 --test-limit 200 --log-every 0 --bn-recalib 2 --out " + d;
   ASSERT_EQ(run("teacher --teacher-epochs 1" + small).code, 0);
   Result r = run("explore --grid-bi 1,2 --grid-bc 8,16 --grid-q 4-4-4,8-8-8 --l2-iters 20 --target-ratio 0.03" + small);

@@ -21,13 +21,7 @@ extern "C" {
 
 namespace {
 
-std::string tmp_dir(const std::string &name) {
-  std::string d = std::string(::testing::TempDir()) + "insitu_jpeg_" + name;
-  std::string cmd = "rm -rf '" + d + "'";
-  EXPECT_EQ(system(cmd.c_str()), 0);
-  mkdir(d.c_str(), 0777);
-  return d;
-}
+std::string tmp_dir(const std::string &name) { return fresh_dir("jpeg_" + name); }
 
 void mkdirs(const std::string &path) {
   for (size_t i = 1; i <= path.size(); i++)

@@ -20,17 +20,7 @@ extern "C" {
 
 namespace {
 
-bool have_fashion_mnist() {
-  struct stat st;
-  return stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &st) == 0;
-}
-
-std::string tmp_dir(const std::string &name) {
-  std::string d = std::string(::testing::TempDir()) + "insitu_par_" + name;
-  EXPECT_EQ(system(("rm -rf '" + d + "'").c_str()), 0);
-  mkdir(d.c_str(), 0777);
-  return d;
-}
+std::string tmp_dir(const std::string &name) { return fresh_dir("par_" + name); }
 
 // Largest |a − b| of any tensor, relative to that tensor's largest |b|; -1 if the files do not
 // hold the same tensors.

@@ -18,16 +18,7 @@ extern "C" {
 
 namespace {
 
-bool have_fashion_mnist() {
-  struct stat st;
-  return stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &st) == 0;
-}
-
-std::string tmp_dir(const std::string &name) {
-  std::string d = std::string(::testing::TempDir()) + "insitu_prog_" + name;
-  mkdir(d.c_str(), 0777);
-  return d;
-}
+std::string tmp_dir(const std::string &name) { return fresh_dir("prog_" + name); }
 
 TEST(Program, HelpListsEveryFlagWithItsDefault) {
   Result r = run("run --help");
