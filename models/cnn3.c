@@ -32,8 +32,8 @@ static void cnn3_backward(ist_model *m, int n) {
 }
 
 ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg) {
-  if (!m->impl && !(m->impl = calloc(1, sizeof(cnn3)))) return ist_fail(IST_ERR_MEMORY, "cnn3: out of memory");
-  cnn3 *net = m->impl;
+  cnn3 *net = ist_model_impl(m, sizeof(cnn3), "cnn3");
+  if (!net) return IST_ERR_MEMORY;
   if ((cfg->classes && cfg->classes != 10) || (cfg->in_h && cfg->in_h != 28) || (cfg->in_w && cfg->in_w != 28))
     return ist_fail(IST_ERR_ARG, "--model cnn3: fixed to 28x28 inputs and 10 classes (--classes, --input-size)");
   m->in_c = 1;

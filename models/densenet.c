@@ -182,9 +182,8 @@ static ist_status block_register(ist_model *m, dense_block *blk, int b, int c0, 
 }
 
 static ist_status densenet121_build(ist_model *m, const ist_model_config *cfg, int imagenet) {
-  if (!m->impl && !(m->impl = calloc(1, sizeof(densenet))))
-    return ist_fail(IST_ERR_MEMORY, "densenet121: out of memory");
-  densenet *net = m->impl;
+  densenet *net = ist_model_impl(m, sizeof(densenet), "densenet121");
+  if (!net) return IST_ERR_MEMORY;
   ist_image_model_defaults(m, cfg, imagenet);
   m->forward = densenet_forward;
   m->backward = densenet_backward;

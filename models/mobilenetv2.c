@@ -78,9 +78,8 @@ static ist_status unit(ist_model *m, ist_conv_bn *u, const char *prefix, int ind
 }
 
 static ist_status mbv2_build(ist_model *m, const ist_model_config *cfg, int imagenet) {
-  if (!m->impl && !(m->impl = calloc(1, sizeof(mobilenetv2))))
-    return ist_fail(IST_ERR_MEMORY, "mobilenetv2: out of memory");
-  mobilenetv2 *net = m->impl;
+  mobilenetv2 *net = ist_model_impl(m, sizeof(mobilenetv2), "mobilenetv2");
+  if (!net) return IST_ERR_MEMORY;
   ist_image_model_defaults(m, cfg, imagenet);
   m->forward = mbv2_forward;
   m->backward = mbv2_backward;

@@ -176,6 +176,11 @@ static ist_status build_all(ist_model *m, const ist_model_config *cfg) {
   return ist_config_check_names(m, cfg);
 }
 
+void *ist_model_impl(ist_model *m, size_t bytes, const char *arch) {
+  if (!m->impl && !(m->impl = calloc(1, bytes))) ist_fail(IST_ERR_MEMORY, "%s: out of memory", arch);
+  return m->impl;
+}
+
 ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, const ist_model_config *cfg,
                             ist_model *out) {
   ist_status (*build)(ist_model *, const ist_model_config *) = NULL;

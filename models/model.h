@@ -141,6 +141,10 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
                             ist_model *out);
 void ist_model_destroy(ist_model *m);
 
+/* The architecture's layer struct (bytes, zeroed) in m->impl, allocated on the build's first pass
+ * and kept for the second; NULL (with the error set, naming arch) when out of memory. */
+void *ist_model_impl(ist_model *m, size_t bytes, const char *arch);
+
 /* Seeded random initialization of every parameter and buffer. */
 void ist_model_init_params(ist_model *m, uint64_t seed);
 ist_param *ist_model_find(ist_model *m, const char *name);

@@ -93,8 +93,8 @@ static ist_status block_register(ist_model *m, basic_block *b, const char *prefi
 }
 
 static ist_status resnet18_build(ist_model *m, const ist_model_config *cfg, int imagenet) {
-  if (!m->impl && !(m->impl = calloc(1, sizeof(resnet)))) return ist_fail(IST_ERR_MEMORY, "resnet18: out of memory");
-  resnet *net = m->impl;
+  resnet *net = ist_model_impl(m, sizeof(resnet), "resnet18");
+  if (!net) return IST_ERR_MEMORY;
   ist_image_model_defaults(m, cfg, imagenet);
   m->forward = resnet_forward;
   m->backward = resnet_backward;

@@ -52,6 +52,19 @@ void expect_learns(Net &n, int steps) {
 // PyTorch's parameter counts (sum of p.numel() over model.parameters()): torchvision's
 // resnet18(num_classes=1000) has 11,689,512; the CIFAR variant (3×3 stem, no max-pool) has
 // 11,173,962 with 10 classes and 11,220,132 with 100.
+// Each named parameter exists with the given shape.
+struct NamedShape {
+  const char *name;
+  std::vector<int64_t> shape;
+};
+void expect_shapes(Net &n, const std::vector<NamedShape> &want) {
+  for (auto &w : want) {
+    ist_param *p = ist_model_find(&n.m, w.name);
+    ASSERT_NE(p, nullptr) << w.name;
+    EXPECT_EQ(std::vector<int64_t>(p->shape, p->shape + p->ndim), w.shape) << w.name;
+  }
+}
+
 TEST(ResNet18, DenseParameterCountsMatchTheStandardModels) {
   auto count = [](const char *arch, int classes) {
     Net n(arch, "dense", 1, 32, classes);
@@ -64,22 +77,14 @@ TEST(ResNet18, DenseParameterCountsMatchTheStandardModels) {
 
 TEST(ResNet18, ParameterNamesAndShapesFollowTorchvision) {
   Net n("resnet18", "dense", 1, 32);
-  struct {
-    const char *name;
-    std::vector<int64_t> shape;
-  } want[] = {{"conv1.weight", {64, 3, 7, 7}},
+  expect_shapes(n, {{"conv1.weight", {64, 3, 7, 7}},
               {"bn1.running_var", {64}},
               {"layer1.1.conv2.weight", {64, 64, 3, 3}},
               {"layer2.0.downsample.0.weight", {128, 64, 1, 1}},
               {"layer2.0.downsample.1.bias", {128}},
               {"layer4.1.bn2.weight", {512}},
               {"fc.weight", {1000, 512}},
-              {"fc.bias", {1000}}};
-  for (auto &w : want) {
-    ist_param *p = ist_model_find(&n.m, w.name);
-    ASSERT_NE(p, nullptr) << w.name;
-    EXPECT_EQ(std::vector<int64_t>(p->shape, p->shape + p->ndim), w.shape) << w.name;
-  }
+              {"fc.bias", {1000}}});
   EXPECT_EQ(ist_model_find(&n.m, "layer1.0.downsample.0.weight"), nullptr) << "no shortcut conv where shapes agree";
   EXPECT_EQ(n.m.nconvs, 20);
 }
@@ -190,21 +195,13 @@ TEST(DenseNet121, DenseParameterCountsMatchTorchvision) {
 
 TEST(DenseNet121, NamesFollowTorchvision) {
   Net n("densenet121", "dense", 1, 32);
-  struct {
-    const char *name;
-    std::vector<int64_t> shape;
-  } want[] = {{"features.conv0.weight", {64, 3, 7, 7}},
+  expect_shapes(n, {{"features.conv0.weight", {64, 3, 7, 7}},
               {"features.denseblock1.denselayer1.norm1.weight", {64}},
               {"features.denseblock1.denselayer6.conv1.weight", {128, 224, 1, 1}},
               {"features.denseblock3.denselayer24.conv2.weight", {32, 128, 3, 3}},
               {"features.transition3.conv.weight", {512, 1024, 1, 1}},
               {"features.norm5.running_var", {1024}},
-              {"classifier.weight", {1000, 1024}}};
-  for (auto &w : want) {
-    ist_param *p = ist_model_find(&n.m, w.name);
-    ASSERT_NE(p, nullptr) << w.name;
-    EXPECT_EQ(std::vector<int64_t>(p->shape, p->shape + p->ndim), w.shape) << w.name;
-  }
+              {"classifier.weight", {1000, 1024}}});
   EXPECT_EQ(n.m.nconvs, 120);
 }
 
