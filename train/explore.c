@@ -8,25 +8,15 @@
 #include "train/project.h"
 #include "train/report.h"
 
-ist_status ist_explore_measure(ist_model *teacher, const char *setting, int iters, float lr, uint64_t seed,
+ist_status ist_explore_measure(const ist_model *teacher, ist_model *student, const char *setting,
                                ist_explore_point *out) {
   memset(out, 0, sizeof *out);
   snprintf(out->setting, sizeof out->setting, "%s", setting);
   out->accuracy = -1;
-  ist_model_config cfg = {0};
-  cfg.classes = teacher->classes, cfg.in_h = teacher->in_h, cfg.in_w = teacher->in_w;
-  if (strchr(setting, '=')) {
-    IST_TRY(ist_setting_parse("dense", &cfg.global));
-    IST_TRY(ist_config_parse_overrides(setting, &cfg));
-  } else {
-    IST_TRY(ist_setting_parse(setting, &cfg.global));
-  }
-  ist_model s;
-  IST_TRY(ist_model_create(teacher->arch, teacher->be, 1, &cfg, &s));
-  ist_status st = ist_init_student(&s, teacher, IST_INIT_L2, iters, lr, seed, 0);
+  ist_status st = IST_OK;
   double norm = 0;
-  for (int i = 0; st == IST_OK && i < s.nconvs; i++) {
-    ist_conv_layer *l = s.convs[i], *t = teacher->convs[i];
+  for (int i = 0; st == IST_OK && i < student->nconvs; i++) {
+    ist_conv_layer *l = student->convs[i], *t = teacher->convs[i];
     const int64_t numel = ist_conv_weight_numel(&t->shape);
     float *w = malloc(sizeof(float) * (size_t)numel);
     if (!w) {
@@ -36,7 +26,7 @@ ist_status ist_explore_measure(ist_model *teacher, const char *setting, int iter
     teacher->be->download(w, t->w, sizeof(float) * (size_t)numel);
     double sq = 0;
     for (int64_t k = 0; k < numel; k++) sq += (double)w[k] * w[k];
-    const double rel = l->set.generated ? ist_quantized_projection_error(s.be, l, t->w)
+    const double rel = l->set.generated ? ist_quantized_projection_error(student->be, l, t->w)
                        : l->set.baseline ? 1.0 /* not a projection of the teacher */
                                          : 0.0;
     out->err[i] = rel * rel * sq;
@@ -45,14 +35,13 @@ ist_status ist_explore_measure(ist_model *teacher, const char *setting, int iter
     norm += sq;
     free(w);
   }
-  out->nlayers = s.nconvs;
+  out->nlayers = student->nconvs;
   if (st == IST_OK) {
-    ist_ratio r = ist_model_ratio(&s);
+    ist_ratio r = ist_model_ratio(student);
     out->param_ratio = r.param_ratio;
     out->memory_ratio = r.memory_ratio;
     out->rel_err = norm > 0 ? sqrt(out->total_err / norm) : 0;
   }
-  ist_model_destroy(&s);
   return st;
 }
 

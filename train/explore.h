@@ -21,8 +21,9 @@ typedef struct {
   double accuracy;                /* after training, or −1 */
 } ist_explore_point;
 
-/* Projects the teacher onto `setting` (every conv; ℓ2, iters at lr) and fills the point. */
-ist_status ist_explore_measure(ist_model *teacher, const char *setting, int iters, float lr, uint64_t seed,
+/* Fills the point of a student initialized from the teacher (ℓ2 projection), named setting: its
+ * ratios and each conv's error after quantization. */
+ist_status ist_explore_measure(const ist_model *teacher, ist_model *student, const char *setting,
                                ist_explore_point *out);
 
 /* Per-layer choice among the measured global settings (each layer takes any point's setting for

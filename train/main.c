@@ -521,20 +521,25 @@ static ist_status point_config(const options *o, const char *setting, ist_model_
   return ist_config_parse_overrides(setting, cfg);
 }
 
-/* Trains one explored setting from the teacher: ℓ2 init, then --explore-epochs of distillation. */
-static ist_status train_point(const options *o, ist_model *teacher, const char *setting, const ist_dataset *train,
-                              const ist_dataset *test, double *acc) {
+/* One explored setting: the student projected from the teacher (ℓ2), measured, and with
+ * --explore-epochs > 0 trained (distillation) for its test accuracy. */
+static ist_status explore_point(const options *o, ist_model *teacher, const char *setting, const ist_dataset *train,
+                                const ist_dataset *test, ist_explore_point *p) {
   ist_model_config cfg;
   IST_TRY(point_config(o, setting, &cfg));
+  const int trained = o->explore_epochs > 0;
   ist_model s;
-  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &s));
+  IST_TRY(ist_model_create(o->model, backend_of(o), trained ? o->batch : 1, &cfg, &s));
   ist_status st = ist_init_student(&s, teacher, IST_INIT_L2, o->l2_iters, o->l2_lr, (uint64_t)o->seed, 0);
-  ist_train_config tc = train_config(o, "explore", o->explore_epochs, NULL, NULL);
-  tc.log_every = 0;
-  tc.comm = NULL;
-  ist_train_result r;
-  if (st == IST_OK) st = ist_train(&s, teacher, train, test, &tc, &r);
-  if (st == IST_OK) *acc = r.test_acc;
+  if (st == IST_OK) st = ist_explore_measure(teacher, &s, setting, p);
+  if (st == IST_OK && trained) {
+    ist_train_config tc = train_config(o, "explore", o->explore_epochs, NULL, NULL);
+    tc.log_every = 0;
+    tc.comm = NULL;
+    ist_train_result r;
+    st = ist_train(&s, teacher, train, test, &tc, &r);
+    if (st == IST_OK) p->accuracy = r.test_acc;
+  }
   ist_model_destroy(&s);
   return st;
 }
@@ -684,8 +689,7 @@ static ist_status cmd_explore(const options *o) {
     ist_explore_point *p = &pts[k];
     char setting[64];
     snprintf(setting, sizeof setting, "%d-%d-%s", bis[k / nbc % nbi], bcs[k % nbc], qs[k / (nbi * nbc)]);
-    st = ist_explore_measure(&teacher, setting, o->l2_iters, o->l2_lr, (uint64_t)o->seed, p);
-    if (st == IST_OK && trained) st = train_point(o, &teacher, setting, &train, &test, &p->accuracy);
+    st = explore_point(o, &teacher, setting, &train, &test, p);
     if (st != IST_OK) break;
     printf("[explore] %3d/%d %-16s r %.4f r_m %.4f projection error %.4f", k + 1, ngrid, setting, p->param_ratio,
            p->memory_ratio, p->rel_err);
@@ -700,8 +704,7 @@ static ist_status cmd_explore(const options *o) {
     for (int l = 0; st == IST_OK && l < teacher.nconvs; l++)
       snprintf(layers + strlen(layers), sizeof layers - strlen(layers), "%s%s=%s", l ? "," : "", teacher.convs[l]->name,
                pts[choice[l]].setting);
-    if (st == IST_OK) st = ist_explore_measure(&teacher, layers, o->l2_iters, o->l2_lr, (uint64_t)o->seed, &pts[ngrid]);
-    if (st == IST_OK && trained) st = train_point(o, &teacher, layers, &train, &test, &pts[ngrid].accuracy);
+    if (st == IST_OK) st = explore_point(o, &teacher, layers, &train, &test, &pts[ngrid]);
     if (st == IST_OK) n = ngrid + 1;
   }
   if (st == IST_OK) {
