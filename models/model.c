@@ -114,6 +114,15 @@ int64_t ist_model_param_floats(const ist_model *m) {
   return n;
 }
 
+int64_t ist_model_dense_param_floats(const ist_model *m) {
+  int64_t n = 0;
+  for (int i = 0; i < m->nparams; i++)
+    if (m->params[i].grad && m->params[i].kind != IST_PARAM_FACTOR) n += m->params[i].numel;
+  for (int i = 0; i < m->nconvs; i++)
+    if (m->convs[i]->set.generated || m->convs[i]->set.baseline) n += ist_conv_weight_numel(&m->convs[i]->shape);
+  return n;
+}
+
 static int same_setting(const ist_conv_setting *a, const ist_conv_setting *b) {
   return a->generated == b->generated && a->baseline == b->baseline &&
          (!a->generated || (a->bi == b->bi && a->bc == b->bc && a->qb == b->qb && a->qu == b->qu && a->qv == b->qv));

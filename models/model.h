@@ -150,6 +150,9 @@ void ist_model_init_params(ist_model *m, uint64_t seed);
 ist_param *ist_model_find(ist_model *m, const char *name);
 void ist_model_zero_grad(ist_model *m);
 int64_t ist_model_param_floats(const ist_model *m); /* trainable floats */
+/* The trainable floats of the dense version of m (every conv with its full weight): what a
+ * dense model's data-parallel step all-reduces. */
+int64_t ist_model_dense_param_floats(const ist_model *m);
 /* Describes the per-layer settings as "conv1=dense;conv2=2-16-4-4-4;…". */
 void ist_model_describe(const ist_model *m, char *buf, int cap);
 

@@ -3,7 +3,6 @@
  * fp32; the classifier in fp32, or 8 bits when the model is quantized); the denominator is the
  * same model with dense convs, every parameter fp32. BN running statistics are not counted. */
 #include "train/report.h"
-#include "train/trainer.h"
 
 #include <string.h>
 

@@ -27,15 +27,6 @@ float ist_ortho_total(ist_model *m, float scale) {
   return total;
 }
 
-int64_t ist_model_dense_param_floats(const ist_model *m) {
-  int64_t n = 0;
-  for (int i = 0; i < m->nparams; i++)
-    if (m->params[i].grad && m->params[i].kind != IST_PARAM_FACTOR) n += m->params[i].numel;
-  for (int i = 0; i < m->nconvs; i++)
-    if (m->convs[i]->set.generated || m->convs[i]->set.baseline) n += ist_conv_weight_numel(&m->convs[i]->shape);
-  return n;
-}
-
 /* ---- collectives on backend memory (staged through the host unless the backend is the CPU) ---- */
 
 static ist_status reduce_backend(ist_comm *c, const ist_backend *be, float *buf, int64_t n) {

@@ -53,9 +53,7 @@ ist_status ist_bn_recalibrate(ist_model *m, const ist_dataset *d, int batches);
 ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *loss);
 /* The same with the images split over comm's ranks (comm may be NULL). */
 ist_status ist_evaluate_on(ist_model *m, const ist_dataset *d, ist_comm *comm, float *acc, float *loss);
-/* Floats of the gradients one data-parallel step all-reduces (the trainable parameters), and the
- * same for the dense version of m (every conv with its full weight). */
-int64_t ist_model_dense_param_floats(const ist_model *m);
+
 /* Σ over generated layers of the orthogonality penalty; with scale > 0 also adds scale·∂L/∂θ. */
 float ist_ortho_total(ist_model *m, float scale);
 
