@@ -495,4 +495,112 @@ TEST(EmuCore, CublasRefusesMatricesOutsideDeviceMemory) {
   EXPECT_NE(report().find("is not inside one cudaMalloc allocation"), std::string::npos) << report();
 }
 
+// ---- Dynamic shared memory, 16-byte accesses through ist_scast, blocks on several OS threads.
+// y[i] = x[n − 1 − i] within each block's chunk of blockDim.x·4 floats, staged as float4.
+__global__ void reverse_chunks_float4(const float *x, float *y) {
+  IST_DYNAMIC_SHARED(float, s);
+  ist_sptr<float4> s4 = ist_scast<float4>(s);
+  int chunk = blockDim.x * 4, base = blockIdx.x * chunk;
+  s4[threadIdx.x] = reinterpret_cast<const float4 *>(x + base)[threadIdx.x];
+  __syncthreads();
+  for (int j = threadIdx.x; j < chunk; j += blockDim.x) y[base + j] = s[chunk - 1 - j];
+}
+
+TEST(EmuCore, DynamicSharedMemoryThroughFloat4Handles) {
+  IST_REQUIRE_CUDA();
+  const int threads = 64, blocks = 5, chunk = threads * 4;
+  auto x = randn((size_t)blocks * chunk, 51);
+  ist_dev_buf<float> dx(x), dy(x.size());
+  IST_LAUNCH(reverse_chunks_float4, blocks, threads, chunk * sizeof(float), ist_cuda_stream(), dx.get(), dy.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  std::vector<float> want(x.size());
+  for (int b = 0; b < blocks; b++)
+    for (int j = 0; j < chunk; j++) want[(size_t)b * chunk + j] = x[(size_t)b * chunk + chunk - 1 - j];
+  EXPECT_EQ(dy.download(), want);
+}
+
+TEST(EmuCore, TooLittleDynamicSharedMemoryIsAnOutOfBoundsAccess) {
+  IST_REQUIRE_CUDA();
+  const int threads = 64, chunk = threads * 4;
+  auto x = randn(chunk, 52);
+  ist_dev_buf<float> dx(x), dy(x.size());
+  IST_LAUNCH(reverse_chunks_float4, 1, threads, chunk * sizeof(float) / 2, ist_cuda_stream(), dx.get(), dy.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_NE(report().find("out-of-bounds shared-memory write in kernel reverse_chunks_float4, block (0,0,0): thread "
+                          "(32,0,0) accessed `s`[32] (bytes 512..527), outside its 512 bytes"),
+            std::string::npos)
+      << report();
+}
+
+TEST(EmuCore, BlocksOnSeveralOsThreadsGiveTheSameProduct) {
+  IST_REQUIRE_CUDA();
+  const int m = 48, n = 64, k = 32;
+  auto a = randn((size_t)m * k, 53), b = randn((size_t)k * n, 54);
+  std::vector<float> one, three;
+  run_matmul<true>(m, n, k, a, b, one);
+  setenv("IST_EMU_THREADS", "3", 1);
+  run_matmul<true>(m, n, k, a, b, three);
+  unsetenv("IST_EMU_THREADS");
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  EXPECT_EQ(one, three);
+  EXPECT_TRUE(ist_expect_close(three, matmul_ref(m, n, k, a, b), 1e-4, 1e-4, "C"));
+}
+
+// Lane 0 goes to a barrier while the rest of its warp waits for it in a shuffle.
+__global__ void barrier_inside_warp_divergence(float *out) {
+  float v = (float)threadIdx.x;
+  if (threadIdx.x == 0) {
+    __syncthreads();
+  } else {
+    v = __shfl_sync(0xffffffffu, v, 1);
+    __syncthreads();
+  }
+  out[threadIdx.x] = v;
+}
+
+TEST(EmuCore, LaneAtABarrierWhileItsWarpShufflesIsReported) {
+  IST_REQUIRE_CUDA();
+  ist_dev_buf<float> out(32);
+  IST_LAUNCH(barrier_inside_warp_divergence, 1, 32, 0, ist_cuda_stream(), out.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  std::string r = report();
+  EXPECT_NE(r.find("warp divergence in kernel barrier_inside_warp_divergence, block (0,0,0): lane 0 (thread "
+                   "(0,0,0)) waits at __syncthreads"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("waits at __shfl_sync"), std::string::npos) << r;
+}
+
+__global__ void too_much_static_shared(float *out) {
+  IST_SHARED(float, big, 13 * 1024);
+  big[threadIdx.x] = 1.0f;
+  out[threadIdx.x] = big[threadIdx.x];
+}
+
+TEST(EmuCore, StaticSharedMemoryAbove48KiBIsRefused) {
+  IST_REQUIRE_CUDA();
+  ist_dev_buf<float> out(32);
+  IST_LAUNCH(too_much_static_shared, 1, 32, 0, ist_cuda_stream(), out.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_NE(report().find("more than 49152 bytes of static shared memory"), std::string::npos) << report();
+}
+
+TEST(EmuCore, TheDeviceDescribesItselfAsTheEmulation) {
+  IST_REQUIRE_CUDA();
+  cudaDeviceProp p;
+  ASSERT_EQ(cudaGetDeviceProperties(&p, 0), cudaSuccess);
+  EXPECT_STREQ(p.name, "insitu CPU emulation");
+  EXPECT_EQ(p.major, 9);
+  EXPECT_EQ(ist_cuda_sm_count(), p.multiProcessorCount);
+  EXPECT_EQ(ist_cuda_smem_optin(), (int)p.sharedMemPerBlockOptin);
+  EXPECT_STREQ(ist_test_cuda_mode(), "emulated");
+  float *d = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, 8 * sizeof(float)), cudaSuccess);
+  float h[8];
+  ASSERT_EQ(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_TRUE(std::isnan(h[0]));  // fresh device memory reads as NaN
+  EXPECT_EQ(cudaMemcpy(h, d, 9 * sizeof(float), cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+}
+
 }  // namespace
