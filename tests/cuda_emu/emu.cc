@@ -252,21 +252,24 @@ void leave_fiber(Exec *ex, Thr *t, bool final) {
 #endif
 }
 
-/* A fault: recorded on the executor; inside a fiber the fiber is abandoned (never resumed). */
-[[noreturn]] void fiber_fail(Exec *ex, Thr *t, const std::string &msg) {
-  if (!ex->failed) {
-    ex->failed = true;
-    ex->msg = msg;
-  }
-  leave_fiber(ex, t, true);
-  abort(); /* unreachable: a failed block's fibers are never resumed */
-}
+/* A fault: recorded on the executor; inside a fiber the fiber is then abandoned (never resumed). The
+ * message is built and stored in a statement of its own, so no temporary string is left alive on
+ * the abandoned stack (LeakSanitizer would report it). */
 void sched_fail(Exec *ex, const std::string &msg) {
   if (!ex->failed) {
     ex->failed = true;
     ex->msg = msg;
   }
 }
+[[noreturn]] void abandon(Exec *ex, Thr *t) {
+  leave_fiber(ex, t, true);
+  abort(); /* unreachable: a failed block's fibers are never resumed */
+}
+#define fiber_fail(ex, t, msg) \
+  do {                         \
+    sched_fail((ex), (msg));   \
+    abandon((ex), (t));        \
+  } while (0)
 
 [[noreturn]] void outside_kernel(const char *what) {
   fprintf(stderr, "insitu CUDA emulation: %s called outside a kernel\n", what);
