@@ -603,4 +603,62 @@ TEST(EmuCore, TheDeviceDescribesItselfAsTheEmulation) {
   EXPECT_EQ(cudaFree(d), cudaSuccess);
 }
 
+TEST(EmuCore, CublasBatchedProductsTf32ModeAndTranspose) {
+  IST_REQUIRE_CUDA();
+  const int m = 5, n = 4, k = 9, batch = 3;
+  auto a = randn((size_t)batch * m * k, 61), b = randn((size_t)batch * k * n, 62);
+  ist_dev_buf<float> da(a), db(b), dc((size_t)batch * m * n), dt((size_t)m * n);
+  const float one = 1, zero = 0;
+  cublasHandle_t h = ist_cuda_blas();
+  ASSERT_EQ(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, db, n, (long long)k * n, da, k,
+                                      (long long)m * k, &zero, dc, n, (long long)m * n, batch),
+            CUBLAS_STATUS_SUCCESS);
+  auto c = dc.download();
+  for (int i = 0; i < batch; i++) {
+    std::vector<float> ai(a.begin() + i * m * k, a.begin() + (i + 1) * m * k);
+    std::vector<float> bi(b.begin() + i * k * n, b.begin() + (i + 1) * k * n);
+    std::vector<float> ci(c.begin() + i * m * n, c.begin() + (i + 1) * m * n);
+    EXPECT_TRUE(ist_expect_close(ci, matmul_ref(m, n, k, ai, bi), 1e-5, 1e-5, "batch")) << "batch " << i;
+  }
+  // Under the TF32 math mode the operands are rounded to TF32, as the tensor cores read them.
+  ASSERT_EQ(cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, db, n, da, k, &zero, dc, n), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), CUBLAS_STATUS_SUCCESS);
+  std::vector<float> a0(a.begin(), a.begin() + m * k), b0(b.begin(), b.begin() + k * n), zeros((size_t)m * n, 0.0f);
+  auto c0 = dc.download();
+  c0.resize((size_t)m * n);
+  EXPECT_TRUE(ist_expect_close(c0, mma_ref(m, n, k, a0, b0, zeros, tf32_round), 1e-5, 1e-5, "TF32 product"));
+  EXPECT_FALSE(ist_expect_close(c0, matmul_ref(m, n, k, a0, b0), 1e-6, 1e-6));
+  // The row-major m × n C0, transposed by geam (column-major n × m → m × n).
+  ASSERT_EQ(cublasSgeam(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, &one, dc, n, &zero, dt, m, dt, m), CUBLAS_STATUS_SUCCESS);
+  auto t = dt.download();
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) EXPECT_EQ(t[(size_t)j * m + i], c0[(size_t)i * n + j]);
+}
+
+TEST(EmuCore, StreamsAndEventsRunInOrderAtCallTime) {
+  IST_REQUIRE_CUDA();
+  cudaStream_t s;
+  cudaEvent_t e0, e1;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&e0), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&e1), cudaSuccess);
+  ist_dev_buf<float> d(256);
+  std::vector<float> h(256, 3.0f), back(256);
+  ASSERT_EQ(cudaEventRecord(e0, s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(d.get(), h.data(), 256 * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(d.get(), 0, 128 * sizeof(float), s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(back.data(), d.get(), 256 * sizeof(float), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e1, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  float ms = -1;
+  ASSERT_EQ(cudaEventElapsedTime(&ms, e0, e1), cudaSuccess);
+  EXPECT_GE(ms, 0.0f);
+  EXPECT_EQ(back[127], 0.0f);
+  EXPECT_EQ(back[128], 3.0f);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaStreamDestroy(s);
+}
+
 }  // namespace
