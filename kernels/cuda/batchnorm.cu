@@ -25,7 +25,7 @@
   } while (0)
 
 /* y = x·a + (β − mean·a), a = γ·rstd, for channel ch (the CPU's float expression). */
-__device__ __forceinline__ void bn_apply_channel(int n, int c, int hw, int ch, const float *x, const float *gamma,
+static __device__ __forceinline__ void bn_apply_channel(int n, int c, int hw, int ch, const float *x, const float *gamma,
                                                  const float *beta, float mean, float rstd, float *y) {
   const float a = gamma[ch] * rstd, bsh = beta[ch] - mean * a;
   for (int b = 0; b < n; b++) {
@@ -35,7 +35,7 @@ __device__ __forceinline__ void bn_apply_channel(int n, int c, int hw, int ch, c
 }
 
 /* Saved statistics and running stats of a channel from its mean and Σ(x − mean)² over cnt values. */
-__device__ __forceinline__ void bn_finish_stats(int ch, double mean, double ss, double cnt, float momentum, float eps,
+static __device__ __forceinline__ void bn_finish_stats(int ch, double mean, double ss, double cnt, float momentum, float eps,
                                                 float *save_mean, float *save_rstd, float *run_mean,
                                                 float *run_var) {
   const double var = ss / cnt, unbiased = cnt > 1 ? ss / (cnt - 1) : var;
@@ -46,7 +46,7 @@ __device__ __forceinline__ void bn_finish_stats(int ch, double mean, double ss, 
 }
 
 /* Training, one rank: both passes, the statistics and the output of channel blockIdx.x. */
-__global__ void bn_train_forward_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+static __global__ void bn_train_forward_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                                         float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
                                         float momentum, float eps) {
   IST_SHARED(double, red, IST_RED_SLOTS);
@@ -62,7 +62,7 @@ __global__ void bn_train_forward_kernel(int n, int c, int hw, const float *x, co
 }
 
 /* Eval: the running statistics, saved for an eval-mode backward, then the output. */
-__global__ void bn_eval_forward_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+static __global__ void bn_eval_forward_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                                        float *y, float *save_mean, float *save_rstd, const float *run_mean,
                                        const float *run_var, float eps) {
   const int ch = blockIdx.x;
@@ -72,7 +72,7 @@ __global__ void bn_eval_forward_kernel(int n, int c, int hw, const float *x, con
 }
 
 /* Synchronized training, one pass: this rank's Σx (mean NULL) or Σ(x − mean)² per channel, to sums. */
-__global__ void bn_channel_sums_kernel(int n, int c, int hw, const float *x, const double *mean, double *sums) {
+static __global__ void bn_channel_sums_kernel(int n, int c, int hw, const float *x, const double *mean, double *sums) {
   IST_SHARED(double, red, IST_RED_SLOTS);
   const int ch = blockIdx.x;
   double acc;
@@ -87,7 +87,7 @@ __global__ void bn_channel_sums_kernel(int n, int c, int hw, const float *x, con
 }
 
 /* Synchronized training, the end: stats from every rank's mean and Σ(x − mean)², then the output. */
-__global__ void bn_sync_finish_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+static __global__ void bn_sync_finish_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
                                       float *y, const double *mean, const double *ss, double cnt, float *save_mean,
                                       float *save_rstd, float *run_mean, float *run_var, float momentum, float eps) {
   const int ch = blockIdx.x;
@@ -98,7 +98,7 @@ __global__ void bn_sync_finish_kernel(int n, int c, int hw, const float *x, cons
 
 /* Backward sums of a channel: Σdy and Σdy·x̂ (the CPU's double expression); this rank's share goes to
  * dbeta and dgamma. */
-__device__ __forceinline__ void bn_backward_sums(int n, int c, int hw, int ch, const float *dy, const float *x,
+static __device__ __forceinline__ void bn_backward_sums(int n, int c, int hw, int ch, const float *dy, const float *x,
                                                  const float *save_mean, const float *save_rstd, float *dgamma,
                                                  float *dbeta, ist_sptr<double> red, double *sdy, double *sdyx) {
   const float mean = save_mean[ch], rstd = save_rstd[ch];
@@ -114,7 +114,7 @@ __device__ __forceinline__ void bn_backward_sums(int n, int c, int hw, int ch, c
 }
 
 /* dx = γ·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) (training; both means 0 in eval mode). */
-__device__ __forceinline__ void bn_backward_dx(int n, int c, int hw, int ch, const float *dy, const float *x,
+static __device__ __forceinline__ void bn_backward_dx(int n, int c, int hw, int ch, const float *dy, const float *x,
                                                const float *gamma, const float *save_mean, const float *save_rstd,
                                                float mdy, float mdyx, float *dx) {
   const float mean = save_mean[ch], rstd = save_rstd[ch], k = gamma[ch] * rstd;
@@ -124,7 +124,7 @@ __device__ __forceinline__ void bn_backward_dx(int n, int c, int hw, int ch, con
   }
 }
 
-__global__ void bn_backward_kernel(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
+static __global__ void bn_backward_kernel(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                                    const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
                                    float *dbeta, int training) {
   IST_SHARED(double, red, IST_RED_SLOTS);
@@ -137,7 +137,7 @@ __global__ void bn_backward_kernel(int n, int c, int hw, const float *dy, const 
 }
 
 /* Synchronized backward, first half: this rank's sums to sums[ch] (Σdy) and sums[c + ch] (Σdy·x̂). */
-__global__ void bn_backward_sums_kernel(int n, int c, int hw, const float *dy, const float *x,
+static __global__ void bn_backward_sums_kernel(int n, int c, int hw, const float *dy, const float *x,
                                         const float *save_mean, const float *save_rstd, float *dgamma, float *dbeta,
                                         double *sums) {
   IST_SHARED(double, red, IST_RED_SLOTS);
@@ -148,7 +148,7 @@ __global__ void bn_backward_sums_kernel(int n, int c, int hw, const float *dy, c
 }
 
 /* Second half: dx from every rank's sums. */
-__global__ void bn_backward_sync_dx_kernel(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
+static __global__ void bn_backward_sync_dx_kernel(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
                                            const float *save_mean, const float *save_rstd, const double *sums,
                                            double cnt, float *dx) {
   const int ch = blockIdx.x;

@@ -12,12 +12,12 @@
 
 /* Σ v over the warp, in a fixed butterfly order; every lane gets the total. */
 template <class T>
-__device__ __forceinline__ T ist_warp_sum(T v) {
+static __device__ __forceinline__ T ist_warp_sum(T v) {
   for (int o = IST_WARP / 2; o > 0; o >>= 1) v += __shfl_xor_sync(IST_FULL_MASK, v, o);
   return v;
 }
 template <class T>
-__device__ __forceinline__ T ist_warp_max(T v) {
+static __device__ __forceinline__ T ist_warp_max(T v) {
   for (int o = IST_WARP / 2; o > 0; o >>= 1) {
     T u = __shfl_xor_sync(IST_FULL_MASK, v, o);
     v = u > v ? u : v;
@@ -27,7 +27,7 @@ __device__ __forceinline__ T ist_warp_max(T v) {
 
 /* Σ v over the block (blockDim.x a multiple of 32); every thread gets the total. Contains barriers:
  * every thread of the block must call it. red: IST_RED_SLOTS doubles of shared memory. */
-__device__ __forceinline__ double ist_block_sum(double v, ist_sptr<double> red) {
+static __device__ __forceinline__ double ist_block_sum(double v, ist_sptr<double> red) {
   const int lane = threadIdx.x % IST_WARP, warp = threadIdx.x / IST_WARP, warps = blockDim.x / IST_WARP;
   v = ist_warp_sum(v);
   if (lane == 0) red[warp] = v;
@@ -44,14 +44,17 @@ __device__ __forceinline__ double ist_block_sum(double v, ist_sptr<double> red) 
 }
 
 /* max v over the block, as ist_block_sum. red: IST_RED_SLOTS floats of shared memory. */
-__device__ __forceinline__ float ist_block_max(float v, ist_sptr<float> red) {
+static __device__ __forceinline__ float ist_block_max(float v, ist_sptr<float> red) {
   const int lane = threadIdx.x % IST_WARP, warp = threadIdx.x / IST_WARP, warps = blockDim.x / IST_WARP;
   v = ist_warp_max(v);
   if (lane == 0) red[warp] = v;
   __syncthreads();
   if (threadIdx.x == 0) {
     float t = red[0];
-    for (int i = 1; i < warps; i++) t = red[i] > t ? red[i] : t;
+    for (int i = 1; i < warps; i++) {
+      const float r = red[i];
+      t = r > t ? r : t;
+    }
     red[IST_RED_SLOTS - 1] = t;
   }
   __syncthreads();

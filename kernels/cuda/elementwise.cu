@@ -15,7 +15,7 @@ static unsigned ew_blocks(int64_t n) { return ist_cuda_blocks(n, EW_THREADS, EW_
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 /* Element i of the (n, c, hw) slice ↔ its place in src (src_c channels) and dst (dst_c channels). */
-__global__ void copy_channels_kernel(int64_t total, int64_t len, int hw, const float *src, int src_c, int src_off,
+static __global__ void copy_channels_kernel(int64_t total, int64_t len, int hw, const float *src, int src_c, int src_off,
                                      float *dst, int dst_c, int dst_off, int accumulate) {
   GRID_STRIDE(i, total) {
     const int64_t b = i / len, r = i % len;
@@ -35,7 +35,7 @@ extern "C" void ist_cuda_copy_channels(int n, int hw, int c, const float *src, i
                         dst_off);
 }
 
-__global__ void add_kernel(int64_t n, const float *a, const float *b, float *y) {
+static __global__ void add_kernel(int64_t n, const float *a, const float *b, float *y) {
   GRID_STRIDE(i, n) y[i] = a[i] + b[i];
 }
 
@@ -45,7 +45,7 @@ extern "C" void ist_cuda_add(int64_t n, const float *a, const float *b, float *y
   IST_CUDA_CHECK_LAUNCH("add n=%lld", (long long)n);
 }
 
-__global__ void scale_kernel(int64_t n, float a, float *x) {
+static __global__ void scale_kernel(int64_t n, float a, float *x) {
   GRID_STRIDE(i, n) x[i] *= a;
 }
 
@@ -55,20 +55,20 @@ extern "C" void ist_cuda_scale(int64_t n, float a, float *x) {
   IST_CUDA_CHECK_LAUNCH("scale n=%lld", (long long)n);
 }
 
-__global__ void relu_forward_kernel(int64_t n, const float *x, float *y) {
+static __global__ void relu_forward_kernel(int64_t n, const float *x, float *y) {
   GRID_STRIDE(i, n) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 /* y > 0 exactly where x > 0 (as the CPU: the backward reads the output). */
-__global__ void relu_backward_kernel(int64_t n, const float *dy, const float *y, float *dx) {
+static __global__ void relu_backward_kernel(int64_t n, const float *dy, const float *y, float *dx) {
   GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-__global__ void relu6_forward_kernel(int64_t n, const float *x, float *y) {
+static __global__ void relu6_forward_kernel(int64_t n, const float *x, float *y) {
   GRID_STRIDE(i, n) y[i] = x[i] > 0.0f ? (x[i] < RELU6_CAP ? x[i] : RELU6_CAP) : 0.0f;
 }
 
-__global__ void relu6_backward_kernel(int64_t n, const float *dy, const float *y, float *dx) {
+static __global__ void relu6_backward_kernel(int64_t n, const float *dy, const float *y, float *dx) {
   GRID_STRIDE(i, n) dx[i] = y[i] > 0.0f && y[i] < RELU6_CAP ? dy[i] : 0.0f;
 }
 

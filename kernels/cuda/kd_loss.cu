@@ -7,7 +7,7 @@
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/softmax_row.cuh"
 
-__global__ void kd_loss_kernel(int n, int c, const float *student, const float *teacher, const int32_t *labels,
+static __global__ void kd_loss_kernel(int n, int c, const float *student, const float *teacher, const int32_t *labels,
                                float beta, float t, float *dlogits, float *loss_sum, int32_t *correct) {
   IST_SHARED(double, sample_ce, IST_LOSS_CHUNK);
   IST_SHARED(double, sample_kl, IST_LOSS_CHUNK);

@@ -20,10 +20,10 @@
 /* Static shared memory limit for one block without opting in. */
 #define ORTHO_SMEM_LIMIT (48 * 1024)
 
-__device__ double ortho_part[ORTHO_MAX_BLOCKS];
+static __device__ double ortho_part[ORTHO_MAX_BLOCKS];
 
 /* ‖A·Aᵀ − I‖² of the rows of a (r × c); adds scale·4·E·A to da (when not NULL). e: r·r floats. */
-__device__ double rows_penalty(int r, int c, const float *a, float scale, float *da, ist_sptr<float> e) {
+static __device__ double rows_penalty(int r, int c, const float *a, float scale, float *da, ist_sptr<float> e) {
   for (int idx = threadIdx.x; idx < r * r; idx += blockDim.x) {
     const int i = idx / r, j = idx % r;
     double d = 0;
@@ -48,7 +48,7 @@ __device__ double rows_penalty(int r, int c, const float *a, float scale, float 
 /* ‖ÃᵀÃ − I‖² of the normalized columns of a (r × c); adds the gradient through the normalization,
  * scale·(G − ã·(ã·G))/‖a‖ per column with G = 4·Ã·E, to da (when not NULL).
  * sm: c·c (E) + c (norms) + r (a gradient column) floats. */
-__device__ double cols_penalty(int r, int c, const float *a, float scale, float *da, ist_sptr<float> sm,
+static __device__ double cols_penalty(int r, int c, const float *a, float scale, float *da, ist_sptr<float> sm,
                                ist_sptr<double> red) {
   ist_sptr<float> e = sm, nrm = sm + c * c, gcol = sm + c * c + c;
   for (int j = threadIdx.x; j < c; j += blockDim.x) {
@@ -89,7 +89,7 @@ __device__ double cols_penalty(int r, int c, const float *a, float scale, float 
 }
 
 /* Factor f: 2j is Wb_j's rows, 2j+1 U_j's columns (level 1), the last V's columns (level 2). */
-__device__ double factor_penalty(ist_gen_shape g, int f, const float *wb, const float *u, const float *v, float scale,
+static __device__ double factor_penalty(ist_gen_shape g, int f, const float *wb, const float *u, const float *v, float scale,
                                  float *dwb, float *du, float *dv, ist_sptr<float> sm, ist_sptr<double> red) {
   if (g.level1 && f < 2 * g.nb) {
     const int j = f / 2;
@@ -103,7 +103,7 @@ __device__ double factor_penalty(ist_gen_shape g, int f, const float *wb, const 
   return cols_penalty(g.co, g.bc, v, scale, dv, sm, red);
 }
 
-__global__ void ortho_kernel(ist_gen_shape g, int factors, const float *wb, const float *u, const float *v,
+static __global__ void ortho_kernel(ist_gen_shape g, int factors, const float *wb, const float *u, const float *v,
                              float scale, float *dwb, float *du, float *dv, int forward) {
   IST_DYNAMIC_SHARED(float, sm);
   IST_SHARED(double, red, IST_RED_SLOTS);
@@ -113,7 +113,7 @@ __global__ void ortho_kernel(ist_gen_shape g, int factors, const float *wb, cons
   if (forward && threadIdx.x == 0) ortho_part[blockIdx.x] = loss;
 }
 
-__global__ void ortho_total_kernel(int parts, float *loss_sum) {
+static __global__ void ortho_total_kernel(int parts, float *loss_sum) {
   double loss = 0;
   for (int b = 0; b < parts; b++) loss += ortho_part[b];
   *loss_sum += (float)loss;

@@ -14,12 +14,12 @@
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 /* PyTorch's adaptive bins: [floor(i·in/out), ceil((i+1)·in/out)). */
-__device__ __forceinline__ int bin_start(int i, int in, int out) { return (i * in) / out; }
-__device__ __forceinline__ int bin_end(int i, int in, int out) { return ((i + 1) * in + out - 1) / out; }
+static __device__ __forceinline__ int bin_start(int i, int in, int out) { return (i * in) / out; }
+static __device__ __forceinline__ int bin_end(int i, int in, int out) { return ((i + 1) * in + out - 1) / out; }
 /* The first bin whose end lies past cell p: end(i) > p ⟺ (i+1)·in > p·out. */
-__device__ __forceinline__ int first_bin_after(int p, int in, int out) { return (p * out) / in; }
+static __device__ __forceinline__ int first_bin_after(int p, int in, int out) { return (p * out) / in; }
 
-__global__ void avgpool_forward_kernel(int64_t total, int h, int w, int oh, int ow, const float *x, float *y) {
+static __global__ void avgpool_forward_kernel(int64_t total, int h, int w, int oh, int ow, const float *x, float *y) {
   GRID_STRIDE(o, total) {
     const int64_t pc = o / ((int64_t)oh * ow);
     const int i = (int)(o / ow % oh), j = (int)(o % ow);
@@ -33,7 +33,7 @@ __global__ void avgpool_forward_kernel(int64_t total, int h, int w, int oh, int 
 }
 
 /* Per input cell: the bins holding it, in the CPU's (i, j) order, each adding dy / bin size. */
-__global__ void avgpool_backward_kernel(int64_t total, int h, int w, int oh, int ow, const float *dy, float *dx) {
+static __global__ void avgpool_backward_kernel(int64_t total, int h, int w, int oh, int ow, const float *dy, float *dx) {
   GRID_STRIDE(o, total) {
     const int64_t pc = o / ((int64_t)h * w);
     const int yy = (int)(o / w % h), xx = (int)(o % w);
@@ -67,7 +67,7 @@ extern "C" void ist_cuda_avgpool_backward(int n, int c, int h, int w, int oh, in
 }
 
 /* The CPU's scan: row-major over the window, the first cell wins, a later one only when greater. */
-__global__ void maxpool_forward_kernel(int64_t total, int h, int w, int k, int stride, int pad, int oh, int ow,
+static __global__ void maxpool_forward_kernel(int64_t total, int h, int w, int k, int stride, int pad, int oh, int ow,
                                        const float *x, float *y, int32_t *idx) {
   GRID_STRIDE(o, total) {
     const int64_t pc = o / ((int64_t)oh * ow);
@@ -93,7 +93,7 @@ __global__ void maxpool_forward_kernel(int64_t total, int h, int w, int k, int s
 /* One thread per plane adds its outputs' gradients to their winners in output order, as the CPU:
  * deterministic, no atomics (the window geometry, which a gather per input cell would need, is not
  * an argument of the backward). dx was zeroed before. */
-__global__ void maxpool_backward_kernel(int64_t planes, int h, int w, int oh, int ow, const float *dy,
+static __global__ void maxpool_backward_kernel(int64_t planes, int h, int w, int oh, int ow, const float *dy,
                                         const int32_t *idx, float *dx) {
   GRID_STRIDE(pc, planes) {
     float *dp = dx + pc * h * w;

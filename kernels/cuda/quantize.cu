@@ -19,13 +19,13 @@
 #define QUANT_IDENTITY_BITS 32
 #define QUANT_IDENTITY_SCALE 1.0f
 
-__device__ double quant_err[IST_QUANT_CANDIDATES];
-__device__ float quant_max;
+static __device__ double quant_err[IST_QUANT_CANDIDATES];
+static __device__ float quant_max;
 
 /* Σ over the chunks of x, one thread per chunk and chunk sums added in index order: the order of
  * kernels/quantize_grid.h. The result is in thread 0. ABS: Σ|x|, else the squared grid errors. */
 template <bool ABS>
-__device__ double chunked_sum(int64_t n, const float *x, float inv, float step, float levels,
+static __device__ double chunked_sum(int64_t n, const float *x, float inv, float step, float levels,
                               ist_sptr<double> part) {
   const int64_t chunks = (n + IST_QUANT_CHUNK - 1) / IST_QUANT_CHUNK;
   double total = 0;
@@ -47,7 +47,7 @@ __device__ double chunked_sum(int64_t n, const float *x, float inv, float step, 
 }
 
 /* Block k: max|x| (block 0 keeps it) and candidate k's error. */
-__global__ void quant_errors_kernel(int64_t n, const float *x, float levels) {
+static __global__ void quant_errors_kernel(int64_t n, const float *x, float levels) {
   IST_SHARED(float, red, IST_RED_SLOTS);
   IST_SHARED(double, part, QUANT_THREADS);
   float m = 0;
@@ -66,7 +66,7 @@ __global__ void quant_errors_kernel(int64_t n, const float *x, float levels) {
 }
 
 /* The first least error (the CPU's serial scan) → the scale; 0 for an all-zero tensor. */
-__global__ void quant_choose_kernel(float *scale) {
+static __global__ void quant_choose_kernel(float *scale) {
   const float mx = quant_max;
   int best = 0;
   for (int k = 1; k < IST_QUANT_CANDIDATES && quant_err[0] > 0; k++)
@@ -74,26 +74,26 @@ __global__ void quant_choose_kernel(float *scale) {
   *scale = mx > 0 ? ist_quant_candidate(mx, best) : 0.0f;
 }
 
-__global__ void quant_apply_kernel(int64_t n, const float *x, float *y, float levels, const float *scale) {
+static __global__ void quant_apply_kernel(int64_t n, const float *x, float *y, float levels, const float *scale) {
   const float s = *scale, step = s / levels, inv = levels / s;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     y[i] = s > 0 ? ist_quant_level(x[i], inv, levels) * step : 0.0f;
 }
 
 /* 1 bit: scale = mean|x| (the chunked order), y = ±scale. */
-__global__ void quant_sign_scale_kernel(int64_t n, const float *x, float *scale) {
+static __global__ void quant_sign_scale_kernel(int64_t n, const float *x, float *scale) {
   IST_SHARED(double, part, QUANT_THREADS);
   const double s = chunked_sum<true>(n, x, 0.0f, 0.0f, 0.0f, part);
   if (threadIdx.x == 0) *scale = n ? (float)(s / n) : 0.0f;
 }
 
-__global__ void quant_sign_apply_kernel(int64_t n, const float *x, float *y, const float *scale) {
+static __global__ void quant_sign_apply_kernel(int64_t n, const float *x, float *y, const float *scale) {
   const float a = *scale;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     y[i] = x[i] >= 0 ? a : -a;
 }
 
-__global__ void quant_identity_scale_kernel(float *scale) { *scale = QUANT_IDENTITY_SCALE; }
+static __global__ void quant_identity_scale_kernel(float *scale) { *scale = QUANT_IDENTITY_SCALE; }
 
 extern "C" void ist_cuda_quantize_forward(int64_t n, int bits, const float *x, float *y, float *scale) {
   cudaStream_t st = ist_cuda_stream();
@@ -119,7 +119,7 @@ extern "C" void ist_cuda_quantize_forward(int64_t n, int bits, const float *x, f
 }
 
 /* Straight through: dx += dy inside the clip (everything for 1 bit and the identity). */
-__global__ void quant_backward_kernel(int64_t n, int pass_all, const float *scale, const float *x, const float *dy,
+static __global__ void quant_backward_kernel(int64_t n, int pass_all, const float *scale, const float *x, const float *dy,
                                       float *dx) {
   const float s = *scale;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)

@@ -18,7 +18,7 @@ typedef struct {
   int rectify;
 } radam_step;
 
-__global__ void radam_kernel(int64_t n, float *param, const float *grad, float *m, float *v, radam_step k) {
+static __global__ void radam_kernel(int64_t n, float *param, const float *grad, float *m, float *v, radam_step k) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float g = grad[i] + k.weight_decay * param[i];
     const float mi = k.b1 * m[i] + k.one_minus_b1 * g;

@@ -11,26 +11,26 @@
 #define IST_LOSS_CHUNK 256
 #define IST_LOSS_THREADS 256
 
-__device__ __forceinline__ float ist_row_max(int c, const float *x, int lane) {
+static __device__ __forceinline__ float ist_row_max(int c, const float *x, int lane) {
   float m = x[0];
   for (int j = lane; j < c; j += IST_WARP) m = x[j] > m ? x[j] : m;
   return ist_warp_max(m);
 }
 
-__device__ __forceinline__ float ist_row_exp(float x, float mx, float t) { return expf((x - mx) / t); }
+static __device__ __forceinline__ float ist_row_exp(float x, float mx, float t) { return expf((x - mx) / t); }
 
-__device__ __forceinline__ double ist_row_expsum(int c, const float *x, float mx, float t, int lane) {
+static __device__ __forceinline__ double ist_row_expsum(int c, const float *x, float mx, float t, int lane) {
   double z = 0;
   for (int j = lane; j < c; j += IST_WARP) z += ist_row_exp(x[j], mx, t);
   return ist_warp_sum(z);
 }
 
-__device__ __forceinline__ float ist_row_prob(float x, float mx, float t, double z) {
+static __device__ __forceinline__ float ist_row_prob(float x, float mx, float t, double z) {
   return (float)(ist_row_exp(x, mx, t) / z);
 }
 
 /* The first index of the largest logit (the CPU's strict > scan). */
-__device__ __forceinline__ int ist_row_argmax(int c, const float *x, int lane) {
+static __device__ __forceinline__ int ist_row_argmax(int c, const float *x, int lane) {
   int best = lane < c ? lane : 0;
   for (int j = lane + IST_WARP; j < c; j += IST_WARP)
     if (x[j] > x[best]) best = j;

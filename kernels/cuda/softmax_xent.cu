@@ -8,7 +8,7 @@
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/softmax_row.cuh"
 
-__global__ void cross_entropy_kernel(int n, int c, const float *logits, const int32_t *labels, float *dlogits,
+static __global__ void cross_entropy_kernel(int n, int c, const float *logits, const int32_t *labels, float *dlogits,
                                      float *loss_sum, int32_t *correct) {
   IST_SHARED(double, sample_loss, IST_LOSS_CHUNK);
   IST_SHARED(int, sample_hit, IST_LOSS_CHUNK);
