@@ -15,7 +15,9 @@ constexpr int kMaxBlocks = 1 << 16;
 
 /* Scratch layout, in floats: Uᵀ (nb·bi × ci), the level-2 input gradient dt2 (n × nb × ho·wo),
  * per-image partial dV (n × co × nb), the level-1 input gradient dt1 (n × nb·bi × h·w), per-image
- * partial dUᵀ (n × nb·bi × ci), then the k×k convolution's own scratch. */
+ * partial dUᵀ (n × nb·bi × ci), then the k×k convolution's own scratch (last, so that only
+ * ist_cuda_gconv_ws_floats asks for its size: asking chooses cuDNN's algorithms, and the ops must
+ * run with the ones the caller's scratch was sized for). */
 struct Layout {
   size_t ut, dt2, dvp, dt1, dup, conv;
 };
@@ -31,7 +33,7 @@ ist_conv_shape kxk_shape(const ist_conv_shape *s, const ist_gen_shape *g) {
   return c;
 }
 
-Layout layout(const ist_conv_shape *s, const ist_gen_shape *g) {
+Layout layout(const ist_conv_shape *s, const ist_gen_shape *g, bool with_conv) {
   Layout L = {};
   const size_t ohw = (size_t)s->ho * s->wo, hw = (size_t)s->h * s->w, nbi = (size_t)g->nb * g->bi;
   if (g->level1) {
@@ -43,8 +45,10 @@ Layout layout(const ist_conv_shape *s, const ist_gen_shape *g) {
     L.dt2 = (size_t)s->n * g->nb * ohw;
     L.dvp = (size_t)s->n * s->co * g->nb;
   }
-  const ist_conv_shape c = kxk_shape(s, g);
-  L.conv = ist_cuda_conv_ws_floats(&c);
+  if (with_conv) {
+    const ist_conv_shape c = kxk_shape(s, g);
+    L.conv = ist_cuda_conv_ws_floats(&c);
+  }
   return L;
 }
 
@@ -89,14 +93,14 @@ void sum_images(const float *part, int images, int64_t per, int ci, int bi, floa
 } // namespace
 
 extern "C" size_t ist_cuda_gconv_ws_floats(const ist_conv_shape *s, const ist_gen_shape *g) {
-  const Layout L = layout(s, g);
+  const Layout L = layout(s, g, true);
   return L.ut + L.dt2 + L.dvp + L.dt1 + L.dup + L.conv;
 }
 
 extern "C" void ist_cuda_gconv_forward(const ist_conv_shape *s, const ist_gen_shape *g, const float *x,
                                        const float *wb, const float *u, const float *wc, const float *v, float *t1,
                                        float *t2, float *y, float *ws) {
-  const Layout L = layout(s, g);
+  const Layout L = layout(s, g, false);
   const int hw = s->h * s->w, ohw = s->ho * s->wo, nbi = g->nb * g->bi;
   float *ut = ws, *conv_ws = ws + L.ut + L.dt2 + L.dvp + L.dt1 + L.dup;
   float *lvl1_out = g->level2 ? t2 : y;
@@ -119,7 +123,7 @@ extern "C" void ist_cuda_gconv_backward(const ist_conv_shape *s, const ist_gen_s
                                         const float *x, const float *wb, const float *u, const float *wc,
                                         const float *v, const float *t1, const float *t2, float *dx, float *dwb,
                                         float *du, float *dwc, float *dv, float *ws) {
-  const Layout L = layout(s, g);
+  const Layout L = layout(s, g, false);
   const int hw = s->h * s->w, ohw = s->ho * s->wo, nbi = g->nb * g->bi;
   float *ut = ws, *dt2 = ut + L.ut, *dvp = dt2 + L.dt2, *dt1 = dvp + L.dvp, *dup = dt1 + L.dt1, *conv_ws = dup + L.dup;
   const ist_conv_shape c = kxk_shape(s, g);
