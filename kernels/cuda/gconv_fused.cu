@@ -329,6 +329,7 @@ __global__ void gconv_fused_accumulate(int64_t n, const float *src, float *dst) 
 }
 
 #include "kernels/cuda/gconv_fused_v2.cuh"
+static_assert(V1_THREADS == V2_THREADS, "launch_planned launches every version with V1_THREADS");
 
 /* ================================ host side ================================ */
 
@@ -387,68 +388,94 @@ static unsigned grid_m(int mtiles, int ntiles) {
   return (unsigned)want;
 }
 
+extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s,
+                                          const ist_gen_shape *g, ist_fused_plan *p) {
+  const int k2 = g->k2, K = s->ci * k2, v1 = version == IST_FUSED_V1;
+  const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
+  const int ntiles = ist_fused_tiles(backward_data ? s->ci : s->co, tile_n);
+  const int mtiles = ist_fused_tiles(backward_data ? ist_fused_in_pixels(s) : ist_fused_out_pixels(s), tile_m);
+  size_t stream, w_res, w_chunk;
+  if (!backward_data) {
+    const int nc = chunk_channels(k2, s->ci), cols = nc * k2, nchunks = ist_fused_tiles(s->ci, nc);
+    p->chunk = nc;
+    p->jb = gen_rows(cols);
+    if (v1) {
+      stream = (size_t)cols * V1_TILE_M + (size_t)p->jb * cols;
+      w_res = (size_t)V1_TILE_N * K;
+      w_chunk = (size_t)V1_TILE_N * cols;
+    } else {
+      const int kpad = v2_round_up(cols, V2_KSTEP);
+      stream = (size_t)kpad * V2_LDX + (size_t)p->jb * cols;
+      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
+      w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
+    }
+  } else {
+    const int no = chunk_channels(k2, s->co), ldw = tile_n * k2;
+    p->chunk = no;
+    p->jb = gen_rows(ldw);
+    stream = (v1 ? (size_t)no * k2 * V1_TILE_M : (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
+    w_res = (size_t)s->co * ldw;
+    w_chunk = (size_t)no * ldw;
+  }
+  p->resident = (stream + w_res) * sizeof(float) <= resident_limit();
+  p->smem_bytes = (stream + (p->resident ? w_res : w_chunk)) * sizeof(float);
+  p->grid_x = (unsigned)ntiles;
+  p->grid_y = p->resident ? grid_m(mtiles, ntiles) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
+  p->generations = p->resident ? (double)p->grid_y : (double)mtiles;
+}
+
 /* Allows `bytes` of dynamic shared memory for kernel (above the 48 KB default). */
-template <class K>
-static void allow_smem(K kernel, size_t bytes, const char *op) {
-#if IST_CUDA_REAL
+template <class Kern>
+static void allow_smem(Kern kernel, size_t bytes, const char *op) {
   IST_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
                  "%s: %zu bytes of shared memory", op, bytes);
-#else
-  (void)kernel, (void)bytes, (void)op;
-#endif
 }
 
-static void v1_forward(const ist_conv_shape *s, const ist_gen_shape *g, const ist_fused_factors *f, const float *x,
-                       float *y) {
-  const int k2 = g->k2, K = s->ci * k2, nc = chunk_channels(k2, s->ci), kc = nc * k2, jb = gen_rows(kc);
-  const size_t stream_floats = (size_t)kc * V1_TILE_M + (size_t)jb * kc;
-  int resident = (stream_floats + (size_t)V1_TILE_N * K) * sizeof(float) <= resident_limit();
-  const size_t bytes = (stream_floats + (size_t)V1_TILE_N * (resident ? K : kc)) * sizeof(float);
-  const int ntiles = ist_fused_tiles(s->co, V1_TILE_N), mtiles = ist_fused_tiles(ist_fused_out_pixels(s), V1_TILE_M);
-  dim3 grid(ntiles, resident ? grid_m(mtiles, ntiles) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y));
-  allow_smem(gconv_fused_v1_forward, bytes, "gconv_fused_v1_forward");
-  IST_LAUNCH(gconv_fused_v1_forward, grid, V1_THREADS, bytes, ist_cuda_stream(), *s, *g, *f, x, y, nc, resident, jb);
-  IST_CUDA_CHECK_LAUNCH("gconv_fused_v1_forward n=%d ci=%d %dx%d co=%d k=%d s=%d p=%d bi=%d bc=%d", s->n, s->ci, s->h,
-                        s->w, s->co, s->k, s->stride, s->pad, g->bi, g->bc);
+/* Launches kern with the plan's grid and shared memory: (s, g, f, in, out, chunk, resident, jb). */
+template <class Kern>
+static void launch_planned(Kern kern, const ist_fused_plan &p, const char *op, const ist_conv_shape *s,
+                           const ist_gen_shape *g, const ist_fused_factors *f, const float *in, float *out) {
+  allow_smem(kern, p.smem_bytes, op);
+  IST_LAUNCH(kern, dim3(p.grid_x, p.grid_y), V1_THREADS, p.smem_bytes,
+             ist_cuda_stream(), *s, *g, *f, in, out, p.chunk, p.resident, p.jb);
+  IST_CUDA_CHECK_LAUNCH("%s n=%d ci=%d %dx%d co=%d k=%d s=%d p=%d bi=%d bc=%d resident=%d smem=%zu", op, s->n, s->ci,
+                        s->h, s->w, s->co, s->k, s->stride, s->pad, g->bi, g->bc, p.resident, p.smem_bytes);
 }
 
-static void v1_backward_data(const ist_conv_shape *s, const ist_gen_shape *g, const ist_fused_factors *f,
-                             const float *dy, float *dx) {
-  const int k2 = g->k2, no = chunk_channels(k2, s->co), ldw = V1_TILE_N * k2, jb = gen_rows(ldw);
-  const size_t stream_floats = (size_t)no * k2 * V1_TILE_M + (size_t)jb * ldw;
-  int resident = (stream_floats + (size_t)s->co * ldw) * sizeof(float) <= resident_limit();
-  const size_t bytes = (stream_floats + (size_t)(resident ? s->co : no) * ldw) * sizeof(float);
-  const int ntiles = ist_fused_tiles(s->ci, V1_TILE_N), mtiles = ist_fused_tiles(ist_fused_in_pixels(s), V1_TILE_M);
-  dim3 grid(ntiles, resident ? grid_m(mtiles, ntiles) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y));
-  allow_smem(gconv_fused_v1_backward_data, bytes, "gconv_fused_v1_backward_data");
-  IST_LAUNCH(gconv_fused_v1_backward_data, grid, V1_THREADS, bytes, ist_cuda_stream(), *s, *g, *f, dy, dx, no,
-             resident, jb);
-  IST_CUDA_CHECK_LAUNCH("gconv_fused_v1_backward_data n=%d ci=%d %dx%d co=%d k=%d s=%d p=%d bi=%d bc=%d", s->n, s->ci,
-                        s->h, s->w, s->co, s->k, s->stride, s->pad, g->bi, g->bc);
+static void run_fused(int version, ist_fused_precision precision, int backward_data, const ist_conv_shape *s,
+                      const ist_gen_shape *g, const ist_fused_factors *f, const float *in, float *out) {
+  const char *why = NULL;
+  if (!ist_cuda_gconv_fused_eligible(version, precision, s, g, &why)) {
+    ist_cuda_failf("gconv_fused_%s v%d: not eligible: %s", backward_data ? "backward_data" : "forward", version, why);
+    return;
+  }
+  ist_fused_plan p;
+  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  const int bf16 = precision == IST_PREC_BF16;
+  if (version == IST_FUSED_V1) {
+    if (backward_data) launch_planned(gconv_fused_v1_backward_data, p, "gconv_fused_v1_backward_data", s, g, f, in, out);
+    else launch_planned(gconv_fused_v1_forward, p, "gconv_fused_v1_forward", s, g, f, in, out);
+  } else if (backward_data) {
+    if (bf16)
+      launch_planned(gconv_fused_v2_backward_data<IST_PREC_BF16>, p, "gconv_fused_v2_backward_data bf16", s, g, f, in, out);
+    else
+      launch_planned(gconv_fused_v2_backward_data<IST_PREC_TF32>, p, "gconv_fused_v2_backward_data tf32", s, g, f, in, out);
+  } else {
+    if (bf16) launch_planned(gconv_fused_v2_forward<IST_PREC_BF16>, p, "gconv_fused_v2_forward bf16", s, g, f, in, out);
+    else launch_planned(gconv_fused_v2_forward<IST_PREC_TF32>, p, "gconv_fused_v2_forward tf32", s, g, f, in, out);
+  }
 }
 
 extern "C" void ist_cuda_gconv_fused_forward(int version, ist_fused_precision precision, const ist_conv_shape *s,
                                              const ist_gen_shape *g, const ist_fused_factors *f, const float *x,
                                              float *y) {
-  const char *why = NULL;
-  if (!ist_cuda_gconv_fused_eligible(version, precision, s, g, &why)) {
-    ist_cuda_failf("gconv_fused_forward v%d: not eligible: %s", version, why);
-    return;
-  }
-  if (version == IST_FUSED_V1) v1_forward(s, g, f, x, y);
-  else v2_forward(precision, s, g, f, x, y);
+  run_fused(version, precision, 0, s, g, f, x, y);
 }
 
 extern "C" void ist_cuda_gconv_fused_backward_data(int version, ist_fused_precision precision,
                                                    const ist_conv_shape *s, const ist_gen_shape *g,
                                                    const ist_fused_factors *f, const float *dy, float *dx) {
-  const char *why = NULL;
-  if (!ist_cuda_gconv_fused_eligible(version, precision, s, g, &why)) {
-    ist_cuda_failf("gconv_fused_backward_data v%d: not eligible: %s", version, why);
-    return;
-  }
-  if (version == IST_FUSED_V1) v1_backward_data(s, g, f, dy, dx);
-  else v2_backward_data(precision, s, g, f, dy, dx);
+  run_fused(version, precision, 1, s, g, f, dy, dx);
 }
 
 /* Split-M partials of dW: a function of the shape only, so ws sizing and the op agree. */

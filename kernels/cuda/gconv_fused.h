@@ -59,6 +59,21 @@ size_t ist_cuda_gconv_fused_ws_floats(const ist_conv_shape *s, const ist_gen_sha
  * The default is the device's opt-in limit; tests lower it to exercise both modes. 0 restores. */
 void ist_cuda_gconv_fused_set_resident_limit(size_t bytes);
 
+/* How a version runs a layer (forward, or backward_data): the CTA grid (channel tiles × persistent
+ * M tiles), shared memory, whether the CTA's whole W tile stays resident (generated once per CTA)
+ * or is generated per K chunk and M tile, and how many times each W element is generated per call
+ * (the generation work is that × the generator's multiply-adds per element, SPEC §2). */
+typedef struct {
+  int resident;
+  int chunk; /* channels per K chunk: input channels (forward), output channels (backward-data) */
+  int jb;    /* level-1 rows generated at once */
+  unsigned grid_x, grid_y;
+  size_t smem_bytes;
+  double generations;
+} ist_fused_plan;
+void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s, const ist_gen_shape *g,
+                               ist_fused_plan *p);
+
 /* y = conv(x, W) with W generated in shared memory. */
 void ist_cuda_gconv_fused_forward(int version, ist_fused_precision precision, const ist_conv_shape *s,
                                   const ist_gen_shape *g, const ist_fused_factors *f, const float *x, float *y);
