@@ -48,7 +48,9 @@ struct DevFloats {
     const ist_status st = ist_cuda_sync();
     EXPECT_EQ(st, IST_OK) << (ist_cuda_error() ? ist_cuda_error() : "");
     std::vector<float> v(n);
-    if (n) EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    if (n) {
+      EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+    }
     return v;
   }
 };
@@ -118,16 +120,16 @@ const Case kCases[] = {
     {1, 3, 9, 9, 3, 7, 1, 3, 2, 2},   {1, 8, 9, 7, 12, 3, 2, 1, 2, 5},
 };
 
-struct Run {
+struct FusedRun {
   int version;
   ist_fused_precision precision;
   size_t resident_limit;  // 1: generate per K chunk; 0: the device's limit (resident when it fits)
 };
-const Run kRuns[] = {
+const FusedRun kRuns[] = {
     {IST_FUSED_V1, IST_PREC_FP32, 0}, {IST_FUSED_V1, IST_PREC_FP32, 1}, {IST_FUSED_V2, IST_PREC_TF32, 0},
     {IST_FUSED_V2, IST_PREC_TF32, 1}, {IST_FUSED_V2, IST_PREC_BF16, 0}, {IST_FUSED_V2, IST_PREC_BF16, 1},
 };
-std::string run_name(const Run &r) {
+std::string run_name(const FusedRun &r) {
   return "v" + std::to_string(r.version) + (r.precision == IST_PREC_FP32 ? " fp32" : r.precision == IST_PREC_TF32 ? " tf32" : " bf16") +
          (r.resident_limit == 1 ? " chunked" : " resident");
 }
@@ -140,9 +142,12 @@ TEST_P(GconvFused, ForwardMatchesCpuMaterializedConvForEveryVersion) {
   const auto ref = L.forward_ref();
   DevFloats x(L.x), wb(L.wb), u(L.u), wc(L.wc), v(L.v);
   const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
-  for (const Run &r : kRuns) {
+  for (const FusedRun &r : kRuns) {
     ASSERT_TRUE(ist_cuda_gconv_fused_eligible(r.version, r.precision, &L.s, &L.g, nullptr));
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
+    ist_fused_plan plan;
+    ist_cuda_gconv_fused_plan(r.version, 0, &L.s, &L.g, &plan);
+    EXPECT_EQ(plan.resident, r.resident_limit != 1) << run_name(r) << ": these small layers fit in shared memory";
     DevFloats y(std::vector<float>(L.yn(), NAN));
     ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);
     EXPECT_LT(scaled_err(y.get(), ref), tolerance(r.precision)) << run_name(r);
@@ -158,8 +163,14 @@ TEST_P(GconvFused, BackwardDataMatchesCpuReferenceForEveryVersion) {
   ist_cpu_conv2d_backward_ref(&L.s, dy.data(), L.x.data(), L.w.data(), ref.data(), dw.data(), nullptr);
   DevFloats d_dy(dy), wb(L.wb), u(L.u), wc(L.wc), v(L.v);
   const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
-  for (const Run &r : kRuns) {
+  for (const FusedRun &r : kRuns) {
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
+    ist_fused_plan plan;
+    ist_cuda_gconv_fused_plan(r.version, 1, &L.s, &L.g, &plan);
+    // (co × 64·k² floats need not fit: 33 × 64 · 25 does not, and is chunked either way.)
+    if (r.resident_limit == 1) {
+      EXPECT_FALSE(plan.resident) << run_name(r);
+    }
     DevFloats dx(std::vector<float>(L.x.size(), NAN));
     ist_cuda_gconv_fused_backward_data(r.version, r.precision, &L.s, &L.g, &f, d_dy.p, dx.p);
     EXPECT_LT(scaled_err(dx.get(), ref), tolerance(r.precision)) << run_name(r);
@@ -198,7 +209,9 @@ TEST_P(GconvFused, WeightGradientAccumulatesCpuFactorGradients) {
   } else {
     EXPECT_LT(scaled_err(dwc.get(), dwc_free_ref), tol) << "dWc (free)";
   }
-  if (g.level2) EXPECT_LT(scaled_err(dv.get(), dvr), tol) << "dV";
+  if (g.level2) {
+    EXPECT_LT(scaled_err(dv.get(), dvr), tol) << "dV";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GconvFused, ::testing::ValuesIn(kCases));
@@ -254,7 +267,7 @@ TEST_P(GconvFusedPacked, ForwardFromPackedCodesMatchesCpuOnDequantizedFactors) {
   f.u = {nullptr, cu.p, pc.qu, scales.p + 1};
   f.wc = {nullptr, cwc.p, pc.qb, scales.p + 2};
   f.v = {nullptr, cv.p, pc.qv, scales.p + 3};
-  for (const Run &r : kRuns) {
+  for (const FusedRun &r : kRuns) {
     if (r.resident_limit == 1) continue;
     DevFloats y(std::vector<float>(L.yn(), NAN));
     ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);
