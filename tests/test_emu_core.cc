@@ -2,7 +2,8 @@
 // planted bug (a missing __syncthreads, a divergent barrier, an exit while others wait, an
 // out-of-bounds shared write, a shared race, a wrong mma fragment index, a read before a cp.async
 // wait, a transposed cuBLAS argument) is caught with a clear message.
-#include <chrono>
+#include <time.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -60,12 +61,15 @@ TEST(EmuCore, TiledMatmulMatchesTheReference) {
   const int m = 64, n = 64, k = 64;
   auto a = randn((size_t)m * k, 1), b = randn((size_t)k * n, 2);
   std::vector<float> c;
-  auto t0 = std::chrono::steady_clock::now();
+  // CPU time of this thread (the machine may be shared; wall time would measure the neighbours).
+  timespec t0, t1;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
   run_matmul<true>(m, n, k, a, b, c);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1);
+  double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
   ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
   EXPECT_TRUE(ist_expect_close(c, matmul_ref(m, n, k, a, b), 1e-4, 1e-4, "C"));
-  printf("64x64x64 tiled matmul, 16 blocks of 256 threads: %.3f s\n", secs);
+  printf("64x64x64 tiled matmul, 16 blocks of 256 threads: %.3f s of CPU\n", secs);
   EXPECT_LT(secs, 1.0);
 }
 
@@ -292,6 +296,203 @@ TEST(EmuCore, LaunchConfigurationsAGpuRefusesAreRefused) {
   ASSERT_EQ(cudaFuncSetAttribute(warp_exchange, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 * 1024), cudaSuccess);
   IST_LAUNCH(warp_exchange, 1, 32, 64 * 1024, ist_cuda_stream(), out.get());
   EXPECT_EQ(cudaGetLastError(), cudaSuccess) << report();
+}
+
+// ---- Tensor cores (one warp), fragments per the PTX ISA layouts written in ist_cuda.h.
+float tf32_round(float x) { return __uint_as_float(ist_f32_to_tf32(x)); }
+float bf16_round(float x) { return __bfloat162float(__float2bfloat16(x)); }
+
+// D (16 × 8) = A (16 × 8, row-major) · B (8 × 8, B[k][n] row-major) + C; kWrongFragment puts A[g+8][t]
+// (a[1]'s element) in a[2] too, as a kernel with a fragment-index slip would.
+template <bool kWrongFragment>
+__global__ void mma_tf32_tile(const float *a, const float *b, const float *c, float *d) {
+  int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+  uint32_t af[4] = {ist_f32_to_tf32(a[g * 8 + t]), ist_f32_to_tf32(a[(g + 8) * 8 + t]),
+                    ist_f32_to_tf32(a[g * 8 + t + 4]), ist_f32_to_tf32(a[(g + 8) * 8 + t + 4])};
+  if (kWrongFragment) af[2] = ist_f32_to_tf32(a[(g + 8) * 8 + t]);
+  uint32_t bf[2] = {ist_f32_to_tf32(b[t * 8 + g]), ist_f32_to_tf32(b[(t + 4) * 8 + g])};
+  float cf[4] = {c[g * 8 + 2 * t], c[g * 8 + 2 * t + 1], c[(g + 8) * 8 + 2 * t], c[(g + 8) * 8 + 2 * t + 1]};
+  float df[4];
+  ist_mma_tf32_16x8x8(df, af, bf, cf);
+  d[g * 8 + 2 * t] = df[0];
+  d[g * 8 + 2 * t + 1] = df[1];
+  d[(g + 8) * 8 + 2 * t] = df[2];
+  d[(g + 8) * 8 + 2 * t + 1] = df[3];
+}
+
+std::vector<float> mma_ref(int m, int n, int k, const std::vector<float> &a, const std::vector<float> &b,
+                           const std::vector<float> &c, float (*round)(float)) {
+  std::vector<float> d((size_t)m * n);
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double s = c[(size_t)i * n + j];
+      for (int p = 0; p < k; p++) s += (double)round(a[(size_t)i * k + p]) * round(b[(size_t)p * n + j]);
+      d[(size_t)i * n + j] = (float)s;
+    }
+  return d;
+}
+
+template <bool kWrong>
+std::vector<float> run_mma_tf32(const std::vector<float> &a, const std::vector<float> &b, const std::vector<float> &c) {
+  ist_dev_buf<float> da(a), db(b), dc(c), dd(16 * 8);
+  IST_LAUNCH(mma_tf32_tile<kWrong>, 1, 32, 0, ist_cuda_stream(), da.get(), db.get(), dc.get(), dd.get());
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  return dd.download();
+}
+
+TEST(EmuCore, MmaTf32TileProductMatchesTheReference) {
+  IST_REQUIRE_CUDA();
+  auto a = randn(16 * 8, 11), b = randn(8 * 8, 12), c = randn(16 * 8, 13);
+  EXPECT_TRUE(ist_expect_close(run_mma_tf32<false>(a, b, c), mma_ref(16, 8, 8, a, b, c, tf32_round), 1e-5, 1e-5, "D"));
+  // The operands are read as TF32: the product differs from the FP32 one by more than FP32 rounding.
+  EXPECT_FALSE(ist_expect_close(run_mma_tf32<false>(a, b, c), mma_ref(16, 8, 8, a, b, c, [](float x) { return x; }),
+                                1e-6, 1e-6));
+}
+
+TEST(EmuCore, MmaWithAWrongFragmentIndexGivesWrongValues) {
+  IST_REQUIRE_CUDA();
+  auto a = randn(16 * 8, 11), b = randn(8 * 8, 12), c = randn(16 * 8, 13);
+  EXPECT_FALSE(ist_expect_close(run_mma_tf32<true>(a, b, c), mma_ref(16, 8, 8, a, b, c, tf32_round), 1e-3, 1e-3,
+                                "D with a[2] wrong"));
+}
+
+// D (16 × 8) = A (16 × 16, row-major) · B (16 × 8, B[k][n] row-major), bf16 operands: loaded by
+// ldmatrix from shared memory (x4 for A, x2.trans for B), or packed from registers.
+template <bool kLdmatrix>
+__global__ void mma_bf16_tile(const float *a, const float *b, float *d) {
+  IST_SHARED(__nv_bfloat16, as, 16 * 16);
+  IST_SHARED(__nv_bfloat16, bs, 16 * 8);
+  int lane = threadIdx.x, g = lane >> 2, t = lane & 3;
+  uint32_t af[4], bf[2];
+  if (kLdmatrix) {
+    for (int i = lane; i < 256; i += 32) as[i] = __float2bfloat16(a[i]);
+    for (int i = lane; i < 128; i += 32) bs[i] = __float2bfloat16(b[i]);
+    __syncwarp();
+    int m = lane >> 3, r = lane & 7;
+    ist_ldmatrix_x4(af, as + (r + 8 * (m & 1)) * 16 + 8 * (m >> 1));
+    ist_ldmatrix_x2_trans(bf, bs + (lane & 15) * 8);
+  } else {
+    af[0] = ist_pack_bf16x2(a[g * 16 + 2 * t], a[g * 16 + 2 * t + 1]);
+    af[1] = ist_pack_bf16x2(a[(g + 8) * 16 + 2 * t], a[(g + 8) * 16 + 2 * t + 1]);
+    af[2] = ist_pack_bf16x2(a[g * 16 + 2 * t + 8], a[g * 16 + 2 * t + 9]);
+    af[3] = ist_pack_bf16x2(a[(g + 8) * 16 + 2 * t + 8], a[(g + 8) * 16 + 2 * t + 9]);
+    bf[0] = ist_pack_bf16x2(b[(2 * t) * 8 + g], b[(2 * t + 1) * 8 + g]);
+    bf[1] = ist_pack_bf16x2(b[(2 * t + 8) * 8 + g], b[(2 * t + 9) * 8 + g]);
+  }
+  float cf[4] = {0, 0, 0, 0}, df[4];
+  ist_mma_bf16_16x8x16(df, af, bf, cf);
+  d[g * 8 + 2 * t] = df[0];
+  d[g * 8 + 2 * t + 1] = df[1];
+  d[(g + 8) * 8 + 2 * t] = df[2];
+  d[(g + 8) * 8 + 2 * t + 1] = df[3];
+}
+
+template <bool kLdmatrix>
+void check_mma_bf16() {
+  auto a = randn(16 * 16, 21), b = randn(16 * 8, 22);
+  std::vector<float> zero(16 * 8, 0.0f);
+  ist_dev_buf<float> da(a), db(b), dd(16 * 8);
+  IST_LAUNCH(mma_bf16_tile<kLdmatrix>, 1, 32, 0, ist_cuda_stream(), da.get(), db.get(), dd.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  EXPECT_TRUE(ist_expect_close(dd.download(), mma_ref(16, 8, 16, a, b, zero, bf16_round), 1e-5, 1e-5, "D"));
+}
+
+TEST(EmuCore, MmaBf16TileProductFromRegistersMatchesTheReference) {
+  IST_REQUIRE_CUDA();
+  check_mma_bf16<false>();
+}
+
+TEST(EmuCore, MmaBf16TileProductFedByLdmatrixMatchesTheReference) {
+  IST_REQUIRE_CUDA();
+  check_mma_bf16<true>();
+}
+
+// ---- cp.async: a two-stage pipeline of 16-byte copies; y[t·256 + j] = 2·x[t·256 + 255 − j]. Each
+// thread reads elements other threads copied, so it needs the wait and the barrier; kWait = false
+// forgets the wait.
+template <bool kWait>
+__global__ void cp_async_reverse(int tiles, const float *x, float *y) {
+  IST_SHARED(float, buf, 2 * 256);
+  int tid = threadIdx.x;
+  ist_cp_async_16(buf + 4 * tid, x + 4 * tid);
+  ist_cp_async_commit();
+  for (int t = 0; t < tiles; t++) {
+    int s = t & 1;
+    if (t + 1 < tiles) ist_cp_async_16(buf + (s ^ 1) * 256 + 4 * tid, x + (t + 1) * 256 + 4 * tid);
+    ist_cp_async_commit();
+    if (kWait) ist_cp_async_wait_group<1>();
+    __syncthreads();
+    for (int j = tid; j < 256; j += 64) y[t * 256 + j] = 2.0f * buf[s * 256 + 255 - j];
+    __syncthreads();
+  }
+}
+
+TEST(EmuCore, CpAsyncPipelineDeliversEveryTile) {
+  IST_REQUIRE_CUDA();
+  const int tiles = 3;
+  auto x = randn(tiles * 256, 31);
+  ist_dev_buf<float> dx(x), dy(x.size());
+  IST_LAUNCH(cp_async_reverse<true>, 1, 64, 0, ist_cuda_stream(), tiles, dx.get(), dy.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  std::vector<float> want(x.size());
+  for (int t = 0; t < tiles; t++)
+    for (int j = 0; j < 256; j++) want[t * 256 + j] = 2.0f * x[t * 256 + 255 - j];
+  EXPECT_EQ(dy.download(), want);
+}
+
+TEST(EmuCore, ReadingBeforeTheCpAsyncWaitIsReported) {
+  IST_REQUIRE_CUDA();
+  auto x = randn(2 * 256, 32);
+  ist_dev_buf<float> dx(x), dy(x.size());
+  IST_LAUNCH(cp_async_reverse<false>, 1, 64, 0, ist_cuda_stream(), 2, dx.get(), dy.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  std::string r = report();
+  // Thread 63 completes the barrier and reads first: buf[192], which thread 48 is filling.
+  EXPECT_NE(r.find("read before wait in kernel cp_async_reverse<false>, block (0,0,0): thread (63,0,0) read `buf` "
+                   "byte 768 while a cp.async of thread (48,0,0) issued at"),
+            std::string::npos)
+      << r;
+}
+
+// ---- cuBLAS: row-major C (m × n) = A (m × k) · B (k × n) is the column-major Cᵀ = Bᵀ · Aᵀ.
+TEST(EmuCore, CublasSgemmComputesTheColumnMajorProduct) {
+  IST_REQUIRE_CUDA();
+  const int m = 6, n = 5, k = 7;
+  auto a = randn((size_t)m * k, 41), b = randn((size_t)k * n, 42);
+  ist_dev_buf<float> da(a), db(b), dc((size_t)m * n);
+  const float one = 1, zero = 0;
+  ASSERT_EQ(cublasSgemm(ist_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, db, n, da, k, &zero, dc, n),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_TRUE(ist_expect_close(dc.download(), matmul_ref(m, n, k, a, b), 1e-5, 1e-5, "C"));
+}
+
+TEST(EmuCore, CublasWithATransposedArgumentFailsOrComputesWrongValues) {
+  IST_REQUIRE_CUDA();
+  const int m = 6, n = 5, k = 7;
+  auto a = randn((size_t)m * k, 41), b = randn((size_t)k * n, 42);
+  auto want = matmul_ref(m, n, k, a, b);
+  ist_dev_buf<float> da(a), db(b), dc((size_t)m * n);
+  const float one = 1, zero = 0;
+  // Row-major operands passed as if they were column-major: a valid call, a wrong product.
+  ASSERT_EQ(cublasSgemm(ist_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, da, m, db, k, &zero, dc, m),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_FALSE(ist_expect_close(dc.download(), want, 1e-3, 1e-3));
+  // B marked transposed with its untransposed leading dimension: refused, as cuBLAS does.
+  EXPECT_EQ(cublasSgemm(ist_cuda_blas(), CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, db, n, da, k, &zero, dc, n),
+            CUBLAS_STATUS_INVALID_VALUE);
+  EXPECT_NE(report().find("lda is less than the rows of A as stored"), std::string::npos) << report();
+}
+
+TEST(EmuCore, CublasRefusesMatricesOutsideDeviceMemory) {
+  IST_REQUIRE_CUDA();
+  const int m = 4, n = 4, k = 4;
+  std::vector<float> host(16, 1.0f);
+  ist_dev_buf<float> da(host), dc(16);
+  const float one = 1, zero = 0;
+  EXPECT_EQ(cublasSgemm(ist_cuda_blas(), CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, da, m, host.data(), k, &zero, dc, m),
+            CUBLAS_STATUS_EXECUTION_FAILED);
+  EXPECT_NE(report().find("matrix B (4 × 4, ld 4"), std::string::npos) << report();
+  EXPECT_NE(report().find("is not inside one cudaMalloc allocation"), std::string::npos) << report();
 }
 
 }  // namespace
