@@ -108,7 +108,7 @@ struct Thr {
 };
 
 struct Warp {
-  uint32_t arrived, sync;
+  uint32_t arrived, done, sync; /* lanes waiting in a collective, lanes returned, collectives so far */
   WarpOp *ops[32];
 };
 
@@ -386,6 +386,7 @@ void thread_exit(Exec *ex, Thr *t) {
                         where(ex).c_str(), lane, tname(ex, t->tid).c_str(), j, opname(w.ops[j]->kind),
                         site(w.ops[j]->file, w.ops[j]->line).c_str(), w.ops[j]->mask));
   t->st = DONE;
+  w.done |= 1u << lane;
   ex->ndone++;
   if (ex->first_done < 0) ex->first_done = t->tid;
 }
@@ -565,10 +566,8 @@ void resolve(Exec *ex, Warp &w, unsigned mask, int wbase, Thr *running) {
 }
 
 uint32_t live_lanes(const Exec *ex, int wbase) {
-  uint32_t m = 0;
-  for (int j = 0; j < 32 && (unsigned)(wbase + j) < ex->n; j++)
-    if (ex->thr[(size_t)(wbase + j)].st != DONE) m |= 1u << j;
-  return m;
+  uint32_t exist = ex->n - (unsigned)wbase >= 32 ? kFullMask : (1u << (ex->n - (unsigned)wbase)) - 1;
+  return exist & ~ex->warps[(size_t)(wbase >> 5)].done;
 }
 
 /* ---- Blocks and launches. */
@@ -658,6 +657,7 @@ void run_block(Exec *ex, uint64_t b) {
   ex->first_done = -1;
   for (auto &w : ex->warps) {
     w.arrived = 0;
+    w.done = 0;
     w.sync = 0;
   }
   for (unsigned i = 0; i < ex->n; i++) {
@@ -831,13 +831,18 @@ void warp_op(WarpOp &op) {
                              "last warp has %u threads)",
                              where(ex).c_str(), opname(op.kind), site(op.file, op.line).c_str(), op.mask,
                              ex->n - (unsigned)wbase));
-  for (int j = 0; j < 32; j++) {
-    if ((op.mask >> j & 1) && ex->thr[(size_t)(wbase + j)].st == DONE)
-      fiber_fail(ex, t, format("warp divergence in %s: lane %d (thread %s) calls %s %s with mask %#010x, but lane %d "
-                               "named in it has returned",
-                               where(ex).c_str(), lane, tname(ex, t->tid).c_str(), opname(op.kind),
-                               site(op.file, op.line).c_str(), op.mask, j));
-    if (!(w.arrived >> j & 1)) continue;
+  if (op.mask & w.done) {
+    int j = __builtin_ctz(op.mask & w.done);
+    fiber_fail(ex, t, format("warp divergence in %s: lane %d (thread %s) calls %s %s with mask %#010x, but lane %d "
+                             "named in it has returned",
+                             where(ex).c_str(), lane, tname(ex, t->tid).c_str(), opname(op.kind),
+                             site(op.file, op.line).c_str(), op.mask, j));
+  }
+  /* The lanes waiting in this mask agree with each other (each was checked on arrival), so the first
+   * stands for all; lanes waiting outside it must not name this lane. */
+  uint32_t others = w.arrived & ~op.mask, same = w.arrived & op.mask;
+  for (uint32_t bits = (same ? same & (0u - same) : 0u) | others; bits; bits &= bits - 1) {
+    int j = __builtin_ctz(bits);
     const WarpOp *o = w.ops[j];
     if (((op.mask >> j & 1) || (o->mask >> lane & 1)) && (o->kind != op.kind || o->mask != op.mask))
       fiber_fail(ex, t, format("warp divergence in %s: lane %d waits at %s %s with mask %#010x while lane %d reached "
@@ -851,8 +856,8 @@ void warp_op(WarpOp &op) {
     resolve(ex, w, op.mask, wbase, t);
     w.arrived &= ~op.mask;
     w.sync++;
-    for (int j = 0; j < 32; j++)
-      if ((op.mask >> j & 1) && j != lane) ex->thr[(size_t)(wbase + j)].st = RUN;
+    for (uint32_t bits = op.mask & ~(1u << lane); bits; bits &= bits - 1)
+      ex->thr[(size_t)(wbase + __builtin_ctz(bits))].st = RUN;
   } else {
     t->st = WARP;
     t->wop = &op;
