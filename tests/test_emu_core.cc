@@ -230,6 +230,7 @@ TEST(EmuCore, OutOfBoundsSharedWriteIsReported) {
                    "(31,0,0) accessed `s`[32] (bytes 128..131), outside its 128 bytes"),
             std::string::npos)
       << r;
+  EXPECT_NE(r.find("; the access: `addr2line -Cfpie "), std::string::npos) << r;  // where in the kernel
 }
 
 // Each thread writes its word, then reads its neighbour's in the other warp without a barrier: thread 0

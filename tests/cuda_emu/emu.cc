@@ -3,6 +3,7 @@
  * would not report plainly: divergent barriers, threads exiting while others wait, warp collectives
  * whose lanes do not meet, out-of-bounds and misaligned shared accesses, shared-memory races, reads
  * of shared memory a cp.async is still filling. The first fault stops the launch (docs/EMULATION.md). */
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -158,6 +159,7 @@ struct Exec {
   size_t sched_size = 0;
   bool failed = false;
   std::string msg;
+  const void *acc_pc = nullptr; /* the kernel code of the shared access being checked, when known */
   ~Exec() {
     if (stacks) munmap(stacks, nstacks * (kStackBytes + kGuardBytes));
     free(arena);
@@ -295,13 +297,23 @@ bool warp_separated(const Exec *ex, int u, uint32_t u_ws, int t) {
   return (u >> 5) == (t >> 5) && ex->warps[(size_t)(t >> 5)].sync != u_ws;
 }
 
+/* Where the kernel code of a shared access is, for addr2line (shared accesses carry no source line). */
+std::string code_at(const void *pc) {
+  Dl_info di;
+  if (!pc || !dladdr(pc, &di) || !di.dli_fname) return "";
+  unsigned long off = (unsigned long)((uintptr_t)pc - (uintptr_t)di.dli_fbase) - 1; /* the call, not the return */
+  const char *base = strrchr(di.dli_fname, '/');
+  return format("; the access: `addr2line -Cfpie %s %#lx` (%s+%#lx)", di.dli_fname, off, base ? base + 1 : di.dli_fname,
+                off);
+}
+
 [[noreturn]] void race(Exec *ex, Thr *t, int u, const char *u_did, const char *t_did, const char *name,
                        int64_t rel) {
   fiber_fail(ex, t,
              format("shared-memory race in %s: thread %s %s `%s` byte %lld and thread %s %s it with no "
-                    "__syncthreads between (both after %s)",
+                    "__syncthreads between (both after %s)%s",
                     where(ex).c_str(), tname(ex, u).c_str(), u_did, name ? name : "?", (long long)rel,
-                    tname(ex, t->tid).c_str(), t_did, last_barrier(ex).c_str()));
+                    tname(ex, t->tid).c_str(), t_did, last_barrier(ex).c_str(), code_at(ex->acc_pc).c_str()));
 }
 
 const Copy *find_copy(const Exec *ex, int thr, uint32_t ab) {
@@ -324,10 +336,10 @@ void check_units(Exec *ex, Thr *running, int t, uint32_t ab, unsigned size, int 
       fiber_fail(ex, running,
                  format("read before wait in %s: thread %s %s `%s` byte %lld while a cp.async of thread %s%s%s "
                         "is still filling it (wait for the copy with ist_cp_async_wait_group/_all first, and "
-                        "__syncthreads() before other threads read it)",
+                        "__syncthreads() before other threads read it)%s",
                         where(ex).c_str(), tname(ex, t).c_str(), did, name ? name : "?", (long long)rel,
                         tname(ex, W.pend_thr).c_str(), c ? " issued at " : "",
-                        c ? site(c->file, c->line).c_str() : ""));
+                        c ? site(c->file, c->line).c_str() : "", code_at(ex->acc_pc).c_str()));
     }
     if (W.w_ep == ep && W.writer != t && !warp_separated(ex, W.writer, W.w_ws, t))
       race(ex, running, W.writer, "wrote", did, name, rel);
@@ -729,6 +741,7 @@ void *sacc(const SH &h, int64_t byte, unsigned size, unsigned align, int kind) {
   Exec *ex = tls_exec;
   Thr *t = tls_thr;
   if (!ex || !t) outside_kernel("a shared-memory access");
+  ex->acc_pc = __builtin_return_address(0);
   const char *did = kind == WRITE ? "write" : kind == READ ? "read" : "atomic update";
   if (!h.base)
     fiber_fail(ex, t, format("shared-memory %s through a null ist_sptr in %s by thread %s", did, where(ex).c_str(),
@@ -736,16 +749,16 @@ void *sacc(const SH &h, int64_t byte, unsigned size, unsigned align, int kind) {
   if (byte < 0 || byte + size > h.bytes)
     fiber_fail(ex, t,
                format("out-of-bounds shared-memory %s in %s: thread %s accessed `%s`[%lld] (bytes %lld..%lld), "
-                      "outside its %u bytes",
+                      "outside its %u bytes%s",
                       did, where(ex).c_str(), tname(ex, t->tid).c_str(), h.name ? h.name : "?",
                       (long long)(byte >= 0 ? byte / size : -((-byte + size - 1) / size)), (long long)byte,
-                      (long long)byte + size - 1, h.bytes));
+                      (long long)byte + size - 1, h.bytes, code_at(ex->acc_pc).c_str()));
   uint32_t ab = (uint32_t)(h.base - ex->arena + byte);
   if (align > 16) align = 16;
   if (align > 1 && ab % align)
-    fiber_fail(ex, t, format("misaligned shared-memory %s in %s: thread %s accessed %u bytes at `%s` byte %lld", did,
-                             where(ex).c_str(), tname(ex, t->tid).c_str(), size, h.name ? h.name : "?",
-                             (long long)byte));
+    fiber_fail(ex, t, format("misaligned shared-memory %s in %s: thread %s accessed %u bytes at `%s` byte %lld%s",
+                             did, where(ex).c_str(), tname(ex, t->tid).c_str(), size, h.name ? h.name : "?",
+                             (long long)byte, code_at(ex->acc_pc).c_str()));
   check_units(ex, t, t->tid, ab, size, kind, h.name, byte);
   return ex->arena + ab;
 }
@@ -818,6 +831,7 @@ void warp_op(WarpOp &op) {
   Exec *ex = tls_exec;
   Thr *t = tls_thr;
   if (!ex || !t) outside_kernel(opname(op.kind));
+  ex->acc_pc = nullptr; /* collectives name their source line */
   int lane = t->tid & 31, wbase = t->tid & ~31;
   Warp &w = ex->warps[(size_t)(t->tid >> 5)];
   uint32_t exist = ex->n - (unsigned)wbase >= 32 ? kFullMask : (1u << (ex->n - (unsigned)wbase)) - 1;
@@ -908,6 +922,7 @@ void cp_async_wait(int n) {
   if (!ex || !t) outside_kernel("ist_cp_async_wait_group");
   long k = (long)t->groups.size() - n;
   if (k <= 0) return;
+  ex->acc_pc = nullptr;
   size_t end = t->groups[(size_t)k - 1];
   for (size_t i = 0; i < end; i++) { /* retire first: the copy's own write must not see itself pending */
     const Copy &c = t->cp[i];
