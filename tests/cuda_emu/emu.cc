@@ -121,6 +121,7 @@ struct Word {
   int16_t writer, reader, reader2, athr;
   uint16_t pend;
   int16_t pend_thr;
+  const void *w_pc, *r_pc; /* the code of the last write and of the first read, for reports */
 };
 
 struct Alloc {
@@ -298,22 +299,23 @@ bool warp_separated(const Exec *ex, int u, uint32_t u_ws, int t) {
 }
 
 /* Where the kernel code of a shared access is, for addr2line (shared accesses carry no source line). */
-std::string code_at(const void *pc) {
-  Dl_info di;
+std::string code_at(const void *pc, const void *earlier = nullptr) {
+  Dl_info di, de;
   if (!pc || !dladdr(pc, &di) || !di.dli_fname) return "";
   unsigned long off = (unsigned long)((uintptr_t)pc - (uintptr_t)di.dli_fbase) - 1; /* the call, not the return */
-  const char *base = strrchr(di.dli_fname, '/');
-  return format("; the access: `addr2line -Cfpie %s %#lx` (%s+%#lx)", di.dli_fname, off, base ? base + 1 : di.dli_fname,
-                off);
+  if (earlier && dladdr(earlier, &de) && de.dli_fbase == di.dli_fbase) {
+    unsigned long e = (unsigned long)((uintptr_t)earlier - (uintptr_t)de.dli_fbase) - 1;
+    return format("; the two accesses: `addr2line -Cfpie %s %#lx %#lx`", di.dli_fname, e, off);
+  }
+  return format("; the access: `addr2line -Cfpie %s %#lx`", di.dli_fname, off);
 }
-
 [[noreturn]] void race(Exec *ex, Thr *t, int u, const char *u_did, const char *t_did, const char *name,
-                       int64_t rel) {
+                       int64_t rel, const void *u_pc) {
   fiber_fail(ex, t,
              format("shared-memory race in %s: thread %s %s `%s` byte %lld and thread %s %s it with no "
                     "__syncthreads between (both after %s)%s",
                     where(ex).c_str(), tname(ex, u).c_str(), u_did, name ? name : "?", (long long)rel,
-                    tname(ex, t->tid).c_str(), t_did, last_barrier(ex).c_str(), code_at(ex->acc_pc).c_str()));
+                    tname(ex, t->tid).c_str(), t_did, last_barrier(ex).c_str(), code_at(ex->acc_pc, u_pc).c_str()));
 }
 
 const Copy *find_copy(const Exec *ex, int thr, uint32_t ab) {
@@ -342,24 +344,26 @@ void check_units(Exec *ex, Thr *running, int t, uint32_t ab, unsigned size, int 
                         c ? site(c->file, c->line).c_str() : "", code_at(ex->acc_pc).c_str()));
     }
     if (W.w_ep == ep && W.writer != t && !warp_separated(ex, W.writer, W.w_ws, t))
-      race(ex, running, W.writer, "wrote", did, name, rel);
+      race(ex, running, W.writer, "wrote", did, name, rel, W.w_pc);
     if (W.a_ep == ep && W.athr != t && kind != ATOMIC) race(ex, running, W.athr < 0 ? t : W.athr,
-                                                            "atomically updated", did, name, rel);
+                                                            "atomically updated", did, name, rel, nullptr);
     if (kind != READ && W.r_ep == ep) {
-      if (W.reader != t && !warp_separated(ex, W.reader, W.r_ws, t)) race(ex, running, W.reader, "read", did, name, rel);
+      if (W.reader != t && !warp_separated(ex, W.reader, W.r_ws, t)) race(ex, running, W.reader, "read", did, name, rel, W.r_pc);
       if (W.reader2 >= 0 && W.reader2 != t && !warp_separated(ex, W.reader2, W.r2_ws, t))
-        race(ex, running, W.reader2, "read", did, name, rel);
+        race(ex, running, W.reader2, "read", did, name, rel, nullptr);
     }
     if (kind == WRITE) {
       W.w_ep = ep;
       W.writer = (int16_t)t;
       W.w_ws = ws;
+      W.w_pc = ex->acc_pc;
     } else if (kind == READ) {
       if (W.r_ep != ep) {
         W.r_ep = ep;
         W.reader = (int16_t)t;
         W.r_ws = ws;
         W.reader2 = -1;
+        W.r_pc = ex->acc_pc;
       } else if (W.reader != t && W.reader2 != t &&
                  (W.reader2 < 0 || ((W.reader2 >> 5) == (W.reader >> 5) && (t >> 5) != (W.reader >> 5)))) {
         W.reader2 = (int16_t)t; /* prefer a second reader from another warp */
