@@ -626,7 +626,7 @@ void prepare(Exec *ex, const LaunchInfo &L) {
   ex->warps.resize((n + 31) / 32);
   ex->dyn_bytes = (uint32_t)L.smem;
   ex->static_base = (uint32_t)((L.smem + 15) & ~(size_t)15);
-  size_t cap = ex->static_base + kStaticSmemLimit;
+  size_t cap = (ex->static_base + kStaticSmemLimit + 127) & ~(size_t)127; /* aligned_alloc: a multiple of 128 */
   if (ex->arena_cap < cap) {
     free(ex->arena);
     ex->arena = static_cast<unsigned char *>(aligned_alloc(128, cap));
