@@ -4,6 +4,7 @@
 // wait, a transposed cuBLAS argument) is caught with a clear message.
 #include <time.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -661,6 +662,103 @@ TEST(EmuCore, StreamsAndEventsRunInOrderAtCallTime) {
   cudaEventDestroy(e0);
   cudaEventDestroy(e1);
   cudaStreamDestroy(s);
+}
+
+// ---- ldmatrix against its definition: lane l receives elements (l/4, 2(l%4)) and (l/4, 2(l%4)+1) of
+// matrix i (of its transpose with .trans); matrix i's rows come from lanes 8i..8i+7. The 16 × 16
+// matrix of 16-bit values holds 100·row + col; matrix i is rows 8(i%2).., columns 8(i/2)..
+template <int kCount, bool kTrans>
+__global__ void ldmatrix_probe(uint32_t *out) {
+  IST_SHARED(uint16_t, m, 16 * 16);
+  int lane = threadIdx.x;
+  for (int i = lane; i < 256; i += 32) m[i] = (uint16_t)(100 * (i / 16) + i % 16);
+  __syncwarp();
+  int mat = lane / 8, row = lane % 8;
+  ist_sptr<uint16_t> p = m + (8 * (mat % 2) + row) * 16 + 8 * (mat / 2);
+  uint32_t r[4] = {0, 0, 0, 0};
+  if (kCount == 1) kTrans ? ist_ldmatrix_x1_trans(r, p) : ist_ldmatrix_x1(r, p);
+  if (kCount == 2) kTrans ? ist_ldmatrix_x2_trans(r, p) : ist_ldmatrix_x2(r, p);
+  if (kCount == 4) kTrans ? ist_ldmatrix_x4_trans(r, p) : ist_ldmatrix_x4(r, p);
+  for (int i = 0; i < 4; i++) out[lane * 4 + i] = r[i];
+}
+
+template <int kCount, bool kTrans>
+void check_ldmatrix() {
+  ist_dev_buf<uint32_t> out(32 * 4);
+  IST_LAUNCH((ldmatrix_probe<kCount, kTrans>), 1, 32, 0, ist_cuda_stream(), out.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  auto o = out.download();
+  for (int lane = 0; lane < 32; lane++)
+    for (int i = 0; i < 4; i++) {
+      uint32_t want = 0;
+      if (i < kCount) {
+        int r0 = 8 * (i % 2), c0 = 8 * (i / 2), g = lane / 4, c = 2 * (lane % 4);
+        auto at = [&](int r, int cc) { return (uint32_t)(kTrans ? 100 * (r0 + cc) + c0 + r : 100 * (r0 + r) + c0 + cc); };
+        want = at(g, c) | at(g, c + 1) << 16;
+      }
+      EXPECT_EQ(o[lane * 4 + i], want) << "x" << kCount << (kTrans ? ".trans" : "") << " lane " << lane << " r[" << i
+                                       << "]";
+    }
+}
+
+TEST(EmuCore, LdmatrixDeliversTheDocumentedFragments) {
+  IST_REQUIRE_CUDA();
+  check_ldmatrix<1, false>();
+  check_ldmatrix<2, false>();
+  check_ldmatrix<4, false>();
+  check_ldmatrix<1, true>();
+  check_ldmatrix<2, true>();
+  check_ldmatrix<4, true>();
+}
+
+__global__ void mixed_collectives(unsigned *out) {
+  unsigned v = threadIdx.x < 16 ? (unsigned)__shfl_sync(0xffffffffu, (int)threadIdx.x, 0)
+                                : __ballot_sync(0xffffffffu, 1);
+  out[threadIdx.x] = v;
+}
+
+TEST(EmuCore, LanesMeetingAtDifferentCollectivesAreReported) {
+  IST_REQUIRE_CUDA();
+  ist_dev_buf<unsigned> out(32);
+  IST_LAUNCH(mixed_collectives, 1, 32, 0, ist_cuda_stream(), out.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  std::string r = report();
+  EXPECT_NE(r.find("warp divergence in kernel mixed_collectives, block (0,0,0): lane 0 waits at __shfl_sync"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("while lane 16 reached __ballot_sync"), std::string::npos) << r;
+}
+
+// Block votes and global atomics other than add.
+__global__ void votes_and_atomics(const int *v, int *out) {
+  int x = v[threadIdx.x];
+  int count = __syncthreads_count(x > 0), all = __syncthreads_and(x > -100), any = __syncthreads_or(x > 1000);
+  atomicMax(&out[0], x);
+  atomicMin(&out[1], x);
+  atomicCAS(&out[2], 0, (int)threadIdx.x + 1);  // the first thread to arrive wins
+  if (threadIdx.x == 0) {
+    out[3] = count;
+    out[4] = all;
+    out[5] = any;
+  }
+}
+
+TEST(EmuCore, BlockVotesAndGlobalAtomics) {
+  IST_REQUIRE_CUDA();
+  std::vector<int> v(96);
+  for (int i = 0; i < 96; i++) v[i] = (i * 37) % 101 - 50;
+  ist_dev_buf<int> dv(v), out(std::vector<int>{-1000, 1000, 0, 0, 0, 0});
+  IST_LAUNCH(votes_and_atomics, 1, 96, 0, ist_cuda_stream(), dv.get(), out.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  auto o = out.download();
+  int positive = 0;
+  for (int x : v) positive += x > 0;
+  EXPECT_EQ(o[0], *std::max_element(v.begin(), v.end()));
+  EXPECT_EQ(o[1], *std::min_element(v.begin(), v.end()));
+  EXPECT_GE(o[2], 1);
+  EXPECT_EQ(o[3], positive);
+  EXPECT_EQ(o[4], 1);
+  EXPECT_EQ(o[5], 0);
 }
 
 }  // namespace
