@@ -5,7 +5,6 @@
 #include <string>
 
 #include "cuda_conv_test_util.h"
-#include "cuda_test_util.h"
 
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/cuda_ops.h"
@@ -53,16 +52,16 @@ TEST_P(CudaConv2d, ForwardAndBackwardMatchCpu) {
   for (ist_conv_impl impl : impls()) {
     ist_cuda_set_conv_impl(impl);
     SCOPED_TRACE(impl_name(impl));
-    DevVec gx(x), gw(w), gbias(bias), gdy(dy), gy = DevVec::poisoned(yn), gdx = DevVec::poisoned(xn);
-    DevVec gdw(dw0), gdb(db0), ws = DevVec::poisoned(ist_cuda_conv_ws_floats(&s));
-    ist_cuda_conv2d_forward(&s, gx.p, gw.p, c.bias ? gbias.p : nullptr, gy.p, ws.p);
-    ist_cuda_conv2d_backward(&s, gdy.p, gx.p, gw.p, c.dx ? gdx.p : nullptr, gdw.p, c.bias ? gdb.p : nullptr, ws.p);
+    ist_dev_buf<float> gx(x), gw(w), gbias(bias), gdy(dy), gy = poisoned(yn), gdx = poisoned(xn);
+    ist_dev_buf<float> gdw(dw0), gdb(db0), ws = poisoned(ist_cuda_conv_ws_floats(&s));
+    ist_cuda_conv2d_forward(&s, gx.get(), gw.get(), c.bias ? gbias.get() : nullptr, gy.get(), ws.get());
+    ist_cuda_conv2d_backward(&s, gdy.get(), gx.get(), gw.get(), c.dx ? gdx.get() : nullptr, gdw.get(), c.bias ? gdb.get() : nullptr, ws.get());
     expect_no_cuda_failure("conv2d");
-    expect_close(gy.get(), y, "y");
-    if (c.dx) expect_close(gdx.get(), dx, "dx");
-    expect_close(gdw.get(), dw, "dw accumulated");
-    if (c.bias) expect_close(gdb.get(), db, "dbias accumulated");
-    else expect_close(gdb.get(), db0, "dbias untouched without bias");
+    expect_close(gy.download(), y, "y");
+    if (c.dx) expect_close(gdx.download(), dx, "dx");
+    expect_close(gdw.download(), dw, "dw accumulated");
+    if (c.bias) expect_close(gdb.download(), db, "dbias accumulated");
+    else expect_close(gdb.download(), db0, "dbias untouched without bias");
   }
   ist_cuda_set_conv_impl(IST_CONV_CUDNN); // back to the default
 }

@@ -269,12 +269,6 @@ __global__ void bias_grad_kernel(int n, int co, int hw, const float *dy, float *
   if (threadIdx.x == 0) dbias[o] += sum;
 }
 
-/* y[b, o, p] += bias[o] (the cuDNN path's bias). */
-__global__ void bias_add_kernel(int64_t total, int co, int hw, const float *bias, float *y) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
-    y[i] += bias[i / hw % co];
-}
-
 void own_forward(const ist_conv_shape *s, const float *x, const float *w, const float *bias, float *y) {
   if (use_direct(s)) {
     const int64_t total = (int64_t)s->n * s->co * s->ho * s->wo;
@@ -322,14 +316,6 @@ void own_backward_filter(const ist_conv_shape *s, const float *dy, const float *
   }
 }
 
-void bias_forward(const ist_conv_shape *s, const float *bias, float *y) {
-  const int hw = s->ho * s->wo;
-  const int64_t total = (int64_t)s->n * s->co * hw;
-  IST_LAUNCH(bias_add_kernel, ist_cuda_blocks(total, kDirectThreads, kMaxBlocks), kDirectThreads, 0,
-             ist_cuda_stream(), total, s->co, hw, bias, y);
-  IST_CUDA_CHECK_LAUNCH("conv2d bias n=%d co=%d %dx%d", s->n, s->co, s->ho, s->wo);
-}
-
 void bias_backward(const ist_conv_shape *s, const float *dy, float *dbias) {
   IST_LAUNCH(bias_grad_kernel, (unsigned)s->co, kReduceThreads, 0, ist_cuda_stream(), s->n, s->co, s->ho * s->wo, dy,
              dbias);
@@ -339,6 +325,20 @@ void bias_backward(const ist_conv_shape *s, const float *dy, float *dbias) {
 ist_conv_impl g_impl = IST_CUDA_REAL ? IST_CONV_CUDNN : IST_CONV_OWN;
 
 #if IST_CUDA_REAL
+/* y[b, o, p] += bias[o] (the cuDNN path's bias). */
+__global__ void bias_add_kernel(int64_t total, int co, int hw, const float *bias, float *y) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] += bias[i / hw % co];
+}
+
+void bias_forward(const ist_conv_shape *s, const float *bias, float *y) {
+  const int hw = s->ho * s->wo;
+  const int64_t total = (int64_t)s->n * s->co * hw;
+  IST_LAUNCH(bias_add_kernel, ist_cuda_blocks(total, kDirectThreads, kMaxBlocks), kDirectThreads, 0,
+             ist_cuda_stream(), total, s->co, hw, bias, y);
+  IST_CUDA_CHECK_LAUNCH("conv2d bias n=%d co=%d %dx%d", s->n, s->co, s->ho, s->wo);
+}
+
 /* ---- cuDNN: one plan per shape (descriptors and the algorithms), chosen by
  * ist_cuda_conv_ws_floats and kept in a small table. FP32 FMA math (no TF32: a precision flag
  * of its own, later); the backward algorithms are deterministic ones. */
