@@ -2,6 +2,7 @@
 // depthwise, forward and backward, on odd shapes (k = 1, 3, 5, 7; stride 1, 2; padding 0–3),
 // with and without bias, with dx NULL, gradients accumulating into non-zero dw and dbias; our own
 // kernels always, cuDNN as well on a GPU. Plus an exhaustive CPU check of the index helpers.
+#include <cstring>
 #include <string>
 
 #include "cuda_conv_test_util.h"
@@ -84,6 +85,36 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 6, 8, 8, 12, 5, 2, 2, 3, false, true},    // 3 groups, stride 2
                       Case{2, 6, 7, 7, 3, 3, 1, 1, 3, true, true},      // 3 groups of 2 → 1 (direct)
                       Case{1, 3, 7, 7, 6, 3, 1, 1, 3, true, true}));    // channel multiplier 2
+
+// Our backward sums the weight gradient over pixel slices in a fixed order (no float atomics), so
+// two runs on the same inputs give the same bits; the shape is large enough (2352 pixels) to split.
+TEST(CudaConv2dOwn, BackwardIsBitwiseReproducible) {
+  IST_REQUIRE_CUDA();
+  ist_cuda_set_conv_impl(IST_CONV_OWN);
+  for (ist_conv_shape s : {ist_conv_shape{3, 2, 28, 28, 3, 3, 1, 1, 0, 0, 1}, ist_conv_shape{3, 4, 28, 28, 4, 3, 1, 1, 0, 0, 2},
+                           ist_conv_shape{2, 4, 30, 30, 4, 3, 1, 1, 0, 0, 4}}) {
+    ASSERT_TRUE(ist_conv_shape_init(&s));
+    const size_t xn = (size_t)s.n * s.ci * s.h * s.w, wn = (size_t)ist_conv_weight_numel(&s),
+                 yn = (size_t)s.n * s.co * s.ho * s.wo;
+    const auto x = randn(xn, 71), w = randn(wn, 72), dy = randn(yn, 73), dw0 = randn(wn, 74), db0 = randn(s.co, 75);
+    ist_dev_buf<float> gx(x), gw(w), gdy(dy), ws = poisoned(ist_cuda_conv_ws_floats(&s));
+    std::vector<float> runs[2][3];
+    for (auto &r : runs) {
+      ist_dev_buf<float> gdx = poisoned(xn), gdw(dw0), gdb(db0);
+      ist_cuda_conv2d_backward(&s, gdy.get(), gx.get(), gw.get(), gdx.get(), gdw.get(), gdb.get(), ws.get());
+      r[0] = gdx.download();
+      r[1] = gdw.download();
+      r[2] = gdb.download();
+    }
+    expect_no_cuda_failure("conv2d backward");
+    for (int i = 0; i < 3; i++) {
+      ASSERT_EQ(runs[0][i].size(), runs[1][i].size());
+      EXPECT_EQ(memcmp(runs[0][i].data(), runs[1][i].data(), runs[0][i].size() * sizeof(float)), 0)
+          << "output " << i << " (dx, dw, dbias) differs between runs, groups " << s.groups;
+    }
+  }
+  ist_cuda_set_conv_impl(IST_CONV_CUDNN); // back to the default
+}
 
 // The index helpers against naive loops over every (pixel, column) of small shapes: im2col reads the
 // input the direct convolution reads, and col2im finds exactly the output that read each input.
