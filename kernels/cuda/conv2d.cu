@@ -66,8 +66,10 @@ size_t own_ws_floats(const ist_conv_shape *s) {
 
 /* ---- The three GEMM problems. Each gives, for group grp, the A (M × K) and B (K × N) entries the
  * tile loader needs and where a C entry goes; K is cut into [k_begin, k_end) slices by blockIdx.z
- * (z = slice · groups + grp). */
+ * (z = slice · groups + grp). kAKFast / kBKFast: whether neighbouring addresses of the operand lie
+ * along K (then consecutive threads load along K) or along M / N. */
 struct FwdProblem {
+  static constexpr bool kAKFast = false, kBKFast = true; /* pixels along a row of x; a row of W */
   ist_conv_shape s;
   const float *x, *w, *bias;
   float *y;
@@ -87,6 +89,7 @@ struct FwdProblem {
 };
 
 struct DgradProblem {
+  static constexpr bool kAKFast = false, kBKFast = true; /* pixels along a row of dy; taps of W */
   ist_conv_shape s;
   const float *dy, *w;
   float *dx;
@@ -107,6 +110,7 @@ struct DgradProblem {
 
 /* dW (cog × cig·k² per group) = dyᵀ (cog × pixels) · im2col(x) (pixels × cig·k²). */
 struct WgradProblem {
+  static constexpr bool kAKFast = true, kBKFast = true; /* both run along pixels */
   ist_conv_shape s;
   const float *dy, *x;
   float *dw;      /* accumulated when there is one slice */
@@ -139,11 +143,13 @@ __global__ void conv_gemm_kernel(P p, int M, int N, int K, int groups, int k_sli
   float acc[kMicroM][kMicroN] = {};
   for (int k0 = k_begin; k0 < k_end; k0 += kTileK) {
     for (int e = tid; e < kTileK * kTileM; e += kThreads) {
-      const int kl = e / kTileM, ml = e % kTileM, m = m0 + ml, kk = k0 + kl;
+      const int kl = P::kAKFast ? e % kTileK : e / kTileM, ml = P::kAKFast ? e / kTileK : e % kTileM;
+      const int m = m0 + ml, kk = k0 + kl;
       as[kl * kTileM + ml] = (m < M && kk < k_end) ? p.a(grp, m, kk) : 0.0f;
     }
     for (int e = tid; e < kTileK * kTileN; e += kThreads) {
-      const int kl = e / kTileN, nl = e % kTileN, n = n0 + nl, kk = k0 + kl;
+      const int kl = P::kBKFast ? e % kTileK : e / kTileN, nl = P::kBKFast ? e / kTileK : e % kTileN;
+      const int n = n0 + nl, kk = k0 + kl;
       bs[kl * kTileN + nl] = (n < N && kk < k_end) ? p.b(grp, kk, n) : 0.0f;
     }
     __syncthreads();
