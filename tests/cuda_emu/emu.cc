@@ -1,5 +1,5 @@
 /* The CPU execution check's engine: runs a launch's blocks one after another (or over OS threads,
- * IST_EMU_THREADS), the threads of a block as cooperative ucontext fibers, and checks what a GPU
+ * IST_EMU_THREADS), the threads of a block as cooperative fibers, and checks what a GPU
  * would not report plainly: divergent barriers, threads exiting while others wait, warp collectives
  * whose lanes do not meet, out-of-bounds and misaligned shared accesses, shared-memory races, reads
  * of shared memory a cp.async is still filling. The first fault stops the launch (docs/EMULATION.md). */
@@ -18,6 +18,45 @@
 
 #include "tests/cuda_emu/cuda_emu.h"
 #include "tests/cuda_emu/emu_internal.h"
+
+/* Fibers switch with a few instructions on x86-64 (swapcontext makes a system call per switch, which
+ * dominated the run time); elsewhere, or with IST_EMU_UCONTEXT, with ucontext. */
+#if defined(__x86_64__) && !defined(IST_EMU_UCONTEXT)
+#define IST_EMU_ASM_SWITCH 1
+/* Saves the callee-saved registers and the FP control words on the current stack, stores its
+ * pointer in *save, and continues on the stack `next` (saved the same way, or built by
+ * init_stack). */
+extern "C" void ist_emu_swap(void **save, void *next);
+__asm__(
+    ".text\n"
+    ".globl ist_emu_swap\n"
+    ".type ist_emu_swap,@function\n"
+    "ist_emu_swap:\n"
+    "  pushq %rbp\n"
+    "  pushq %rbx\n"
+    "  pushq %r12\n"
+    "  pushq %r13\n"
+    "  pushq %r14\n"
+    "  pushq %r15\n"
+    "  subq $8, %rsp\n"
+    "  stmxcsr (%rsp)\n"
+    "  fnstcw 4(%rsp)\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  ldmxcsr (%rsp)\n"
+    "  fldcw 4(%rsp)\n"
+    "  addq $8, %rsp\n"
+    "  popq %r15\n"
+    "  popq %r14\n"
+    "  popq %r13\n"
+    "  popq %r12\n"
+    "  popq %rbx\n"
+    "  popq %rbp\n"
+    "  ret\n"
+    ".size ist_emu_swap,.-ist_emu_swap\n");
+#else
+#define IST_EMU_ASM_SWITCH 0
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -55,8 +94,12 @@ struct Thr {
   Lane lane;
   int tid = 0;
   State st = DONE;
+#if IST_EMU_ASM_SWITCH
+  void *sp = nullptr;
+#else
   bool ctx_init = false;
   ucontext_t ctx;
+#endif
   char *stack = nullptr;
   WarpOp *wop = nullptr;
   std::vector<Copy> cp;        /* issued, not yet performed, in issue order */
@@ -105,7 +148,11 @@ struct Exec {
   unsigned ndone = 0;
   int first_done = -1;
   uint3 bid{0, 0, 0};
+#if IST_EMU_ASM_SWITCH
+  void *sched_sp = nullptr;
+#else
   ucontext_t sched;
+#endif
   void *sched_fake = nullptr;
   const void *sched_bottom = nullptr;
   size_t sched_size = 0;
@@ -177,7 +224,11 @@ void enter_fiber(Exec *ex, Thr *t) {
 #if IST_EMU_ASAN
   __sanitizer_start_switch_fiber(&ex->sched_fake, t->stack, kStackBytes);
 #endif
+#if IST_EMU_ASM_SWITCH
+  ist_emu_swap(&ex->sched_sp, t->sp);
+#else
   swapcontext(&ex->sched, &t->ctx);
+#endif
 #if IST_EMU_ASAN
   __sanitizer_finish_switch_fiber(ex->sched_fake, nullptr, nullptr);
 #endif
@@ -191,27 +242,34 @@ void leave_fiber(Exec *ex, Thr *t, bool final) {
 #else
   (void)final;
 #endif
+#if IST_EMU_ASM_SWITCH
+  ist_emu_swap(&t->sp, ex->sched_sp);
+#else
   swapcontext(&t->ctx, &ex->sched);
+#endif
 #if IST_EMU_ASAN
   __sanitizer_finish_switch_fiber(t->fake, &ex->sched_bottom, &ex->sched_size);
 #endif
 }
 
-/* A fault: recorded on the executor; inside a fiber the fiber is abandoned (never resumed). */
-[[noreturn]] void fiber_fail(Exec *ex, Thr *t, const std::string &msg) {
-  if (!ex->failed) {
-    ex->failed = true;
-    ex->msg = msg;
-  }
-  leave_fiber(ex, t, true);
-  abort(); /* unreachable: a failed block's fibers are never resumed */
-}
+/* A fault: recorded on the executor; inside a fiber the fiber is then abandoned (never resumed). The
+ * message is built and stored in a statement of its own, so no temporary string is left alive on
+ * the abandoned stack (LeakSanitizer would report it). */
 void sched_fail(Exec *ex, const std::string &msg) {
   if (!ex->failed) {
     ex->failed = true;
     ex->msg = msg;
   }
 }
+[[noreturn]] void abandon(Exec *ex, Thr *t) {
+  leave_fiber(ex, t, true);
+  abort(); /* unreachable: a failed block's fibers are never resumed */
+}
+#define fiber_fail(ex, t, msg) \
+  do {                         \
+    sched_fail((ex), (msg));   \
+    abandon((ex), (t));        \
+  } while (0)
 
 [[noreturn]] void outside_kernel(const char *what) {
   fprintf(stderr, "insitu CUDA emulation: %s called outside a kernel\n", what);
@@ -520,7 +578,9 @@ void prepare(Exec *ex, const LaunchInfo &L) {
   ex->n = n;
   if (ex->thr.size() < n) {
     ex->thr.resize(n);
+#if !IST_EMU_ASM_SWITCH
     for (auto &t : ex->thr) t.ctx_init = false;
+#endif
   }
   if (ex->nstacks < n) {
     if (ex->stacks) munmap(ex->stacks, ex->nstacks * (kStackBytes + kGuardBytes));
@@ -541,10 +601,12 @@ void prepare(Exec *ex, const LaunchInfo &L) {
     t.lane.tid = uint3{i % L.block.x, i / L.block.x % L.block.y, i / (L.block.x * L.block.y)};
     t.lane.bdim = L.block;
     t.lane.gdim = L.grid;
+#if !IST_EMU_ASM_SWITCH
     if (!t.ctx_init) {
       getcontext(&t.ctx);
       t.ctx_init = true;
     }
+#endif
   }
   ex->warps.resize((n + 31) / 32);
   ex->dyn_bytes = (uint32_t)L.smem;
@@ -558,6 +620,27 @@ void prepare(Exec *ex, const LaunchInfo &L) {
   }
   ex->failed = false;
   ex->msg.clear();
+}
+
+/* A fresh fiber that starts in fiber_entry. */
+void init_stack(Thr &t) {
+#if IST_EMU_ASM_SWITCH
+  /* As ist_emu_swap leaves a stack: FP control words, r15..rbp, then the address `ret` jumps to;
+   * above it a null return address for fiber_entry, which never returns. */
+  uint64_t *top = reinterpret_cast<uint64_t *>(t.stack + kStackBytes);
+  top[-1] = 0;
+  top[-2] = reinterpret_cast<uint64_t>(&fiber_entry);
+  for (int i = 3; i <= 8; i++) top[-i] = 0;
+  uint32_t cw[2];
+  __asm__ volatile("stmxcsr %0\n\tfnstcw %1" : "=m"(cw[0]), "=m"(cw[1]));
+  memcpy(&top[-9], cw, 8);
+  t.sp = &top[-9];
+#else
+  t.ctx.uc_stack.ss_sp = t.stack;
+  t.ctx.uc_stack.ss_size = kStackBytes;
+  t.ctx.uc_link = nullptr;
+  makecontext(&t.ctx, fiber_entry, 0);
+#endif
 }
 
 void run_block(Exec *ex, uint64_t b) {
@@ -588,10 +671,7 @@ void run_block(Exec *ex, uint64_t b) {
 #if IST_EMU_ASAN
     __asan_unpoison_memory_region(t.stack, kStackBytes); /* frames a faulted fiber left behind */
 #endif
-    t.ctx.uc_stack.ss_sp = t.stack;
-    t.ctx.uc_stack.ss_size = kStackBytes;
-    t.ctx.uc_link = nullptr;
-    makecontext(&t.ctx, fiber_entry, 0);
+    init_stack(t);
   }
   while (!ex->failed && ex->ndone < ex->n) {
     bool ran = false;
