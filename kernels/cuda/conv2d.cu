@@ -404,12 +404,13 @@ CudnnPlan *find_plan(const ist_conv_shape *s) {
   return nullptr;
 }
 
-/* The first of cuDNN's ranked candidates that ran, fits the workspace limit and (when asked) is
- * deterministic; false when none does. */
+/* The first of cuDNN's ranked candidates that ran, fits the workspace limit, computes in FP32 (no
+ * tensor-op math) and (when asked) is deterministic; false when none does. */
 template <class Perf, class Algo>
 bool pick(const Perf *perf, int n, bool deterministic, Algo *algo, size_t *bytes) {
   for (int i = 0; i < n; i++)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kCudnnWorkspaceLimitBytes &&
+        perf[i].mathType != CUDNN_TENSOR_OP_MATH && perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
         (!deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
       *algo = perf[i].algo;
       *bytes = perf[i].memory;
