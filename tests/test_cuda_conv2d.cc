@@ -3,6 +3,7 @@
 // with and without bias, with dx NULL, gradients accumulating into non-zero dw and dbias; our own
 // kernels always, cuDNN as well on a GPU. Plus an exhaustive CPU check of the index helpers.
 #include <cstring>
+#include <random>
 #include <string>
 
 #include "cuda_conv_test_util.h"
@@ -85,6 +86,43 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 6, 8, 8, 12, 5, 2, 2, 3, false, true},    // 3 groups, stride 2
                       Case{2, 6, 7, 7, 3, 3, 1, 1, 3, true, true},      // 3 groups of 2 → 1 (direct)
                       Case{1, 3, 7, 7, 6, 3, 1, 1, 3, true, true}));    // channel multiplier 2
+
+// A seeded sweep of small random shapes (k 1–7, stride 1–3, padding 0–3, any group count that
+// divides both channel counts), our kernels against the CPU, forward and backward.
+TEST(CudaConv2dOwn, RandomSmallShapesMatchCpu) {
+  IST_REQUIRE_CUDA();
+  ist_cuda_set_conv_impl(IST_CONV_OWN);
+  std::mt19937 rng(20261125);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int ran = 0;
+  while (ran < 24) {
+    const int groups = pick(1, 4);
+    ist_conv_shape s = {pick(1, 3), groups * pick(1, 3), pick(1, 10), pick(1, 10), groups * pick(1, 4),
+                        pick(1, 7), pick(1, 3), pick(0, 3), 0, 0, groups};
+    if (!ist_conv_shape_init(&s)) continue;
+    ran++;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.ci << "x" << s.h << "x" << s.w << " -> " << s.co << " k" << s.k
+                                      << " s" << s.stride << " p" << s.pad << " g" << s.groups);
+    const size_t xn = (size_t)s.n * s.ci * s.h * s.w, wn = (size_t)ist_conv_weight_numel(&s),
+                 yn = (size_t)s.n * s.co * s.ho * s.wo;
+    const auto x = randn(xn, 100 + ran), w = randn(wn, 200 + ran), b = randn(s.co, 300 + ran), dy = randn(yn, 400 + ran);
+    const auto dw0 = randn(wn, 500 + ran), db0 = randn(s.co, 600 + ran);
+    const ist_backend *cpu = ist_backend_cpu();
+    std::vector<float> cws(ist_conv_ws_floats(&s)), y(yn), dx(xn), dw = dw0, db = db0;
+    cpu->conv2d_forward(&s, x.data(), w.data(), b.data(), y.data(), cws.data());
+    cpu->conv2d_backward(&s, dy.data(), x.data(), w.data(), dx.data(), dw.data(), db.data(), cws.data());
+    ist_dev_buf<float> gx(x), gw(w), gb(b), gdy(dy), gy = poisoned(yn), gdx = poisoned(xn), gdw(dw0), gdb(db0);
+    ist_dev_buf<float> ws = poisoned(ist_cuda_conv_ws_floats(&s));
+    ist_cuda_conv2d_forward(&s, gx.get(), gw.get(), gb.get(), gy.get(), ws.get());
+    ist_cuda_conv2d_backward(&s, gdy.get(), gx.get(), gw.get(), gdx.get(), gdw.get(), gdb.get(), ws.get());
+    expect_no_cuda_failure("conv2d");
+    expect_close(gy.download(), y, "y");
+    expect_close(gdx.download(), dx, "dx");
+    expect_close(gdw.download(), dw, "dw accumulated");
+    expect_close(gdb.download(), db, "dbias accumulated");
+  }
+  ist_cuda_set_conv_impl(IST_CONV_CUDNN); // back to the default
+}
 
 // Our backward sums the weight gradient over pixel slices in a fixed order (no float atomics), so
 // two runs on the same inputs give the same bits; the shape is large enough (2352 pixels) to split.
