@@ -94,6 +94,7 @@ TEST(EmuCore, MissingSyncthreadsIsReportedAsARace) {
   EXPECT_NE(r.find("shared-memory race in kernel matmul_tiled<kSecondSync>"), std::string::npos) << r;
   EXPECT_NE(r.find("no __syncthreads between"), std::string::npos) << r;
   EXPECT_NE(r.find("`as`"), std::string::npos) << r;
+  EXPECT_NE(r.find("; the two accesses: `addr2line -Cfpie "), std::string::npos) << r;  // where in the kernel
   // The device stays failed until reset, as a GPU context does after a fault.
   EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
   ist_emu_reset();
@@ -230,6 +231,7 @@ TEST(EmuCore, OutOfBoundsSharedWriteIsReported) {
                    "(31,0,0) accessed `s`[32] (bytes 128..131), outside its 128 bytes"),
             std::string::npos)
       << r;
+  EXPECT_NE(r.find("; the access: `addr2line -Cfpie "), std::string::npos) << r;  // where in the kernel
 }
 
 // Each thread writes its word, then reads its neighbour's in the other warp without a barrier: thread 0
