@@ -14,24 +14,32 @@
 
 #define BN_THREADS 256
 
-/* acc = this thread's share of Σ over (n, hw) of channel ch of EXPR (o + p indexes the element), in double. */
-#define CHANNEL_SUM(acc, EXPR)                                          \
-  do {                                                                  \
-    acc = 0;                                                            \
-    for (int b = 0; b < n; b++) {                                       \
-      const int64_t o = ((int64_t)b * c + ch) * hw;                     \
-      for (int p = threadIdx.x; p < hw; p += blockDim.x) acc += (EXPR); \
-    }                                                                   \
+/* acc = this thread's share of Σ over (n, hw) of channel ch of EXPR, in double: the block's threads
+ * stride over the channel's n·hw values as one range (o indexes the element), so that small planes
+ * (4×4 late in a network) still keep every thread busy. */
+#define CHANNEL_SUM(acc, EXPR)                                            \
+  do {                                                                    \
+    acc = 0;                                                              \
+    for (int64_t i = threadIdx.x; i < (int64_t)n * hw; i += blockDim.x) { \
+      const int64_t o = channel_offset(i, c, hw, ch);                     \
+      acc += (EXPR);                                                      \
+    }                                                                     \
   } while (0)
+
+/* Offset of value i (of n·hw) of channel ch in an NCHW tensor. */
+static __device__ __forceinline__ int64_t channel_offset(int64_t i, int c, int hw, int ch) {
+  const int64_t b = i / hw;
+  return (b * c + ch) * hw + (i - b * hw);
+}
 
 /* y = x·a + (β − mean·a), a = γ·rstd, for channel ch (the CPU's float expression). */
 static __device__ __forceinline__ void bn_apply_channel(int n, int c, int hw, int ch, const float *x,
                                                         const float *gamma, const float *beta, float mean, float rstd,
                                                         float *y) {
   const float a = gamma[ch] * rstd, bsh = beta[ch] - mean * a;
-  for (int b = 0; b < n; b++) {
-    const int64_t o = ((int64_t)b * c + ch) * hw;
-    for (int p = threadIdx.x; p < hw; p += blockDim.x) y[o + p] = x[o + p] * a + bsh;
+  for (int64_t i = threadIdx.x; i < (int64_t)n * hw; i += blockDim.x) {
+    const int64_t o = channel_offset(i, c, hw, ch);
+    y[o] = x[o] * a + bsh;
   }
 }
 
@@ -54,9 +62,9 @@ static __global__ void bn_train_forward_kernel(int n, int c, int hw, const float
   const int ch = blockIdx.x;
   const double cnt = (double)n * hw;
   double acc;
-  CHANNEL_SUM(acc, (double)x[o + p]);
+  CHANNEL_SUM(acc, (double)x[o]);
   const double mean = ist_block_sum(acc, red) / cnt;
-  CHANNEL_SUM(acc, ((double)x[o + p] - mean) * ((double)x[o + p] - mean));
+  CHANNEL_SUM(acc, ((double)x[o] - mean) * ((double)x[o] - mean));
   const double ss = ist_block_sum(acc, red);
   if (threadIdx.x == 0) bn_finish_stats(ch, mean, ss, cnt, momentum, eps, save_mean, save_rstd, run_mean, run_var);
   bn_apply_channel(n, c, hw, ch, x, gamma, beta, (float)mean, (float)(1.0 / sqrt(ss / cnt + eps)), y);
@@ -79,9 +87,9 @@ static __global__ void bn_channel_sums_kernel(int n, int c, int hw, const float 
   double acc;
   if (mean) {
     const double m = mean[ch];
-    CHANNEL_SUM(acc, ((double)x[o + p] - m) * ((double)x[o + p] - m));
+    CHANNEL_SUM(acc, ((double)x[o] - m) * ((double)x[o] - m));
   } else {
-    CHANNEL_SUM(acc, (double)x[o + p]);
+    CHANNEL_SUM(acc, (double)x[o]);
   }
   acc = ist_block_sum(acc, red);
   if (threadIdx.x == 0) sums[ch] = acc;
@@ -105,9 +113,9 @@ static __device__ __forceinline__ void bn_backward_sums(int n, int c, int hw, in
                                                         float *dbeta, ist_sptr<double> red, double *sdy, double *sdyx) {
   const float mean = save_mean[ch], rstd = save_rstd[ch];
   double acc;
-  CHANNEL_SUM(acc, (double)dy[o + p]);
+  CHANNEL_SUM(acc, (double)dy[o]);
   *sdy = ist_block_sum(acc, red);
-  CHANNEL_SUM(acc, dy[o + p] * ((double)x[o + p] - mean) * rstd);
+  CHANNEL_SUM(acc, dy[o] * ((double)x[o] - mean) * rstd);
   *sdyx = ist_block_sum(acc, red);
   if (threadIdx.x == 0) {
     dgamma[ch] += (float)*sdyx;
@@ -120,10 +128,9 @@ static __device__ __forceinline__ void bn_backward_dx(int n, int c, int hw, int 
                                                       const float *gamma, const float *save_mean,
                                                       const float *save_rstd, float mdy, float mdyx, float *dx) {
   const float mean = save_mean[ch], rstd = save_rstd[ch], k = gamma[ch] * rstd;
-  for (int b = 0; b < n; b++) {
-    const int64_t o = ((int64_t)b * c + ch) * hw;
-    for (int p = threadIdx.x; p < hw; p += blockDim.x)
-      dx[o + p] = k * (dy[o + p] - mdy - (x[o + p] - mean) * rstd * mdyx);
+  for (int64_t i = threadIdx.x; i < (int64_t)n * hw; i += blockDim.x) {
+    const int64_t o = channel_offset(i, c, hw, ch);
+    dx[o] = k * (dy[o] - mdy - (x[o] - mean) * rstd * mdyx);
   }
 }
 

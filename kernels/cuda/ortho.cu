@@ -17,8 +17,8 @@
 #define ORTHO_NORM_GUARD 1e-12f
 /* d‖E‖²/dA = 4·E·A for E = A·Aᵀ − I (symmetric E). */
 #define ORTHO_GRAD_FACTOR 4.0f
-/* Static shared memory limit for one block without opting in. */
-#define ORTHO_SMEM_LIMIT (48 * 1024)
+/* Shared memory one block may use without opting in (dynamic + the static reduction slots). */
+#define ORTHO_SMEM_LIMIT (48 * 1024 - (int)sizeof(double) * IST_RED_SLOTS)
 
 static __device__ double ortho_part[ORTHO_MAX_BLOCKS];
 
