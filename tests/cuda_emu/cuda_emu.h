@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cmath>
 #include <cstdint>
@@ -371,7 +372,15 @@ inline int __any_sync(unsigned mask, int pred, const char *f = __builtin_FILE(),
  * see each other's global writes through these fences and the atomics. */
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#if defined(__x86_64__) || defined(__i386__)
 inline long long clock64() { return (long long)__builtin_ia32_rdtsc(); }
+#else
+inline long long clock64() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+#endif
 template <class T>
 inline T __ldg(const T *p) {
   return *p;
