@@ -143,6 +143,35 @@ __global__ void ballot_vote(const int *pred, unsigned *out) {
   }
 }
 
+__global__ void warp_reduce_ints(const int *v, int *out) {
+  int x = v[threadIdx.x];
+  int s = __reduce_add_sync(0xffffffffu, x), lo = __reduce_min_sync(0xffffffffu, x),
+      hi = __reduce_max_sync(0xffffffffu, x);
+  unsigned o = __reduce_or_sync(0x0000ffffu << (threadIdx.x & 16), 1u << (threadIdx.x & 15));
+  if (threadIdx.x == 0) {
+    out[0] = s;
+    out[1] = lo;
+    out[2] = hi;
+    out[3] = (int)o;
+  }
+}
+
+TEST(EmuCore, WarpIntegerReductions) {
+  IST_REQUIRE_CUDA();
+  std::vector<int> v(32);
+  for (int i = 0; i < 32; i++) v[i] = (i * 13) % 29 - 14;
+  ist_dev_buf<int> dv(v), out(4);
+  IST_LAUNCH(warp_reduce_ints, 1, 32, 0, ist_cuda_stream(), dv.get(), out.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  auto o = out.download();
+  int sum = 0;
+  for (int x : v) sum += x;
+  EXPECT_EQ(o[0], sum);
+  EXPECT_EQ(o[1], *std::min_element(v.begin(), v.end()));
+  EXPECT_EQ(o[2], *std::max_element(v.begin(), v.end()));
+  EXPECT_EQ(o[3], 0xffff);  // each half-warp ORs its own 16 bits
+}
+
 TEST(EmuCore, BallotAllAnySeeEveryLane) {
   IST_REQUIRE_CUDA();
   std::vector<int> p(32, 0);

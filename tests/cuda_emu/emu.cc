@@ -213,6 +213,7 @@ const char *opname(int kind) {
   case OP_MMA_TF32: return "ist_mma_tf32_16x8x8";
   case OP_MMA_BF16: return "ist_mma_bf16_16x8x16";
   case OP_LDMATRIX: return "ist_ldmatrix";
+  case OP_REDUCE: return "__reduce_*_sync";
   default: return "warp collective";
   }
 }
@@ -472,6 +473,29 @@ void resolve(Exec *ex, Warp &w, unsigned mask, int wbase, Thr *running) {
     uint64_t r = kind == OP_BALLOT ? bits : kind == OP_ALL ? (bits == mask) : (bits != 0);
     for (int l = 0; l < 32; l++)
       if (mask >> l & 1) w.ops[l]->out = r;
+    break;
+  }
+  case OP_REDUCE: {
+    const WarpOp *f = w.ops[__builtin_ctz(mask)];
+    uint32_t acc = 0;
+    bool first = true;
+    for (uint32_t bits = mask; bits; bits &= bits - 1) {
+      uint32_t v = (uint32_t)w.ops[__builtin_ctz(bits)]->val;
+      if (first) {
+        acc = v;
+        first = false;
+        continue;
+      }
+      switch (f->arg) {
+      case 0: acc += v; break;
+      case 1: acc = f->width ? ((int32_t)v < (int32_t)acc ? v : acc) : (v < acc ? v : acc); break;
+      case 2: acc = f->width ? ((int32_t)v > (int32_t)acc ? v : acc) : (v > acc ? v : acc); break;
+      case 3: acc &= v; break;
+      case 4: acc |= v; break;
+      default: acc ^= v; break;
+      }
+    }
+    for (uint32_t bits = mask; bits; bits &= bits - 1) w.ops[__builtin_ctz(bits)]->out = acc;
     break;
   }
   case OP_MMA_TF32: {
@@ -862,7 +886,8 @@ void warp_op(WarpOp &op) {
   for (uint32_t bits = (same ? same & (0u - same) : 0u) | others; bits; bits &= bits - 1) {
     int j = __builtin_ctz(bits);
     const WarpOp *o = w.ops[j];
-    if (((op.mask >> j & 1) || (o->mask >> lane & 1)) && (o->kind != op.kind || o->mask != op.mask))
+    if (((op.mask >> j & 1) || (o->mask >> lane & 1)) &&
+        (o->kind != op.kind || o->mask != op.mask || (op.kind == OP_REDUCE && o->arg != op.arg)))
       fiber_fail(ex, t, format("warp divergence in %s: lane %d waits at %s %s with mask %#010x while lane %d reached "
                                "%s %s with mask %#010x",
                                where(ex).c_str(), j, opname(o->kind), site(o->file, o->line).c_str(), o->mask, lane,
