@@ -405,7 +405,7 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const 
       w_chunk = (size_t)V1_TILE_N * cols;
     } else {
       const int kpad = v2_round_up(cols, V2_KSTEP);
-      stream = (size_t)kpad * V2_LDX + (size_t)p->jb * cols;
+      stream = 2 * (size_t)kpad * V2_LDX + (size_t)p->jb * cols; /* two input buffers */
       w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
       w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
     }
@@ -413,7 +413,7 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const 
     const int no = chunk_channels(k2, s->co), ldw = tile_n * k2;
     p->chunk = no;
     p->jb = gen_rows(ldw);
-    stream = (v1 ? (size_t)no * k2 * V1_TILE_M : (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
+    stream = (v1 ? (size_t)no * k2 * V1_TILE_M : 2 * (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
     w_res = (size_t)s->co * ldw;
     w_chunk = (size_t)no * ldw;
   }

@@ -3,7 +3,8 @@
  * fused_generate_tile, which writes the FP32 W tile into shared memory; fragments are rounded to
  * TF32 / BF16 as they are read). The im2col input tile arrives by cp.async (4-byte, zero-filled
  * at padding taps). CTA: 64 channels × 128 pixels, 8 warps as 2 (channels) × 4 (pixels), each
- * warp 32 × 32 = 2 × 4 mma tiles. K chunks are padded to V2_KSTEP columns with zeros. */
+ * warp 32 × 32 = 2 × 4 mma tiles. K chunks are padded to V2_KSTEP columns with zeros; the input
+ * tile is double-buffered (chunk i + 1 loads while chunk i multiplies). */
 
 #define V2_THREADS 256
 #define V2_TILE_N 64           /* channels per CTA */
@@ -126,10 +127,21 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward(ist_conv_sh
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, kpad = v2_round_up(nc * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
   const int ldw = (resident ? nchunks * kpad : kpad) + V2_W_PAD;
-  ist_sptr<float> ws = smem, xs = smem + V2_TILE_N * ldw, wcs = xs + kpad * V2_LDX;
+  /* Two input buffers: chunk i + 1 streams in (cp.async) while the tensor cores work on chunk i. */
+  ist_sptr<float> ws = smem, xbuf0 = smem + V2_TILE_N * ldw, xbuf1 = xbuf0 + kpad * V2_LDX, wcs = xbuf1 + kpad * V2_LDX;
   const int o0 = blockIdx.x * V2_TILE_N, M = ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
   const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
+  /* The im2col rows of chunk i for pixels m0.., zero at padding taps and beyond the chunk. */
+  auto load_x = [&](int i, int m0, ist_sptr<float> xs) {
+    const int c0 = i * nc, cols = min(nc, s.ci - c0) * k2;
+    for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
+      const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
+      const int64_t off = (r < cols && m < M) ? ist_fused_x_offset(&s, c0 * k2 + r, m) : -1;
+      ist_cp_async_4_zfill(xs + r * V2_LDX + mm, off >= 0 ? x + off : x, off >= 0);
+    }
+    ist_cp_async_commit();
+  };
   /* Pad columns must read as 0 (shared memory starts as garbage; NaN·0 is NaN). */
   for (int e = tid; e < V2_TILE_N * ldw; e += V2_THREADS) ws[e] = 0.0f;
   __syncthreads();
@@ -139,20 +151,20 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward(ist_conv_sh
   for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y) {
     const int m0 = mt * V2_TILE_M;
     float acc[V2_MT][V2_NT][4] = {};
-    for (int c0 = 0, i = 0; c0 < s.ci; c0 += nc, i++) {
-      const int cols = min(nc, s.ci - c0) * k2;
+    load_x(0, m0, xbuf0);
+    for (int i = 0; i < nchunks; i++) {
+      const int c0 = i * nc;
       if (!resident) fused_generate_tile(g, f, o0, V2_TILE_N, c0, min(nc, s.ci - c0), ws, ldw, 0, wcs, jb);
-      for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
-        const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
-        const int64_t off = (r < cols && m < M) ? ist_fused_x_offset(&s, c0 * k2 + r, m) : -1;
-        ist_cp_async_4_zfill(xs + r * V2_LDX + mm, off >= 0 ? x + off : x, off >= 0);
+      if (i + 1 < nchunks) {
+        load_x(i + 1, m0, (i + 1) & 1 ? xbuf1 : xbuf0);
+        ist_cp_async_wait_group<1>();
+      } else {
+        ist_cp_async_wait_group<0>();
       }
-      ist_cp_async_commit();
-      ist_cp_async_wait_all();
       __syncthreads();
       const v2_fwd_a a_at = {ws, ldw, resident ? i * kpad : 0};
-      v2_mma_chunk<PREC>(acc, a_at, xs, kpad, wrow0, wcol0);
-      __syncthreads();
+      v2_mma_chunk<PREC>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad, wrow0, wcol0);
+      __syncthreads(); /* before the next chunk's load overwrites this buffer */
     }
     const v2_y_off off = {&s};
     v2_store(acc, o0 + wrow0, m0 + wcol0, s.co, M, y, off);
@@ -168,30 +180,40 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
                                                                            float *dx, int no, int resident, int jb) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, ldw = V2_TILE_N * k2, kpad = v2_round_up(no * k2, V2_KSTEP), rows_w = resident ? s.co : no;
-  ist_sptr<float> ws = smem, ds = smem + rows_w * ldw, wcs = ds + kpad * V2_LDX;
+  ist_sptr<float> ws = smem, dbuf0 = smem + rows_w * ldw, dbuf1 = dbuf0 + kpad * V2_LDX, wcs = dbuf1 + kpad * V2_LDX;
   const int c0 = blockIdx.x * V2_TILE_N, M = ist_fused_in_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
-  const int tid = threadIdx.x, warp = tid / 32;
+  const int tid = threadIdx.x, warp = tid / 32, nchunks = ist_fused_tiles(s.co, no);
   const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
+  /* dy rows (output channel, tap) of chunk i for input pixels m0.., zero where no output reads. */
+  auto load_dy = [&](int i, int m0, ist_sptr<float> ds) {
+    const int o0 = i * no, rows = min(no, s.co - o0) * k2;
+    for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
+      const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
+      const int64_t off = (r < rows && m < M) ? ist_fused_dy_offset(&s, o0 + r / k2, r % k2, m) : -1;
+      ist_cp_async_4_zfill(ds + r * V2_LDX + mm, off >= 0 ? dy + off : dy, off >= 0);
+    }
+    ist_cp_async_commit();
+  };
   if (resident)
     for (int o0 = 0; o0 < s.co; o0 += no)
       fused_generate_tile(g, f, o0, min(no, s.co - o0), c0, V2_TILE_N, ws + o0 * ldw, ldw, 0, wcs, jb);
   for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y) {
     const int m0 = mt * V2_TILE_M;
     float acc[V2_MT][V2_NT][4] = {};
-    for (int o0 = 0; o0 < s.co; o0 += no) {
-      const int on = min(no, s.co - o0), rows = on * k2;
+    load_dy(0, m0, dbuf0);
+    for (int i = 0; i < nchunks; i++) {
+      const int o0 = i * no, on = min(no, s.co - o0), rows = on * k2;
       if (!resident) fused_generate_tile(g, f, o0, on, c0, V2_TILE_N, ws, ldw, 0, wcs, jb);
-      for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
-        const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
-        const int64_t off = (r < rows && m < M) ? ist_fused_dy_offset(&s, o0 + r / k2, r % k2, m) : -1;
-        ist_cp_async_4_zfill(ds + r * V2_LDX + mm, off >= 0 ? dy + off : dy, off >= 0);
+      if (i + 1 < nchunks) {
+        load_dy(i + 1, m0, (i + 1) & 1 ? dbuf1 : dbuf0);
+        ist_cp_async_wait_group<1>();
+      } else {
+        ist_cp_async_wait_group<0>();
       }
-      ist_cp_async_commit();
-      ist_cp_async_wait_all();
       __syncthreads();
       const v2_bwd_a a_at = {ws, ldw, resident ? o0 : 0, k2, rows};
-      v2_mma_chunk<PREC>(acc, a_at, ds, kpad, wrow0, wcol0);
-      __syncthreads();
+      v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+      __syncthreads(); /* before the next chunk's load overwrites this buffer */
     }
     const v2_dx_off off = {&s};
     v2_store(acc, c0 + wrow0, m0 + wcol0, s.ci, M, dx, off);
