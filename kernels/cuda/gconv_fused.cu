@@ -2,7 +2,8 @@
  * shared memory from the layer's factors (SPEC §2) right before it is multiplied, so W never
  * exists in global memory. Versions side by side (STYLE 13), each tested against the CPU
  * reference (tests/test_cuda_gconv_fused.cc) and timed by bench/fused_conv.cu:
- *   v1  plain FP32 on the SIMT cores: forward, backward-data, and the weight gradient via dW;
+ *   v1  plain FP32 on the SIMT cores: forward, backward-data, and the weight gradient via dW
+ *       (own implicit-GEMM kernel) and the generator backward on cuBLAS;
  *   v2  tensor cores (mma.sync TF32 m16n8k8 / BF16 m16n8k16, FP32 accumulation): forward and
  *       backward-data, same generation.
  * Index arithmetic (tile → pixels, channels, taps) lives in gconv_fused_index.h.
@@ -274,54 +275,6 @@ __global__ void gconv_fused_gen_wc(ist_gen_shape g, const float *wb, const float
   }
 }
 
-/* dV[o, j] += Σ_kk dW[o, kk]·Wc[j, kk]. */
-__global__ void gconv_fused_grad_v(ist_gen_shape g, const float *dw, const float *wc, float *dv) {
-  const int64_t K = (int64_t)g.ci * g.k2, n = (int64_t)g.co * g.bc;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int o = (int)(i / g.bc), j = (int)(i % g.bc);
-    float acc = 0.0f;
-    for (int64_t q = 0; q < K; q++) acc += dw[o * K + q] * wc[j * K + q];
-    dv[i] += acc;
-  }
-}
-
-/* dWc[j, kk] = Σ_o V[o, j]·dW[o, kk]. */
-__global__ void gconv_fused_grad_wc(ist_gen_shape g, const float *dw, const float *v, float *dwc) {
-  const int64_t K = (int64_t)g.ci * g.k2, n = (int64_t)g.bc * K;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int j = (int)(i / K);
-    const int64_t q = i % K;
-    float acc = 0.0f;
-    for (int o = 0; o < g.co; o++) acc += v[(int64_t)o * g.bc + j] * dw[o * K + q];
-    dwc[i] = acc;
-  }
-}
-
-/* dU_j[c, b] += Σ_t dWc_j[c, t]·Wb_j[b, t]. */
-__global__ void gconv_fused_grad_u(ist_gen_shape g, const float *dwc, const float *wb, float *du) {
-  const int64_t n = (int64_t)g.nb * g.ci * g.bi;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int b = (int)(i % g.bi);
-    const int64_t jc = i / g.bi; /* j·ci + c */
-    const int j = (int)(jc / g.ci);
-    float acc = 0.0f;
-    for (int t = 0; t < g.k2; t++) acc += dwc[jc * g.k2 + t] * wb[((int64_t)j * g.bi + b) * g.k2 + t];
-    du[i] += acc;
-  }
-}
-
-/* dWb_j[b, t] += Σ_c U_j[c, b]·dWc_j[c, t]. */
-__global__ void gconv_fused_grad_wb(ist_gen_shape g, const float *dwc, const float *u, float *dwb) {
-  const int64_t n = (int64_t)g.nb * g.bi * g.k2;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int t = (int)(i % g.k2), b = (int)(i / g.k2 % g.bi), j = (int)(i / ((int64_t)g.k2 * g.bi));
-    float acc = 0.0f;
-    for (int c = 0; c < g.ci; c++)
-      acc += u[((int64_t)j * g.ci + c) * g.bi + b] * dwc[((int64_t)j * g.ci + c) * g.k2 + t];
-    dwb[i] += acc;
-  }
-}
-
 /* dst[i] += src[i]. */
 __global__ void gconv_fused_accumulate(int64_t n, const float *src, float *dst) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
@@ -537,7 +490,13 @@ extern "C" void ist_cuda_gconv_fused_backward_weights(const ist_conv_shape *s, c
     IST_LAUNCH(gconv_fused_sum_splits, simple_blocks(cok), SIMPLE_THREADS, 0, st, cok, splits, ws + L.part, dw);
     IST_CUDA_CHECK_LAUNCH("gconv_fused_sum_splits co=%d K=%d splits=%d", s->co, K, splits);
   }
-  /* SPEC §2 backward: through level 2, then level 1. */
+  /* SPEC §2 backward, through level 2 then level 1, as cuBLAS GEMMs in FP32 (row-major matrices as
+   * their column-major transposes; cuBLAS's results are deterministic). */
+  cublasHandle_t h = ist_cuda_blas();
+  cublasMath_t keep = CUBLAS_DEFAULT_MATH;
+  IST_CUBLAS_CHECK(cublasGetMathMode(h, &keep), "gconv_fused_backward_weights: math mode");
+  IST_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "gconv_fused_backward_weights: FP32 math");
+  const float one = 1.0f, zero = 0.0f;
   const float *dwc_l1 = dw;
   if (g->level2) {
     const float *wc_full = wc;
@@ -546,21 +505,26 @@ extern "C" void ist_cuda_gconv_fused_backward_weights(const ist_conv_shape *s, c
       IST_CUDA_CHECK_LAUNCH("gconv_fused_gen_wc nb=%d ci=%d k2=%d bi=%d", g->nb, g->ci, g->k2, g->bi);
       wc_full = ws + L.wc;
     }
-    IST_LAUNCH(gconv_fused_grad_v, simple_blocks((int64_t)g->co * g->bc), SIMPLE_THREADS, 0, st, *g, dw, wc_full, dv);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_v co=%d bc=%d K=%d", g->co, g->bc, K);
-    IST_LAUNCH(gconv_fused_grad_wc, simple_blocks(nbk), SIMPLE_THREADS, 0, st, *g, dw, v, ws + L.dwc);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_wc co=%d bc=%d K=%d", g->co, g->bc, K);
+    /* dV (co × bc) += dW (co × K) · Wcᵀ;  dWc (bc × K) = Vᵀ · dW */
+    IST_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, g->bc, g->co, K, &one, wc_full, K, dw, K, &one, dv, g->bc),
+                     "gconv_fused dV co=%d bc=%d K=%d", g->co, g->bc, K);
+    IST_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, K, g->bc, g->co, &one, dw, K, v, g->bc, &zero, ws + L.dwc, K),
+                     "gconv_fused dWc co=%d bc=%d K=%d", g->co, g->bc, K);
     dwc_l1 = ws + L.dwc;
   }
   if (g->level1) {
-    IST_LAUNCH(gconv_fused_grad_u, simple_blocks((int64_t)g->nb * g->ci * g->bi), SIMPLE_THREADS, 0, st, *g, dwc_l1,
-               wb, du);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_u nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
-    IST_LAUNCH(gconv_fused_grad_wb, simple_blocks((int64_t)g->nb * g->bi * g->k2), SIMPLE_THREADS, 0, st, *g, dwc_l1,
-               u, dwb);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_wb nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
+    /* dU_j (ci × bi) += dWc_j (ci × k2) · Wb_jᵀ;  dWb_j (bi × k2) += U_jᵀ · dWc_j */
+    IST_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, g->bi, g->ci, g->k2, &one, wb, g->k2,
+                                               (long long)g->bi * g->k2, dwc_l1, g->k2, (long long)K, &one, du, g->bi,
+                                               (long long)g->ci * g->bi, g->nb),
+                     "gconv_fused dU nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
+    IST_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, g->k2, g->bi, g->ci, &one, dwc_l1, g->k2,
+                                               (long long)K, u, g->bi, (long long)g->ci * g->bi, &one, dwb, g->k2,
+                                               (long long)g->bi * g->k2, g->nb),
+                     "gconv_fused dWb nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
   } else {
     IST_LAUNCH(gconv_fused_accumulate, simple_blocks(nbk), SIMPLE_THREADS, 0, st, nbk, dwc_l1, dwc);
     IST_CUDA_CHECK_LAUNCH("gconv_fused_accumulate dwc nb=%d K=%d", g->nb, K);
   }
+  IST_CUBLAS_CHECK(cublasSetMathMode(h, keep), "gconv_fused_backward_weights: restore math mode");
 }

@@ -81,8 +81,10 @@ void ist_cuda_gconv_fused_forward(int version, ist_fused_precision precision, co
 void ist_cuda_gconv_fused_backward_data(int version, ist_fused_precision precision, const ist_conv_shape *s,
                                         const ist_gen_shape *g, const ist_fused_factors *f, const float *dy,
                                         float *dx);
-/* Weight gradient through both levels: dW = dy ⋆ x (implicit GEMM, deterministic split-M in ws),
- * then dV += dW·Wcᵀ, dWc = Vᵀ·dW, dU_j += dWc_j·Wb_jᵀ, dWb_j += U_jᵀ·dWc_j; level 1 off: dwc += dWc.
+/* Weight gradient through both levels: dW = dy ⋆ x (own implicit-GEMM kernel, FP32, deterministic
+ * split-M partials in ws summed in order), then as small FP32 cuBLAS GEMMs on the backend's handle
+ * (its math mode is restored afterwards) dV += dW·Wcᵀ, dWc = Vᵀ·dW, dU_j += dWc_j·Wb_jᵀ,
+ * dWb_j += U_jᵀ·dWc_j; level 1 off: dwc += dWc.
  * Every gradient is accumulated (any may be NULL where its level is off). FP32 factors only. */
 void ist_cuda_gconv_fused_backward_weights(const ist_conv_shape *s, const ist_gen_shape *g, const float *dy,
                                            const float *x, const float *wb, const float *u, const float *wc,
