@@ -113,11 +113,13 @@ struct Layer {
 };
 
 // Both levels on, odd sizes; k = 5 and stride 2; k = 1 (level 1 off); level 2 off; both off;
-// several channel tiles each way; k = 7; stride 2 with no padding.
+// several channel tiles each way; k = 7; stride 2 with no padding; bc = 20 (level-1 rows built in
+// several rounds); a strided 1×1 shortcut.
 const Case kCases[] = {
     {2, 5, 7, 6, 7, 3, 1, 1, 2, 3},   {1, 3, 9, 8, 33, 5, 2, 2, 2, 4}, {2, 4, 6, 7, 5, 1, 1, 0, 0, 3},
     {1, 6, 5, 5, 9, 3, 2, 0, 2, 0},   {2, 3, 5, 6, 4, 3, 1, 1, 0, 0},  {1, 37, 4, 5, 70, 3, 1, 1, 3, 8},
-    {1, 3, 9, 9, 3, 7, 1, 3, 2, 2},   {1, 8, 9, 7, 12, 3, 2, 1, 2, 5},
+    {1, 3, 9, 9, 3, 7, 1, 3, 2, 2},   {1, 8, 9, 7, 12, 3, 2, 1, 2, 5}, {1, 10, 5, 4, 24, 3, 1, 1, 2, 20},
+    {2, 6, 7, 7, 10, 1, 2, 0, 0, 4},
 };
 
 struct FusedRun {
