@@ -216,6 +216,40 @@ TEST_P(GconvFused, WeightGradientAccumulatesCpuFactorGradients) {
   }
 }
 
+TEST_P(GconvFused, GenerationAloneBuildsTheSameWeightTilesAsTheKernels) {
+  // The bench's generation-only kernel (for the generation share of the time) generates what the
+  // kernels generate: each CTA's last tile starts at the W element the tiling says.
+  IST_REQUIRE_CUDA();
+  const Layer L(GetParam());
+  const ist_conv_shape &s = L.s;
+  const int K = s.ci * s.k * s.k, k2 = s.k * s.k;
+  DevFloats wb(L.wb), u(L.u), wc(L.wc), v(L.v);
+  const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
+  for (int version : {IST_FUSED_V1, IST_FUSED_V2})
+    for (int bwd : {0, 1})
+      for (size_t limit : {(size_t)0, (size_t)1}) {
+        ist_cuda_gconv_fused_set_resident_limit(limit);
+        ist_fused_plan p;
+        ist_cuda_gconv_fused_plan(version, bwd, &s, &L.g, &p);
+        DevFloats sink(std::vector<float>(ist_cuda_gconv_fused_sink_floats(version, bwd, &s, &L.g), NAN));
+        ist_cuda_gconv_fused_generate_only(version, bwd, &s, &L.g, &f, sink.p);
+        const auto got = sink.get();
+        const int tile_n = version == IST_FUSED_V1 ? 32 : 64;
+        for (unsigned cta = 0; cta < got.size(); cta++) {
+          const int n0 = (int)(cta % p.grid_x) * tile_n;
+          // Forward: rows o0.., columns of the last chunk (of the whole K when resident).
+          // Backward-data: rows of the first (resident) or last output-channel chunk, column n0·k².
+          const int o = bwd ? (p.resident ? 0 : (s.co - 1) / p.chunk * p.chunk) : n0;
+          const int col = bwd ? n0 * k2 : (p.resident ? 0 : (s.ci - 1) / p.chunk * p.chunk * k2);
+          const float want = (o < s.co && col < K) ? L.w[(size_t)o * K + col] : 0.0f;
+          ASSERT_NEAR(got[cta], want, 1e-4 * (1 + std::fabs(want)))
+              << "v" << version << (bwd ? " backward-data" : " forward") << (p.resident ? " resident" : " chunked")
+              << " cta " << cta;
+        }
+      }
+  ist_cuda_gconv_fused_set_resident_limit(0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, GconvFused, ::testing::ValuesIn(kCases));
 
 // ---- Packed codes (the `.compressed` format of models/compressed.c): q-bit codes packed bit by

@@ -211,6 +211,47 @@ __global__ void __launch_bounds__(V1_THREADS) gconv_fused_v1_backward_data(ist_c
   }
 }
 
+/* ---- Generation alone, for the bench's generation share: the same fused_generate_tile calls, as
+ * often and with the same tiles as the forward (backward_data = 0) or backward-data kernel of a
+ * version with channel tile tile_n, without the input tiles and the product. Thread 0 of each CTA
+ * writes the first element of its last generated tile to sink[cta] (so the work is observable). */
+__global__ void __launch_bounds__(V1_THREADS) gconv_fused_generate_only(ist_conv_shape s, ist_gen_shape g,
+                                                                        ist_fused_factors f, int backward_data,
+                                                                        int tile_n, int tile_m, int chunk,
+                                                                        int resident, int jb, float *sink) {
+  IST_DYNAMIC_SHARED(float, smem);
+  const int k2 = g.k2, K = s.ci * k2;
+  const int M = backward_data ? ist_fused_in_pixels(&s) : ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, tile_m);
+  const int n0 = blockIdx.x * tile_n;
+  if (!backward_data) {
+    const int ldw = resident ? K : chunk * k2;
+    ist_sptr<float> ws = smem, wcs = smem + tile_n * ldw;
+    if (resident)
+      for (int c0 = 0; c0 < s.ci; c0 += chunk)
+        fused_generate_tile(g, f, n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, c0 * k2, wcs, jb);
+    else
+      for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y)
+        for (int c0 = 0; c0 < s.ci; c0 += chunk) {
+          fused_generate_tile(g, f, n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, 0, wcs, jb);
+          __syncthreads();
+        }
+    if (threadIdx.x == 0) sink[blockIdx.y * gridDim.x + blockIdx.x] = ws[0];
+  } else {
+    const int ldw = tile_n * k2;
+    ist_sptr<float> ws = smem, wcs = smem + (resident ? s.co : chunk) * ldw;
+    if (resident)
+      for (int o0 = 0; o0 < s.co; o0 += chunk)
+        fused_generate_tile(g, f, o0, min(chunk, s.co - o0), n0, tile_n, ws + o0 * ldw, ldw, 0, wcs, jb);
+    else
+      for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y)
+        for (int o0 = 0; o0 < s.co; o0 += chunk) {
+          fused_generate_tile(g, f, o0, min(chunk, s.co - o0), n0, tile_n, ws, ldw, 0, wcs, jb);
+          __syncthreads();
+        }
+    if (threadIdx.x == 0) sink[blockIdx.y * gridDim.x + blockIdx.x] = ws[0];
+  }
+}
+
 /* ---- Weight gradient. dW (co × K) partial over M split blockIdx.z: a 32 × 128 tile per CTA. */
 __global__ void __launch_bounds__(V1_THREADS) gconv_fused_wgrad_dw(ist_conv_shape s, const float *dy,
                                                                    const float *x, float *dw_part, int m_per_split) {
@@ -429,6 +470,36 @@ extern "C" void ist_cuda_gconv_fused_backward_data(int version, ist_fused_precis
                                                    const ist_conv_shape *s, const ist_gen_shape *g,
                                                    const ist_fused_factors *f, const float *dy, float *dx) {
   run_fused(version, precision, 1, s, g, f, dy, dx);
+}
+
+extern "C" size_t ist_cuda_gconv_fused_sink_floats(int version, int backward_data, const ist_conv_shape *s,
+                                                   const ist_gen_shape *g) {
+  ist_fused_plan p;
+  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  return (size_t)p.grid_x * p.grid_y;
+}
+
+extern "C" void ist_cuda_gconv_fused_generate_only(int version, int backward_data, const ist_conv_shape *s,
+                                                   const ist_gen_shape *g, const ist_fused_factors *f, float *sink) {
+  ist_fused_plan p;
+  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  const int v1 = version == IST_FUSED_V1, k2 = g->k2;
+  const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
+  size_t floats;
+  if (!backward_data) {
+    const int cols = p.chunk * k2;
+    floats = (size_t)tile_n * (p.resident ? (size_t)s->ci * k2 : (size_t)cols) + (size_t)p.jb * cols;
+  } else {
+    const int ldw = tile_n * k2;
+    floats = (size_t)(p.resident ? s->co : p.chunk) * ldw + (size_t)p.jb * ldw;
+  }
+  const size_t bytes = floats * sizeof(float);
+  allow_smem(gconv_fused_generate_only, bytes, "gconv_fused_generate_only");
+  IST_LAUNCH(gconv_fused_generate_only, dim3(p.grid_x, p.grid_y), V1_THREADS, bytes, ist_cuda_stream(), *s, *g, *f,
+             backward_data, tile_n, tile_m, p.chunk, p.resident, p.jb, sink);
+  IST_CUDA_CHECK_LAUNCH("gconv_fused_generate_only v%d %s n=%d ci=%d %dx%d co=%d k=%d bi=%d bc=%d resident=%d", version,
+                        backward_data ? "backward-data" : "forward", s->n, s->ci, s->h, s->w, s->co, s->k, g->bi,
+                        g->bc, p.resident);
 }
 
 /* Split-M partials of dW: a function of the shape only, so ws sizing and the op agree. */

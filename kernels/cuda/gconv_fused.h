@@ -74,6 +74,15 @@ typedef struct {
 void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s, const ist_gen_shape *g,
                                ist_fused_plan *p);
 
+/* Generation alone, as the forward (backward_data = 0) or backward-data kernel of `version` runs it
+ * on this layer (same tiles, same count, no product): the bench times it for the generation share
+ * of the fused kernel's time. sink: ist_cuda_gconv_fused_sink_floats floats; entry i gets the first
+ * element of CTA i's last generated W tile. */
+size_t ist_cuda_gconv_fused_sink_floats(int version, int backward_data, const ist_conv_shape *s,
+                                        const ist_gen_shape *g);
+void ist_cuda_gconv_fused_generate_only(int version, int backward_data, const ist_conv_shape *s,
+                                        const ist_gen_shape *g, const ist_fused_factors *f, float *sink);
+
 /* y = conv(x, W) with W generated in shared memory. */
 void ist_cuda_gconv_fused_forward(int version, ist_fused_precision precision, const ist_conv_shape *s,
                                   const ist_gen_shape *g, const ist_fused_factors *f, const float *x, float *y);
