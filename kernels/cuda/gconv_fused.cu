@@ -45,6 +45,9 @@
 #define SIMPLE_THREADS 256
 #define MAX_GRID_Y 65535
 
+/* Kernels and device helpers have internal linkage (one library holds every .cu file). */
+namespace {
+
 /* ---- Reading factors: FP32 values, or packed q-bit codes dequantized on the fly (the
  * `.compressed` format of models/compressed.c). */
 __device__ __forceinline__ float fused_factor_at(const ist_fused_factor &f, int64_t i) {
@@ -324,6 +327,8 @@ __global__ void gconv_fused_accumulate(int64_t n, const float *src, float *dst) 
 
 #include "kernels/cuda/gconv_fused_v2.cuh"
 static_assert(V1_THREADS == V2_THREADS, "launch_planned launches every version with V1_THREADS");
+
+}  // namespace
 
 /* ================================ host side ================================ */
 
