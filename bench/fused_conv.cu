@@ -27,6 +27,7 @@ extern "C" {
 #include "host/status.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/gconv_fused.h"
 }
 
@@ -503,6 +504,19 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
   IST_TRY(time_ms(c, [&] { return factored_forward(c, L); }, &ms));
   IST_TRY(check(L.y, yref, tol_of(IST_PREC_TF32), "factored cuDNN forward", sh, batch));
   add_row(rows, c, L, sh, st, "forward", "factored cuDNN", "tf32", ms, factored_flops, fb32, 0);
+  {
+    /* The backend's own factored op (kernels/cuda/gconv.cu), as the trainer runs it today. */
+    Buf t1, t2, gws;
+    IST_TRY(dalloc(&t1, ist_gconv_t1_numel(&s, &g)));
+    IST_TRY(dalloc(&t2, ist_gconv_t2_numel(&s, &g)));
+    IST_TRY(dalloc(&gws, ist_cuda_gconv_ws_floats(&s, &g)));
+    IST_TRY(time_ms(c, [&] {
+      ist_cuda_gconv_forward(&s, &g, L.x.p, L.wb.p, L.u.p, L.wc_free.p, L.v.p, t1.p, t2.p, L.y.p, gws.p);
+      return IST_OK;
+    }, &ms));
+    IST_TRY(check(L.y, yref, tol_of(IST_PREC_TF32), "factored insitu forward", sh, batch));
+    add_row(rows, c, L, sh, st, "forward", "factored insitu", "fp32", ms, factored_flops, fb32, 0);
+  }
   for (const V &v : versions) {
     ist_fused_plan p;
     ist_cuda_gconv_fused_plan(v.version, 0, &s, &g, &p);
