@@ -114,12 +114,12 @@ struct Layer {
 
 // Both levels on, odd sizes; k = 5 and stride 2; k = 1 (level 1 off); level 2 off; both off;
 // several channel tiles each way; k = 7; stride 2 with no padding; bc = 20 (level-1 rows built in
-// several rounds); a strided 1×1 shortcut.
+// several rounds); a strided 1×1 shortcut; several M tiles (480 pixels).
 const Case kCases[] = {
     {2, 5, 7, 6, 7, 3, 1, 1, 2, 3},   {1, 3, 9, 8, 33, 5, 2, 2, 2, 4}, {2, 4, 6, 7, 5, 1, 1, 0, 0, 3},
     {1, 6, 5, 5, 9, 3, 2, 0, 2, 0},   {2, 3, 5, 6, 4, 3, 1, 1, 0, 0},  {1, 37, 4, 5, 70, 3, 1, 1, 3, 8},
     {1, 3, 9, 9, 3, 7, 1, 3, 2, 2},   {1, 8, 9, 7, 12, 3, 2, 1, 2, 5}, {1, 10, 5, 4, 24, 3, 1, 1, 2, 20},
-    {2, 6, 7, 7, 10, 1, 2, 0, 0, 4},
+    {2, 6, 7, 7, 10, 1, 2, 0, 0, 4},  {2, 3, 16, 15, 5, 3, 1, 1, 2, 3},
 };
 
 struct FusedRun {
@@ -247,6 +247,33 @@ TEST_P(GconvFused, GenerationAloneBuildsTheSameWeightTilesAsTheKernels) {
               << " cta " << cta;
         }
       }
+  ist_cuda_gconv_fused_set_resident_limit(0);
+}
+
+TEST(GconvFusedPersistent, CtasRunningSeveralMTilesInTurnMatchCpu) {
+  // Two CTAs along M for 2 × 16 × 15 output pixels (4 tiles of 128): each CTA reuses its generated
+  // W over two M tiles (resident) or regenerates it per tile (chunked).
+  IST_REQUIRE_CUDA();
+  const Layer L({2, 3, 16, 15, 5, 3, 1, 1, 2, 3});
+  const auto ref = L.forward_ref();
+  const auto dy = randn(L.yn(), 32);
+  std::vector<float> dxref(L.x.size()), dw(L.w.size(), 0.0f);
+  ist_cpu_conv2d_backward_ref(&L.s, dy.data(), L.x.data(), L.w.data(), dxref.data(), dw.data(), nullptr);
+  DevFloats x(L.x), d_dy(dy), wb(L.wb), u(L.u), wc(L.wc), v(L.v);
+  const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
+  ist_cuda_gconv_fused_set_grid_m(2);
+  for (const FusedRun &r : kRuns) {
+    ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
+    ist_fused_plan plan;
+    ist_cuda_gconv_fused_plan(r.version, 0, &L.s, &L.g, &plan);
+    ASSERT_EQ(plan.grid_y, 2u);
+    DevFloats y(std::vector<float>(L.yn(), NAN)), dx(std::vector<float>(L.x.size(), NAN));
+    ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);
+    ist_cuda_gconv_fused_backward_data(r.version, r.precision, &L.s, &L.g, &f, d_dy.p, dx.p);
+    EXPECT_LT(scaled_err(y.get(), ref), tolerance(r.precision)) << run_name(r) << " forward";
+    EXPECT_LT(scaled_err(dx.get(), dxref), tolerance(r.precision)) << run_name(r) << " backward-data";
+  }
+  ist_cuda_gconv_fused_set_grid_m(0);
   ist_cuda_gconv_fused_set_resident_limit(0);
 }
 

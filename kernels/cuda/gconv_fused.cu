@@ -33,7 +33,7 @@
  * FUSED_GEN_ROWS rows. */
 #define FUSED_GEN_FLOATS 4096
 #define FUSED_GEN_ROWS 16
-/* M tiles a CTA runs at least, so generation is shared (persistent CTAs along blockIdx.y). */
+/* At most this many resident CTAs per SM in the persistent grid (registers allow two of 256 threads). */
 #define FUSED_CTAS_PER_SM 2
 /* Weight gradient: 32 × 128 dW tile per CTA, M consumed 32 pixels at a time, split over M into
  * at most WGRAD_MAX_SPLITS partials (summed in a fixed order: deterministic) while the partials
@@ -336,6 +336,10 @@ static size_t g_resident_limit = 0; /* 0: the device's opt-in limit */
 
 extern "C" void ist_cuda_gconv_fused_set_resident_limit(size_t bytes) { g_resident_limit = bytes; }
 
+static unsigned g_grid_m = 0; /* 0: one wave (resident) or one CTA per M tile (chunked) */
+
+extern "C" void ist_cuda_gconv_fused_set_grid_m(unsigned ctas) { g_grid_m = ctas; }
+
 static size_t resident_limit(void) {
   return g_resident_limit ? g_resident_limit : (size_t)ist_cuda_smem_optin();
 }
@@ -378,9 +382,14 @@ static int chunk_channels(int k2, int limit) {
   return nc > limit ? limit : nc;
 }
 
-/* Grid rows (persistent M tiles): enough CTAs to fill the device, at most one per M tile. */
-static unsigned grid_m(int mtiles, int ntiles) {
-  long long want = (long long)ist_cuda_sm_count() * FUSED_CTAS_PER_SM / (ntiles > 0 ? ntiles : 1);
+/* Grid rows (persistent M tiles): one wave of CTAs (as many per SM as their shared memory allows,
+ * at most FUSED_CTAS_PER_SM; Hopper's per-block opt-in limit is about its per-SM capacity), at most
+ * one per M tile. */
+static unsigned grid_m(int mtiles, int ntiles, size_t smem_bytes) {
+  long long per_sm = smem_bytes ? (long long)ist_cuda_smem_optin() / (long long)smem_bytes : FUSED_CTAS_PER_SM;
+  if (per_sm < 1) per_sm = 1;
+  if (per_sm > FUSED_CTAS_PER_SM) per_sm = FUSED_CTAS_PER_SM;
+  long long want = (long long)ist_cuda_sm_count() * per_sm / (ntiles > 0 ? ntiles : 1);
   if (want < 1) want = 1;
   if (want > mtiles) want = mtiles;
   if (want > MAX_GRID_Y) want = MAX_GRID_Y;
@@ -419,7 +428,8 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const 
   p->resident = (stream + w_res) * sizeof(float) <= resident_limit();
   p->smem_bytes = (stream + (p->resident ? w_res : w_chunk)) * sizeof(float);
   p->grid_x = (unsigned)ntiles;
-  p->grid_y = p->resident ? grid_m(mtiles, ntiles) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
+  p->grid_y = p->resident ? grid_m(mtiles, ntiles, p->smem_bytes) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
+  if (g_grid_m && g_grid_m < p->grid_y) p->grid_y = g_grid_m;
   p->generations = p->resident ? (double)p->grid_y : (double)mtiles;
 }
 

@@ -58,6 +58,9 @@ size_t ist_cuda_gconv_fused_ws_floats(const ist_conv_shape *s, const ist_gen_sha
  * M tile it runs (generation paid once per CTA); above it, each K chunk is generated per M tile.
  * The default is the device's opt-in limit; tests lower it to exercise both modes. 0 restores. */
 void ist_cuda_gconv_fused_set_resident_limit(size_t bytes);
+/* At most `ctas` CTAs along M per channel tile (each then runs several M tiles in turn); 0 restores
+ * the default (one wave when resident, one CTA per M tile when chunked). For tests and tuning. */
+void ist_cuda_gconv_fused_set_grid_m(unsigned ctas);
 
 /* How a version runs a layer (forward, or backward_data): the CTA grid (channel tiles × persistent
  * M tiles), shared memory, whether the CTA's whole W tile stays resident (generated once per CTA)
