@@ -519,7 +519,7 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
   }
   for (const V &v : versions) {
     ist_fused_plan p;
-    ist_cuda_gconv_fused_plan(v.version, 0, &s, &g, &p);
+    ist_cuda_gconv_fused_plan(v.version, v.prec, 0, &s, &g, &p);
     const double gen = fused_gen_flops(g, p, 0);
     IST_TRY(time_ms(c, [&] {
       ist_cuda_gconv_fused_forward(v.version, v.prec, &s, &g, &f32, L.x.p, L.y.p);
@@ -566,7 +566,7 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
     IST_TRY(dnn_fwd(c, L.dense_fma, L.x.p, L.w.p, L.y.p));
     IST_TRY(download(L.y, &yq));
     ist_fused_plan p;
-    ist_cuda_gconv_fused_plan(IST_FUSED_V2, 0, &s, &g, &p);
+    ist_cuda_gconv_fused_plan(IST_FUSED_V2, IST_PREC_TF32, 0, &s, &g, &p);
     const double gen = fused_gen_flops(g, p, 0);
     IST_TRY(time_ms(c, [&] {
       ist_cuda_gconv_fused_forward(IST_FUSED_V2, IST_PREC_TF32, &s, &g, &fp, L.x.p, L.y.p);
@@ -592,7 +592,7 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
   add_row(rows, c, L, sh, st, "backward-data", "factored cuDNN", "tf32", ms, factored_flops, fb32, 0);
   for (const V &v : versions) {
     ist_fused_plan p;
-    ist_cuda_gconv_fused_plan(v.version, 1, &s, &g, &p);
+    ist_cuda_gconv_fused_plan(v.version, v.prec, 1, &s, &g, &p);
     const double gen = fused_gen_flops(g, p, 1);
     IST_TRY(time_ms(c, [&] {
       ist_cuda_gconv_fused_backward_data(v.version, v.prec, &s, &g, &f32, L.dy.p, L.dx.p);

@@ -148,7 +148,7 @@ TEST_P(GconvFused, ForwardMatchesCpuMaterializedConvForEveryVersion) {
     ASSERT_TRUE(ist_cuda_gconv_fused_eligible(r.version, r.precision, &L.s, &L.g, nullptr));
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
     ist_fused_plan plan;
-    ist_cuda_gconv_fused_plan(r.version, 0, &L.s, &L.g, &plan);
+    ist_cuda_gconv_fused_plan(r.version, r.precision, 0, &L.s, &L.g, &plan);
     EXPECT_EQ(plan.resident, r.resident_limit != 1) << run_name(r) << ": these small layers fit in shared memory";
     DevFloats y(std::vector<float>(L.yn(), NAN));
     ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);
@@ -168,7 +168,7 @@ TEST_P(GconvFused, BackwardDataMatchesCpuReferenceForEveryVersion) {
   for (const FusedRun &r : kRuns) {
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
     ist_fused_plan plan;
-    ist_cuda_gconv_fused_plan(r.version, 1, &L.s, &L.g, &plan);
+    ist_cuda_gconv_fused_plan(r.version, r.precision, 1, &L.s, &L.g, &plan);
     // (co × 64·k² floats need not fit: 33 × 64 · 25 does not, and is chunked either way.)
     if (r.resident_limit == 1) {
       EXPECT_FALSE(plan.resident) << run_name(r);
@@ -230,7 +230,7 @@ TEST_P(GconvFused, GenerationAloneBuildsTheSameWeightTilesAsTheKernels) {
       for (size_t limit : {(size_t)0, (size_t)1}) {
         ist_cuda_gconv_fused_set_resident_limit(limit);
         ist_fused_plan p;
-        ist_cuda_gconv_fused_plan(version, bwd, &s, &L.g, &p);
+        ist_cuda_gconv_fused_plan(version, version == IST_FUSED_V1 ? IST_PREC_FP32 : IST_PREC_TF32, bwd, &s, &L.g, &p);
         DevFloats sink(std::vector<float>(ist_cuda_gconv_fused_sink_floats(version, bwd, &s, &L.g), NAN));
         ist_cuda_gconv_fused_generate_only(version, bwd, &s, &L.g, &f, sink.p);
         const auto got = sink.get();
@@ -265,7 +265,7 @@ TEST(GconvFusedPersistent, CtasRunningSeveralMTilesInTurnMatchCpu) {
   for (const FusedRun &r : kRuns) {
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
     ist_fused_plan plan;
-    ist_cuda_gconv_fused_plan(r.version, 0, &L.s, &L.g, &plan);
+    ist_cuda_gconv_fused_plan(r.version, r.precision, 0, &L.s, &L.g, &plan);
     ASSERT_EQ(plan.grid_y, 2u);
     DevFloats y(std::vector<float>(L.yn(), NAN)), dx(std::vector<float>(L.x.size(), NAN));
     ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);

@@ -396,9 +396,9 @@ static unsigned grid_m(int mtiles, int ntiles, size_t smem_bytes) {
   return (unsigned)want;
 }
 
-extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s,
-                                          const ist_gen_shape *g, ist_fused_plan *p) {
-  const int k2 = g->k2, K = s->ci * k2, v1 = version == IST_FUSED_V1;
+extern "C" void ist_cuda_gconv_fused_plan(int version, ist_fused_precision precision, int backward_data,
+                                          const ist_conv_shape *s, const ist_gen_shape *g, ist_fused_plan *p) {
+  const int k2 = g->k2, K = s->ci * k2, v1 = version == IST_FUSED_V1, bf16 = !v1 && precision == IST_PREC_BF16;
   const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
   const int ntiles = ist_fused_tiles(backward_data ? s->ci : s->co, tile_n);
   const int mtiles = ist_fused_tiles(backward_data ? ist_fused_in_pixels(s) : ist_fused_out_pixels(s), tile_m);
@@ -411,11 +411,16 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const 
       stream = (size_t)cols * V1_TILE_M + (size_t)p->jb * cols;
       w_res = (size_t)V1_TILE_N * K;
       w_chunk = (size_t)V1_TILE_N * cols;
-    } else {
+    } else if (!bf16) {
       const int kpad = v2_round_up(cols, V2_KSTEP);
       stream = 2 * (size_t)kpad * V2_LDX + (size_t)p->jb * cols; /* two input buffers */
       w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
       w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
+    } else { /* + the FP32 chunk it generates into; W itself in BF16 (half a float per element) */
+      const int kpad = v2_round_up(cols, V2_KSTEP);
+      stream = 2 * (size_t)kpad * V2_LDX + (size_t)p->jb * cols + (size_t)V2_TILE_N * cols;
+      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_H_PAD) / 2;
+      w_chunk = (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2;
     }
   } else {
     const int no = chunk_channels(k2, s->co), ldw = tile_n * k2;
@@ -424,6 +429,12 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const 
     stream = (v1 ? (size_t)no * k2 * V1_TILE_M : 2 * (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
     w_res = (size_t)s->co * ldw;
     w_chunk = (size_t)no * ldw;
+    if (bf16) { /* the FP32 chunk generated, then W as BF16 [channel][(o, t)] */
+      const int kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s->co, no);
+      stream += (size_t)no * ldw;
+      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_H_PAD) / 2;
+      w_chunk = (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2;
+    }
   }
   p->resident = (stream + w_res) * sizeof(float) <= resident_limit();
   p->smem_bytes = (stream + (p->resident ? w_res : w_chunk)) * sizeof(float);
@@ -459,18 +470,17 @@ static void run_fused(int version, ist_fused_precision precision, int backward_d
     return;
   }
   ist_fused_plan p;
-  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  ist_cuda_gconv_fused_plan(version, precision, backward_data, s, g, &p);
   const int bf16 = precision == IST_PREC_BF16;
   if (version == IST_FUSED_V1) {
     if (backward_data) launch_planned(gconv_fused_v1_backward_data, p, "gconv_fused_v1_backward_data", s, g, f, in, out);
     else launch_planned(gconv_fused_v1_forward, p, "gconv_fused_v1_forward", s, g, f, in, out);
   } else if (backward_data) {
-    if (bf16)
-      launch_planned(gconv_fused_v2_backward_data<IST_PREC_BF16>, p, "gconv_fused_v2_backward_data bf16", s, g, f, in, out);
+    if (bf16) launch_planned(gconv_fused_v2_backward_data_bf16, p, "gconv_fused_v2_backward_data bf16", s, g, f, in, out);
     else
       launch_planned(gconv_fused_v2_backward_data<IST_PREC_TF32>, p, "gconv_fused_v2_backward_data tf32", s, g, f, in, out);
   } else {
-    if (bf16) launch_planned(gconv_fused_v2_forward<IST_PREC_BF16>, p, "gconv_fused_v2_forward bf16", s, g, f, in, out);
+    if (bf16) launch_planned(gconv_fused_v2_forward_bf16, p, "gconv_fused_v2_forward bf16", s, g, f, in, out);
     else launch_planned(gconv_fused_v2_forward<IST_PREC_TF32>, p, "gconv_fused_v2_forward tf32", s, g, f, in, out);
   }
 }
@@ -490,14 +500,14 @@ extern "C" void ist_cuda_gconv_fused_backward_data(int version, ist_fused_precis
 extern "C" size_t ist_cuda_gconv_fused_sink_floats(int version, int backward_data, const ist_conv_shape *s,
                                                    const ist_gen_shape *g) {
   ist_fused_plan p;
-  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  ist_cuda_gconv_fused_plan(version, version == IST_FUSED_V1 ? IST_PREC_FP32 : IST_PREC_TF32, backward_data, s, g, &p);
   return (size_t)p.grid_x * p.grid_y;
 }
 
 extern "C" void ist_cuda_gconv_fused_generate_only(int version, int backward_data, const ist_conv_shape *s,
                                                    const ist_gen_shape *g, const ist_fused_factors *f, float *sink) {
   ist_fused_plan p;
-  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  ist_cuda_gconv_fused_plan(version, version == IST_FUSED_V1 ? IST_PREC_FP32 : IST_PREC_TF32, backward_data, s, g, &p);
   const int v1 = version == IST_FUSED_V1, k2 = g->k2;
   const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
   size_t floats;

@@ -74,11 +74,11 @@ typedef struct {
   size_t smem_bytes;
   double generations;
 } ist_fused_plan;
-void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s, const ist_gen_shape *g,
-                               ist_fused_plan *p);
+void ist_cuda_gconv_fused_plan(int version, ist_fused_precision precision, int backward_data, const ist_conv_shape *s,
+                               const ist_gen_shape *g, ist_fused_plan *p);
 
 /* Generation alone, as the forward (backward_data = 0) or backward-data kernel of `version` runs it
- * on this layer (same tiles, same count, no product): the bench times it for the generation share
+ * on this layer at FP32 / TF32 (same tiles, same count, no product; BF16 adds one conversion pass): the bench times it for the generation share
  * of the fused kernel's time. sink: ist_cuda_gconv_fused_sink_floats floats; entry i gets the first
  * element of CTA i's last generated W tile. */
 size_t ist_cuda_gconv_fused_sink_floats(int version, int backward_data, const ist_conv_shape *s,

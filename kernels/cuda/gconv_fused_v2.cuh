@@ -1,7 +1,9 @@
 /* gconv_fused v2: the fused generated convolution on the tensor cores (mma.sync m16n8k8 TF32 or
  * m16n8k16 BF16, FP32 accumulation). Included by gconv_fused.cu only (it shares v1's generation,
- * fused_generate_tile, which writes the FP32 W tile into shared memory; fragments are rounded to
- * TF32 / BF16 as they are read). The im2col input tile arrives by cp.async (4-byte, zero-filled
+ * fused_generate_tile, which writes FP32 W into shared memory). TF32 keeps the W tile in FP32 and
+ * rounds fragments as it reads them; BF16 converts each generated chunk once into a BF16 tile (half
+ * the shared memory when resident, laid out [channel][K] for both passes) read by ldmatrix.x4. The
+ * im2col input tile arrives by cp.async (4-byte, zero-filled
  * at padding taps). CTA: 64 channels × 128 pixels, 8 warps as 2 (channels) × 4 (pixels), each
  * warp 32 × 32 = 2 × 4 mma tiles. K chunks are padded to V2_KSTEP columns with zeros; the input
  * tile is double-buffered (chunk i + 1 loads while chunk i multiplies). */
@@ -18,16 +20,20 @@
 /* Row pitches in floats, chosen so that a fragment's 8 rows × 4 columns hit 32 distinct banks. */
 #define V2_LDX (V2_TILE_M + 8)
 #define V2_W_PAD 4
+/* BF16 W tile row pitch padding (elements): a pitch of an odd number of 16-byte units keeps the 8
+ * row addresses of an ldmatrix in distinct bank groups. */
+#define V2_H_PAD 8
 
 static __host__ __device__ __forceinline__ int v2_round_up(int a, int b) { return (a + b - 1) / b * b; }
 
-/* One K chunk of the warp's 32 × 32 tile: acc += A[rows, 0..kpad) · B[0..kpad), cols], A read
- * through a_at(row, k) (FP32 in shared memory), B = bs[k·V2_LDX + col]. */
+/* One K chunk of the warp's 32 × 32 tile: acc += A[rows, 0..kpad) · B[0..kpad), cols], B =
+ * bs[k·V2_LDX + col]. TF32: A read element by element through a_at(row, k) (FP32 in shared memory);
+ * BF16: A's 16 × 16 fragments through a_at.frag (ldmatrix). */
 template <int PREC, class AFn>
 __device__ __forceinline__ void v2_mma_chunk(float (&acc)[V2_MT][V2_NT][4], const AFn &a_at, ist_sptr<float> bs,
                                              int kpad, int row0, int col0) {
   const int lane = threadIdx.x % 32, gq = lane >> 2, tq = lane & 3;
-  if (PREC == IST_PREC_TF32) {
+  if constexpr (PREC == IST_PREC_TF32) {
     for (int k0 = 0; k0 < kpad; k0 += 8) {
       uint32_t a[V2_MT][4], b[V2_NT][2];
 #pragma unroll
@@ -53,13 +59,7 @@ __device__ __forceinline__ void v2_mma_chunk(float (&acc)[V2_MT][V2_NT][4], cons
     for (int k0 = 0; k0 < kpad; k0 += 16) {
       uint32_t a[V2_MT][4], b[V2_NT][2];
 #pragma unroll
-      for (int mi = 0; mi < V2_MT; mi++) {
-        const int r = row0 + mi * 16 + gq, k = k0 + 2 * tq;
-        a[mi][0] = ist_pack_bf16x2(a_at(r, k), a_at(r, k + 1));
-        a[mi][1] = ist_pack_bf16x2(a_at(r + 8, k), a_at(r + 8, k + 1));
-        a[mi][2] = ist_pack_bf16x2(a_at(r, k + 8), a_at(r, k + 9));
-        a[mi][3] = ist_pack_bf16x2(a_at(r + 8, k + 8), a_at(r + 8, k + 9));
-      }
+      for (int mi = 0; mi < V2_MT; mi++) a_at.frag(a[mi], row0 + mi * 16, k0);
 #pragma unroll
       for (int ni = 0; ni < V2_NT; ni++) {
         const int c = col0 + ni * 8 + gq, k = k0 + 2 * tq;
@@ -89,6 +89,18 @@ struct v2_bwd_a {
     if (r >= rows) return 0.0f;
     const int oo = r / k2;
     return ws[(wrow + oo) * ldw + c * k2 + (r - oo * k2)];
+  }
+};
+
+/* BF16 A: a [row][k] tile of packed bf16 pairs (pitch ldh elements), read by ldmatrix.x4: lanes
+ * 0–15 give rows 0–15 at column k0, lanes 16–31 the same rows at k0 + 8, so the four matrices are
+ * exactly the m16n8k16 A fragment's a[0..3] (PTX ISA fragment layout). */
+struct v2_a_bf16 {
+  ist_sptr<uint32_t> wh;
+  int ldh, hcol;
+  __device__ __forceinline__ void frag(uint32_t (&a)[4], int row0, int k0) const {
+    const int lane = threadIdx.x % 32;
+    ist_ldmatrix_x4(a, wh + ((row0 + (lane & 15)) * ldh + hcol + k0 + (lane >> 4) * 8) / 2);
   }
 };
 
@@ -214,6 +226,129 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
       const v2_bwd_a a_at = {ws, ldw, resident ? o0 : 0, k2, rows};
       v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
       __syncthreads(); /* before the next chunk's load overwrites this buffer */
+    }
+    const v2_dx_off off = {&s};
+    v2_store(acc, c0 + wrow0, m0 + wcol0, s.ci, M, dx, off);
+  }
+}
+
+/* ---- BF16: the W tile in BF16, [channel][K], read by ldmatrix. Each K chunk is generated in FP32
+ * into wf (fused_generate_tile) and converted once; chunk i occupies columns i·kpad.. of wh when
+ * resident (else columns 0..kpad), zero beyond the chunk's real columns. */
+
+/* Forward: rows = the CTA's 64 output channels, columns = the chunk's (c, t). */
+__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_conv_shape s, ist_gen_shape g,
+                                                                          ist_fused_factors f, const float *x,
+                                                                          float *y, int nc, int resident, int jb) {
+  IST_DYNAMIC_SHARED(float, smem);
+  const int k2 = g.k2, kc = nc * k2, kpad = v2_round_up(kc, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
+  const int ldh = (resident ? nchunks * kpad : kpad) + V2_H_PAD;
+  ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
+  ist_sptr<float> xbuf0 = smem + V2_TILE_N * ldh / 2, xbuf1 = xbuf0 + kpad * V2_LDX, wf = xbuf1 + kpad * V2_LDX,
+                  wcs = wf + V2_TILE_N * kc;
+  const int o0 = blockIdx.x * V2_TILE_N, M = ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
+  auto load_x = [&](int i, int m0, ist_sptr<float> xs) {
+    const int c0 = i * nc, cols = min(nc, s.ci - c0) * k2;
+    for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
+      const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
+      const int64_t off = (r < cols && m < M) ? ist_fused_x_offset(&s, c0 * k2 + r, m) : -1;
+      ist_cp_async_4_zfill(xs + r * V2_LDX + mm, off >= 0 ? x + off : x, off >= 0);
+    }
+    ist_cp_async_commit();
+  };
+  /* Generates chunk i (FP32, wf) and stores it as BF16 pairs at columns hcol.. of wh. */
+  auto make_chunk = [&](int i, int hcol) {
+    const int c0 = i * nc, ncc = min(nc, s.ci - c0), cols = ncc * k2, half = kpad / 2;
+    fused_generate_tile(g, f, o0, V2_TILE_N, c0, ncc, wf, kc, 0, wcs, jb);
+    for (int e = tid; e < V2_TILE_N * half; e += V2_THREADS) {
+      const int row = e / half, q = 2 * (e - row * half);
+      const float lo = q < cols ? (float)wf[row * kc + q] : 0.0f, hi = q + 1 < cols ? (float)wf[row * kc + q + 1] : 0.0f;
+      wh[(row * ldh + hcol + q) / 2] = ist_pack_bf16x2(lo, hi);
+    }
+    __syncthreads();
+  };
+  if (resident)
+    for (int i = 0; i < nchunks; i++) make_chunk(i, i * kpad);
+  for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y) {
+    const int m0 = mt * V2_TILE_M;
+    float acc[V2_MT][V2_NT][4] = {};
+    load_x(0, m0, xbuf0);
+    for (int i = 0; i < nchunks; i++) {
+      if (!resident) make_chunk(i, 0);
+      if (i + 1 < nchunks) {
+        load_x(i + 1, m0, (i + 1) & 1 ? xbuf1 : xbuf0);
+        ist_cp_async_wait_group<1>();
+      } else {
+        ist_cp_async_wait_group<0>();
+      }
+      __syncthreads();
+      const v2_a_bf16 a_at = {wh, ldh, resident ? i * kpad : 0};
+      v2_mma_chunk<IST_PREC_BF16>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad, wrow0, wcol0);
+      __syncthreads(); /* before the next chunk's load or generation overwrites what was read */
+    }
+    const v2_y_off off = {&s};
+    v2_store(acc, o0 + wrow0, m0 + wcol0, s.co, M, y, off);
+  }
+}
+
+/* Backward-data: rows = the CTA's 64 input channels c, columns = the chunk's (output channel, tap)
+ * pairs, i.e. wh[c][oo·k² + t] = W[o0 + oo, c·k² + t] — the transpose the GEMM needs, made once. */
+__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data_bf16(ist_conv_shape s, ist_gen_shape g,
+                                                                                ist_fused_factors f, const float *dy,
+                                                                                float *dx, int no, int resident,
+                                                                                int jb) {
+  IST_DYNAMIC_SHARED(float, smem);
+  const int k2 = g.k2, ldw = V2_TILE_N * k2, kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.co, no);
+  const int ldh = (resident ? nchunks * kpad : kpad) + V2_H_PAD;
+  ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
+  ist_sptr<float> dbuf0 = smem + V2_TILE_N * ldh / 2, dbuf1 = dbuf0 + kpad * V2_LDX, wf = dbuf1 + kpad * V2_LDX,
+                  wcs = wf + no * ldw;
+  const int c0 = blockIdx.x * V2_TILE_N, M = ist_fused_in_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
+  const int tid = threadIdx.x, warp = tid / 32;
+  const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
+  auto load_dy = [&](int i, int m0, ist_sptr<float> ds) {
+    const int o0 = i * no, rows = min(no, s.co - o0) * k2;
+    for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
+      const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
+      const int64_t off = (r < rows && m < M) ? ist_fused_dy_offset(&s, o0 + r / k2, r % k2, m) : -1;
+      ist_cp_async_4_zfill(ds + r * V2_LDX + mm, off >= 0 ? dy + off : dy, off >= 0);
+    }
+    ist_cp_async_commit();
+  };
+  auto make_chunk = [&](int i, int hcol) {
+    const int o0 = i * no, on = min(no, s.co - o0), rows = on * k2, half = kpad / 2;
+    fused_generate_tile(g, f, o0, on, c0, V2_TILE_N, wf, ldw, 0, wcs, jb);
+    for (int e = tid; e < V2_TILE_N * half; e += V2_THREADS) {
+      const int c = e / half, q = 2 * (e - c * half);
+      float v[2];
+      for (int h = 0; h < 2; h++) {
+        const int kk = q + h, oo = kk / k2;
+        v[h] = kk < rows ? (float)wf[oo * ldw + c * k2 + (kk - oo * k2)] : 0.0f;
+      }
+      wh[(c * ldh + hcol + q) / 2] = ist_pack_bf16x2(v[0], v[1]);
+    }
+    __syncthreads();
+  };
+  if (resident)
+    for (int i = 0; i < nchunks; i++) make_chunk(i, i * kpad);
+  for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y) {
+    const int m0 = mt * V2_TILE_M;
+    float acc[V2_MT][V2_NT][4] = {};
+    load_dy(0, m0, dbuf0);
+    for (int i = 0; i < nchunks; i++) {
+      if (!resident) make_chunk(i, 0);
+      if (i + 1 < nchunks) {
+        load_dy(i + 1, m0, (i + 1) & 1 ? dbuf1 : dbuf0);
+        ist_cp_async_wait_group<1>();
+      } else {
+        ist_cp_async_wait_group<0>();
+      }
+      __syncthreads();
+      const v2_a_bf16 a_at = {wh, ldh, resident ? i * kpad : 0};
+      v2_mma_chunk<IST_PREC_BF16>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+      __syncthreads();
     }
     const v2_dx_off off = {&s};
     v2_store(acc, c0 + wrow0, m0 + wcol0, s.ci, M, dx, off);
