@@ -429,11 +429,11 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, ist_fused_precision preci
     stream = (v1 ? (size_t)no * k2 * V1_TILE_M : 2 * (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
     w_res = (size_t)s->co * ldw;
     w_chunk = (size_t)no * ldw;
-    if (bf16) { /* the FP32 chunk generated, then W as BF16 [channel][(o, t)] */
+    if (!v1) { /* the FP32 chunk generated, then W transposed, [channel][(o, t)]: FP32 or BF16 */
       const int kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s->co, no);
       stream += (size_t)no * ldw;
-      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_H_PAD) / 2;
-      w_chunk = (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2;
+      w_res = bf16 ? (size_t)V2_TILE_N * (nchunks * kpad + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
+      w_chunk = bf16 ? (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (kpad + V2_W_PAD);
     }
   }
   p->resident = (stream + w_res) * sizeof(float) <= resident_limit();
@@ -476,7 +476,8 @@ static void run_fused(int version, ist_fused_precision precision, int backward_d
     if (backward_data) launch_planned(gconv_fused_v1_backward_data, p, "gconv_fused_v1_backward_data", s, g, f, in, out);
     else launch_planned(gconv_fused_v1_forward, p, "gconv_fused_v1_forward", s, g, f, in, out);
   } else if (backward_data) {
-    if (bf16) launch_planned(gconv_fused_v2_backward_data_bf16, p, "gconv_fused_v2_backward_data bf16", s, g, f, in, out);
+    if (bf16)
+      launch_planned(gconv_fused_v2_backward_data<IST_PREC_BF16>, p, "gconv_fused_v2_backward_data bf16", s, g, f, in, out);
     else
       launch_planned(gconv_fused_v2_backward_data<IST_PREC_TF32>, p, "gconv_fused_v2_backward_data tf32", s, g, f, in, out);
   } else {

@@ -74,22 +74,11 @@ __device__ __forceinline__ void v2_mma_chunk(float (&acc)[V2_MT][V2_NT][4], cons
   }
 }
 
-/* Forward A: the W tile, rows = output channels, columns = the chunk's K columns. */
+/* TF32 A: an FP32 [row][k] tile (the forward's W rows o; backward-data's transposed rows c). */
 struct v2_fwd_a {
   ist_sptr<float> ws;
   int ldw, wcol;
   __device__ __forceinline__ float operator()(int row, int k) const { return ws[row * ldw + wcol + k]; }
-};
-
-/* Backward-data A: A[c, (oo, t)] = W[o0 + oo, c·k² + t], rows beyond the chunk's are 0. */
-struct v2_bwd_a {
-  ist_sptr<float> ws;
-  int ldw, wrow, k2, rows;
-  __device__ __forceinline__ float operator()(int c, int r) const {
-    if (r >= rows) return 0.0f;
-    const int oo = r / k2;
-    return ws[(wrow + oo) * ldw + c * k2 + (r - oo * k2)];
-  }
 };
 
 /* BF16 A: a [row][k] tile of packed bf16 pairs (pitch ldh elements), read by ldmatrix.x4: lanes
@@ -183,55 +172,6 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward(ist_conv_sh
   }
 }
 
-/* Backward-data: CTA = 64 input channels (blockIdx.x) × persistent 128-input-pixel tiles; chunks of
- * no output channels × k² taps (rows, padded to kpad). W block: rows o, columns c·k² + t of the
- * CTA's channels (ldw = 64·k²); resident: all co rows. */
-template <int PREC>
-__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_conv_shape s, ist_gen_shape g,
-                                                                           ist_fused_factors f, const float *dy,
-                                                                           float *dx, int no, int resident, int jb) {
-  IST_DYNAMIC_SHARED(float, smem);
-  const int k2 = g.k2, ldw = V2_TILE_N * k2, kpad = v2_round_up(no * k2, V2_KSTEP), rows_w = resident ? s.co : no;
-  ist_sptr<float> ws = smem, dbuf0 = smem + rows_w * ldw, dbuf1 = dbuf0 + kpad * V2_LDX, wcs = dbuf1 + kpad * V2_LDX;
-  const int c0 = blockIdx.x * V2_TILE_N, M = ist_fused_in_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
-  const int tid = threadIdx.x, warp = tid / 32, nchunks = ist_fused_tiles(s.co, no);
-  const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
-  /* dy rows (output channel, tap) of chunk i for input pixels m0.., zero where no output reads. */
-  auto load_dy = [&](int i, int m0, ist_sptr<float> ds) {
-    const int o0 = i * no, rows = min(no, s.co - o0) * k2;
-    for (int e = tid; e < kpad * V2_TILE_M; e += V2_THREADS) {
-      const int r = e / V2_TILE_M, mm = e % V2_TILE_M, m = m0 + mm;
-      const int64_t off = (r < rows && m < M) ? ist_fused_dy_offset(&s, o0 + r / k2, r % k2, m) : -1;
-      ist_cp_async_4_zfill(ds + r * V2_LDX + mm, off >= 0 ? dy + off : dy, off >= 0);
-    }
-    ist_cp_async_commit();
-  };
-  if (resident)
-    for (int o0 = 0; o0 < s.co; o0 += no)
-      fused_generate_tile(g, f, o0, min(no, s.co - o0), c0, V2_TILE_N, ws + o0 * ldw, ldw, 0, wcs, jb);
-  for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y) {
-    const int m0 = mt * V2_TILE_M;
-    float acc[V2_MT][V2_NT][4] = {};
-    load_dy(0, m0, dbuf0);
-    for (int i = 0; i < nchunks; i++) {
-      const int o0 = i * no, on = min(no, s.co - o0), rows = on * k2;
-      if (!resident) fused_generate_tile(g, f, o0, on, c0, V2_TILE_N, ws, ldw, 0, wcs, jb);
-      if (i + 1 < nchunks) {
-        load_dy(i + 1, m0, (i + 1) & 1 ? dbuf1 : dbuf0);
-        ist_cp_async_wait_group<1>();
-      } else {
-        ist_cp_async_wait_group<0>();
-      }
-      __syncthreads();
-      const v2_bwd_a a_at = {ws, ldw, resident ? o0 : 0, k2, rows};
-      v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
-      __syncthreads(); /* before the next chunk's load overwrites this buffer */
-    }
-    const v2_dx_off off = {&s};
-    v2_store(acc, c0 + wrow0, m0 + wcol0, s.ci, M, dx, off);
-  }
-}
-
 /* ---- BF16: the W tile in BF16, [channel][K], read by ldmatrix. Each K chunk is generated in FP32
  * into wf (fused_generate_tile) and converted once; chunk i occupies columns i·kpad.. of wh when
  * resident (else columns 0..kpad), zero beyond the chunk's real columns. */
@@ -293,17 +233,23 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_co
   }
 }
 
-/* Backward-data: rows = the CTA's 64 input channels c, columns = the chunk's (output channel, tap)
- * pairs, i.e. wh[c][oo·k² + t] = W[o0 + oo, c·k² + t] — the transpose the GEMM needs, made once. */
-__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data_bf16(ist_conv_shape s, ist_gen_shape g,
-                                                                                ist_fused_factors f, const float *dy,
-                                                                                float *dx, int no, int resident,
-                                                                                int jb) {
+/* Backward-data: CTA = 64 input channels (blockIdx.x) × persistent 128-input-pixel tiles; K chunks
+ * of no output channels × k² taps. W is kept as rows = the CTA's channels c, columns = the chunk's
+ * (output channel, tap) pairs, i.e. wt[c][oo·k² + t] = W[o0 + oo, c·k² + t] — the transpose the
+ * GEMM needs, made once per generated chunk: FP32 (TF32, pitch ≡ 4 mod 32 words) or BF16 pairs
+ * (ldmatrix). */
+template <int PREC>
+__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_conv_shape s, ist_gen_shape g,
+                                                                           ist_fused_factors f, const float *dy,
+                                                                           float *dx, int no, int resident, int jb) {
+  constexpr bool kBf16 = PREC == IST_PREC_BF16;
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, ldw = V2_TILE_N * k2, kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.co, no);
-  const int ldh = (resident ? nchunks * kpad : kpad) + V2_H_PAD;
+  /* Pitch of the transposed tile in elements (BF16 elements or floats). */
+  const int ldh = (resident ? nchunks * kpad : kpad) + (kBf16 ? V2_H_PAD : V2_W_PAD);
+  const int tile_floats = kBf16 ? V2_TILE_N * ldh / 2 : V2_TILE_N * ldh;
   ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
-  ist_sptr<float> dbuf0 = smem + V2_TILE_N * ldh / 2, dbuf1 = dbuf0 + kpad * V2_LDX, wf = dbuf1 + kpad * V2_LDX,
+  ist_sptr<float> wt = smem, dbuf0 = smem + tile_floats, dbuf1 = dbuf0 + kpad * V2_LDX, wf = dbuf1 + kpad * V2_LDX,
                   wcs = wf + no * ldw;
   const int c0 = blockIdx.x * V2_TILE_N, M = ist_fused_in_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
@@ -327,7 +273,12 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data_bf16(
         const int kk = q + h, oo = kk / k2;
         v[h] = kk < rows ? (float)wf[oo * ldw + c * k2 + (kk - oo * k2)] : 0.0f;
       }
-      wh[(c * ldh + hcol + q) / 2] = ist_pack_bf16x2(v[0], v[1]);
+      if constexpr (kBf16) {
+        wh[(c * ldh + hcol + q) / 2] = ist_pack_bf16x2(v[0], v[1]);
+      } else {
+        wt[c * ldh + hcol + q] = v[0];
+        wt[c * ldh + hcol + q + 1] = v[1];
+      }
     }
     __syncthreads();
   };
@@ -346,8 +297,13 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data_bf16(
         ist_cp_async_wait_group<0>();
       }
       __syncthreads();
-      const v2_a_bf16 a_at = {wh, ldh, resident ? i * kpad : 0};
-      v2_mma_chunk<IST_PREC_BF16>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+      if constexpr (kBf16) {
+        const v2_a_bf16 a_at = {wh, ldh, resident ? i * kpad : 0};
+        v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+      } else {
+        const v2_fwd_a a_at = {wt, ldh, resident ? i * kpad : 0};
+        v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+      }
       __syncthreads();
     }
     const v2_dx_off off = {&s};
