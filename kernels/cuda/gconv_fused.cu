@@ -482,7 +482,7 @@ static void run_fused(int version, ist_fused_precision precision, int backward_d
       launch_planned(gconv_fused_v2_backward_data<IST_PREC_TF32>, p, "gconv_fused_v2_backward_data tf32", s, g, f, in, out);
   } else {
     if (bf16) launch_planned(gconv_fused_v2_forward_bf16, p, "gconv_fused_v2_forward bf16", s, g, f, in, out);
-    else launch_planned(gconv_fused_v2_forward<IST_PREC_TF32>, p, "gconv_fused_v2_forward tf32", s, g, f, in, out);
+    else launch_planned(gconv_fused_v2_forward_tf32, p, "gconv_fused_v2_forward tf32", s, g, f, in, out);
   }
 }
 

@@ -118,13 +118,12 @@ struct v2_dx_off {
   __device__ __forceinline__ int64_t operator()(int c, int m) const { return ist_fused_dx_offset(s, m, c); }
 };
 
-/* Forward: CTA = 64 output channels (blockIdx.x) × persistent 128-pixel M tiles (blockIdx.y).
+/* Forward, TF32: CTA = 64 output channels (blockIdx.x) × persistent 128-pixel M tiles (blockIdx.y).
  * Chunks of nc channels = cols columns padded to kpad; resident: every chunk's W columns stay in
- * shared memory (chunk i at column i·kpad). */
-template <int PREC>
-__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward(ist_conv_shape s, ist_gen_shape g,
-                                                                     ist_fused_factors f, const float *x, float *y,
-                                                                     int nc, int resident, int jb) {
+ * shared memory (chunk i at column i·kpad), generated straight into the FP32 tile. */
+__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_tf32(ist_conv_shape s, ist_gen_shape g,
+                                                                          ist_fused_factors f, const float *x,
+                                                                          float *y, int nc, int resident, int jb) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, kpad = v2_round_up(nc * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
   const int ldw = (resident ? nchunks * kpad : kpad) + V2_W_PAD;
@@ -164,7 +163,7 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward(ist_conv_sh
       }
       __syncthreads();
       const v2_fwd_a a_at = {ws, ldw, resident ? i * kpad : 0};
-      v2_mma_chunk<PREC>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad, wrow0, wcol0);
+      v2_mma_chunk<IST_PREC_TF32>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad, wrow0, wcol0);
       __syncthreads(); /* before the next chunk's load overwrites this buffer */
     }
     const v2_y_off off = {&s};
