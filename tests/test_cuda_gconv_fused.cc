@@ -250,6 +250,30 @@ TEST_P(GconvFused, GenerationAloneBuildsTheSameWeightTilesAsTheKernels) {
   ist_cuda_gconv_fused_set_resident_limit(0);
 }
 
+TEST(GconvFusedDeterminism, WeightGradientAndForwardAreBitwiseReproducible) {
+  // No float atomics: split-M partials are summed in a fixed order, so two runs agree bit for bit.
+  IST_REQUIRE_CUDA();
+  const Layer L({2, 3, 16, 15, 5, 3, 1, 1, 2, 3});
+  const ist_conv_shape &s = L.s;
+  const ist_gen_shape &g = L.g;
+  const auto dy = randn(L.yn(), 33);
+  DevFloats x(L.x), d_dy(dy), wb(L.wb), u(L.u), wc(L.wc), v(L.v);
+  const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
+  std::vector<float> runs[2][3];
+  for (auto &run : runs) {
+    DevFloats y(std::vector<float>(L.yn(), NAN)), dwb(std::vector<float>(L.wb.size(), 0.0f)),
+        du(std::vector<float>(L.u.size(), 0.0f)), dv(std::vector<float>(L.v.size(), 0.0f)),
+        ws(std::vector<float>(ist_cuda_gconv_fused_ws_floats(&s, &g), NAN));
+    ist_cuda_gconv_fused_forward(IST_FUSED_V2, IST_PREC_TF32, &s, &g, &f, x.p, y.p);
+    ist_cuda_gconv_fused_backward_weights(&s, &g, d_dy.p, x.p, wb.p, u.p, wc.p, v.p, dwb.p, du.p, nullptr, dv.p, ws.p);
+    run[0] = y.get(), run[1] = dwb.get(), run[2] = dv.get();
+  }
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(runs[0][i].size(), runs[1][i].size());
+    EXPECT_EQ(0, std::memcmp(runs[0][i].data(), runs[1][i].data(), runs[0][i].size() * sizeof(float))) << "output " << i;
+  }
+}
+
 TEST(GconvFusedPersistent, CtasRunningSeveralMTilesInTurnMatchCpu) {
   // Two CTAs along M for 2 × 16 × 15 output pixels (4 tiles of 128): each CTA reuses its generated
   // W over two M tiles (resident) or regenerates it per tile (chunked).
