@@ -402,42 +402,52 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, ist_fused_precision preci
   const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
   const int ntiles = ist_fused_tiles(backward_data ? s->ci : s->co, tile_n);
   const int mtiles = ist_fused_tiles(backward_data ? ist_fused_in_pixels(s) : ist_fused_out_pixels(s), tile_m);
-  size_t stream, w_res, w_chunk;
+  /* Shared floats: always (input tiles), generation scratch, W resident or one chunk of it. */
+  size_t inputs, scratch, w_res, w_chunk;
+  int kpad = 0;
   if (!backward_data) {
-    const int nc = chunk_channels(k2, s->ci), cols = nc * k2, nchunks = ist_fused_tiles(s->ci, nc);
+    const int nc = chunk_channels(k2, s->ci), cols = nc * k2;
     p->chunk = nc;
     p->jb = gen_rows(cols);
+    scratch = (size_t)p->jb * cols;
     if (v1) {
-      stream = (size_t)cols * V1_TILE_M + (size_t)p->jb * cols;
+      inputs = (size_t)cols * V1_TILE_M;
       w_res = (size_t)V1_TILE_N * K;
       w_chunk = (size_t)V1_TILE_N * cols;
-    } else if (!bf16) {
-      const int kpad = v2_round_up(cols, V2_KSTEP);
-      stream = 2 * (size_t)kpad * V2_LDX + (size_t)p->jb * cols; /* two input buffers */
-      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
-      w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
-    } else { /* + the FP32 chunk it generates into; W itself in BF16 (half a float per element) */
-      const int kpad = v2_round_up(cols, V2_KSTEP);
-      stream = 2 * (size_t)kpad * V2_LDX + (size_t)p->jb * cols + (size_t)V2_TILE_N * cols;
-      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_H_PAD) / 2;
-      w_chunk = (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2;
+    } else {
+      kpad = v2_round_up(cols, V2_KSTEP);
+      inputs = 2 * (size_t)kpad * V2_LDX; /* double-buffered */
+      const int width = v2_resident_width(s->ci, nc, k2);
+      if (!bf16) {
+        w_res = (size_t)V2_TILE_N * (width + V2_W_PAD);
+        w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
+      } else { /* + the FP32 chunk it generates into; W itself in BF16 (half a float per element) */
+        scratch += (size_t)V2_TILE_N * cols;
+        w_res = (size_t)V2_TILE_N * (width + V2_H_PAD) / 2;
+        w_chunk = (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2;
+      }
     }
   } else {
     const int no = chunk_channels(k2, s->co), ldw = tile_n * k2;
     p->chunk = no;
     p->jb = gen_rows(ldw);
-    stream = (v1 ? (size_t)no * k2 * V1_TILE_M : 2 * (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
-    w_res = (size_t)s->co * ldw;
-    w_chunk = (size_t)no * ldw;
-    if (!v1) { /* the FP32 chunk generated, then W transposed, [channel][(o, t)]: FP32 or BF16 */
-      const int kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s->co, no);
-      stream += (size_t)no * ldw;
-      w_res = bf16 ? (size_t)V2_TILE_N * (nchunks * kpad + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
+    scratch = (size_t)p->jb * ldw;
+    if (v1) {
+      inputs = (size_t)no * k2 * V1_TILE_M;
+      w_res = (size_t)s->co * ldw;
+      w_chunk = (size_t)no * ldw;
+    } else { /* the FP32 chunk generated, then W transposed, [channel][(o, t)]: FP32 or BF16 */
+      kpad = v2_round_up(no * k2, V2_KSTEP);
+      inputs = 2 * (size_t)kpad * V2_LDX;
+      scratch += (size_t)no * ldw;
+      const int width = v2_resident_width(s->co, no, k2);
+      w_res = bf16 ? (size_t)V2_TILE_N * (width + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (width + V2_W_PAD);
       w_chunk = bf16 ? (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (kpad + V2_W_PAD);
     }
   }
-  p->resident = (stream + w_res) * sizeof(float) <= resident_limit();
-  p->smem_bytes = (stream + (p->resident ? w_res : w_chunk)) * sizeof(float);
+  const size_t res_scratch = !v1 && v2_scratch_in_inputs(1, kpad, (int)scratch) ? 0 : scratch;
+  p->resident = (inputs + res_scratch + w_res) * sizeof(float) <= resident_limit();
+  p->smem_bytes = (p->resident ? inputs + res_scratch + w_res : inputs + scratch + w_chunk) * sizeof(float);
   p->grid_x = (unsigned)ntiles;
   p->grid_y = p->resident ? grid_m(mtiles, ntiles, p->smem_bytes) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
   if (g_grid_m && g_grid_m < p->grid_y) p->grid_y = g_grid_m;

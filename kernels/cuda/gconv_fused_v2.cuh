@@ -26,6 +26,18 @@
 
 static __host__ __device__ __forceinline__ int v2_round_up(int a, int b) { return (a + b - 1) / b * b; }
 
+/* Columns a resident W tile needs for `channels` in chunks of `per_chunk` (each chunk padded to
+ * V2_KSTEP; chunk i starts at i·kpad, the last one only as wide as it is). */
+static __host__ __device__ __forceinline__ int v2_resident_width(int channels, int per_chunk, int k2) {
+  const int kpad = v2_round_up(per_chunk * k2, V2_KSTEP), n = ist_fused_tiles(channels, per_chunk);
+  return (n - 1) * kpad + v2_round_up((channels - (n - 1) * per_chunk) * k2, V2_KSTEP);
+}
+/* Resident CTAs generate before their first input load, so the generation scratch (FP32 chunk and
+ * level-1 rows, `scratch` floats) may live in the two input buffers when it fits there. */
+static __host__ __device__ __forceinline__ int v2_scratch_in_inputs(int resident, int kpad, int scratch) {
+  return resident && scratch <= 2 * kpad * V2_LDX;
+}
+
 /* One K chunk of the warp's 32 × 32 tile: acc += A[rows, 0..kpad) · B[0..kpad), cols], B =
  * bs[k·V2_LDX + col]. TF32: A read element by element through a_at(row, k) (FP32 in shared memory);
  * BF16: A's 16 × 16 fragments through a_at.frag (ldmatrix). */
@@ -126,9 +138,10 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_tf32(ist_co
                                                                           float *y, int nc, int resident, int jb) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, kpad = v2_round_up(nc * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
-  const int ldw = (resident ? nchunks * kpad : kpad) + V2_W_PAD;
+  const int ldw = (resident ? v2_resident_width(s.ci, nc, k2) : kpad) + V2_W_PAD;
   /* Two input buffers: chunk i + 1 streams in (cp.async) while the tensor cores work on chunk i. */
-  ist_sptr<float> ws = smem, xbuf0 = smem + V2_TILE_N * ldw, xbuf1 = xbuf0 + kpad * V2_LDX, wcs = xbuf1 + kpad * V2_LDX;
+  ist_sptr<float> ws = smem, xbuf0 = smem + V2_TILE_N * ldw, xbuf1 = xbuf0 + kpad * V2_LDX;
+  ist_sptr<float> wcs = v2_scratch_in_inputs(resident, kpad, jb * nc * k2) ? xbuf0 : xbuf1 + kpad * V2_LDX;
   const int o0 = blockIdx.x * V2_TILE_N, M = ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
   const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
@@ -163,7 +176,8 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_tf32(ist_co
       }
       __syncthreads();
       const v2_fwd_a a_at = {ws, ldw, resident ? i * kpad : 0};
-      v2_mma_chunk<IST_PREC_TF32>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad, wrow0, wcol0);
+      const int kpad_i = v2_round_up(min(nc, s.ci - c0) * k2, V2_KSTEP); /* the last chunk may be narrower */
+      v2_mma_chunk<IST_PREC_TF32>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad_i, wrow0, wcol0);
       __syncthreads(); /* before the next chunk's load overwrites this buffer */
     }
     const v2_y_off off = {&s};
@@ -181,9 +195,10 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_co
                                                                           float *y, int nc, int resident, int jb) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, kc = nc * k2, kpad = v2_round_up(kc, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
-  const int ldh = (resident ? nchunks * kpad : kpad) + V2_H_PAD;
+  const int ldh = (resident ? v2_resident_width(s.ci, nc, k2) : kpad) + V2_H_PAD;
   ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
-  ist_sptr<float> xbuf0 = smem + V2_TILE_N * ldh / 2, xbuf1 = xbuf0 + kpad * V2_LDX, wf = xbuf1 + kpad * V2_LDX,
+  ist_sptr<float> xbuf0 = smem + V2_TILE_N * ldh / 2, xbuf1 = xbuf0 + kpad * V2_LDX;
+  ist_sptr<float> wf = v2_scratch_in_inputs(resident, kpad, V2_TILE_N * kc + jb * kc) ? xbuf0 : xbuf1 + kpad * V2_LDX,
                   wcs = wf + V2_TILE_N * kc;
   const int o0 = blockIdx.x * V2_TILE_N, M = ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
@@ -199,7 +214,7 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_co
   };
   /* Generates chunk i (FP32, wf) and stores it as BF16 pairs at columns hcol.. of wh. */
   auto make_chunk = [&](int i, int hcol) {
-    const int c0 = i * nc, ncc = min(nc, s.ci - c0), cols = ncc * k2, half = kpad / 2;
+    const int c0 = i * nc, ncc = min(nc, s.ci - c0), cols = ncc * k2, half = v2_round_up(cols, V2_KSTEP) / 2;
     fused_generate_tile(g, f, o0, V2_TILE_N, c0, ncc, wf, kc, 0, wcs, jb);
     for (int e = tid; e < V2_TILE_N * half; e += V2_THREADS) {
       const int row = e / half, q = 2 * (e - row * half);
@@ -224,7 +239,8 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_co
       }
       __syncthreads();
       const v2_a_bf16 a_at = {wh, ldh, resident ? i * kpad : 0};
-      v2_mma_chunk<IST_PREC_BF16>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad, wrow0, wcol0);
+      const int kpad_i = v2_round_up(min(nc, s.ci - i * nc) * k2, V2_KSTEP);
+      v2_mma_chunk<IST_PREC_BF16>(acc, a_at, i & 1 ? xbuf1 : xbuf0, kpad_i, wrow0, wcol0);
       __syncthreads(); /* before the next chunk's load or generation overwrites what was read */
     }
     const v2_y_off off = {&s};
@@ -245,10 +261,11 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, ldw = V2_TILE_N * k2, kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.co, no);
   /* Pitch of the transposed tile in elements (BF16 elements or floats). */
-  const int ldh = (resident ? nchunks * kpad : kpad) + (kBf16 ? V2_H_PAD : V2_W_PAD);
+  const int ldh = (resident ? v2_resident_width(s.co, no, k2) : kpad) + (kBf16 ? V2_H_PAD : V2_W_PAD);
   const int tile_floats = kBf16 ? V2_TILE_N * ldh / 2 : V2_TILE_N * ldh;
   ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
-  ist_sptr<float> wt = smem, dbuf0 = smem + tile_floats, dbuf1 = dbuf0 + kpad * V2_LDX, wf = dbuf1 + kpad * V2_LDX,
+  ist_sptr<float> wt = smem, dbuf0 = smem + tile_floats, dbuf1 = dbuf0 + kpad * V2_LDX;
+  ist_sptr<float> wf = v2_scratch_in_inputs(resident, kpad, no * ldw + jb * ldw) ? dbuf0 : dbuf1 + kpad * V2_LDX,
                   wcs = wf + no * ldw;
   const int c0 = blockIdx.x * V2_TILE_N, M = ist_fused_in_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
@@ -263,7 +280,7 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
     ist_cp_async_commit();
   };
   auto make_chunk = [&](int i, int hcol) {
-    const int o0 = i * no, on = min(no, s.co - o0), rows = on * k2, half = kpad / 2;
+    const int o0 = i * no, on = min(no, s.co - o0), rows = on * k2, half = v2_round_up(rows, V2_KSTEP) / 2;
     fused_generate_tile(g, f, o0, on, c0, V2_TILE_N, wf, ldw, 0, wcs, jb);
     for (int e = tid; e < V2_TILE_N * half; e += V2_THREADS) {
       const int c = e / half, q = 2 * (e - c * half);
@@ -296,12 +313,13 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
         ist_cp_async_wait_group<0>();
       }
       __syncthreads();
+      const int kpad_i = v2_round_up(min(no, s.co - i * no) * k2, V2_KSTEP); /* the last chunk may be narrower */
       if constexpr (kBf16) {
         const v2_a_bf16 a_at = {wh, ldh, resident ? i * kpad : 0};
-        v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+        v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad_i, wrow0, wcol0);
       } else {
         const v2_fwd_a a_at = {wt, ldh, resident ? i * kpad : 0};
-        v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad, wrow0, wcol0);
+        v2_mma_chunk<PREC>(acc, a_at, i & 1 ? dbuf1 : dbuf0, kpad_i, wrow0, wcol0);
       }
       __syncthreads();
     }
