@@ -34,7 +34,7 @@
 #define FUSED_GEN_FLOATS 4096
 #define FUSED_GEN_ROWS 16
 /* At most this many resident CTAs per SM in the persistent grid (registers allow two of 256 threads). */
-#define FUSED_CTAS_PER_SM 2
+#define FUSED_CTAS_PER_SM 2 /* = v2's __launch_bounds__ minimum */
 /* Weight gradient: 32 × 128 dW tile per CTA, M consumed 32 pixels at a time, split over M into
  * at most WGRAD_MAX_SPLITS partials (summed in a fixed order: deterministic) while the partials
  * stay under WGRAD_SPLIT_FLOATS floats. */
@@ -214,6 +214,9 @@ __global__ void __launch_bounds__(V1_THREADS) gconv_fused_v1_backward_data(ist_c
   }
 }
 
+#include "kernels/cuda/gconv_fused_v2.cuh"
+static_assert(V1_THREADS == V2_THREADS, "launch_planned launches every version with V1_THREADS");
+
 /* ---- Generation alone, for the bench's generation share: the same fused_generate_tile calls, as
  * often and with the same tiles as the forward (backward_data = 0) or backward-data kernel of a
  * version with channel tile tile_n, without the input tiles and the product. Thread 0 of each CTA
@@ -221,7 +224,8 @@ __global__ void __launch_bounds__(V1_THREADS) gconv_fused_v1_backward_data(ist_c
 __global__ void __launch_bounds__(V1_THREADS) gconv_fused_generate_only(ist_conv_shape s, ist_gen_shape g,
                                                                         ist_fused_factors f, int backward_data,
                                                                         int tile_n, int tile_m, int chunk,
-                                                                        int resident, int jb, float *sink) {
+                                                                        int resident, int jb, int tensor_cores,
+                                                                        float *sink) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, K = s.ci * k2;
   const int M = backward_data ? ist_fused_in_pixels(&s) : ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, tile_m);
@@ -229,26 +233,34 @@ __global__ void __launch_bounds__(V1_THREADS) gconv_fused_generate_only(ist_conv
   if (!backward_data) {
     const int ldw = resident ? K : chunk * k2;
     ist_sptr<float> ws = smem, wcs = smem + tile_n * ldw;
+    auto gen_any = [&](int r0, int nr, int ch0, int nch, ist_sptr<float> dst, int ld, int col0) {
+      if (tensor_cores) v2_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs);
+      else fused_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs, jb);
+    };
     if (resident)
       for (int c0 = 0; c0 < s.ci; c0 += chunk)
-        fused_generate_tile(g, f, n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, c0 * k2, wcs, jb);
+        gen_any(n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, c0 * k2);
     else
       for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y)
         for (int c0 = 0; c0 < s.ci; c0 += chunk) {
-          fused_generate_tile(g, f, n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, 0, wcs, jb);
+          gen_any(n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, 0);
           __syncthreads();
         }
     if (threadIdx.x == 0) sink[blockIdx.y * gridDim.x + blockIdx.x] = ws[0];
   } else {
     const int ldw = tile_n * k2;
     ist_sptr<float> ws = smem, wcs = smem + (resident ? s.co : chunk) * ldw;
+    auto gen_any = [&](int r0, int nr, int ch0, int nch, ist_sptr<float> dst, int ld, int col0) {
+      if (tensor_cores) v2_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs);
+      else fused_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs, jb);
+    };
     if (resident)
       for (int o0 = 0; o0 < s.co; o0 += chunk)
-        fused_generate_tile(g, f, o0, min(chunk, s.co - o0), n0, tile_n, ws + o0 * ldw, ldw, 0, wcs, jb);
+        gen_any(o0, min(chunk, s.co - o0), n0, tile_n, ws + o0 * ldw, ldw, 0);
     else
       for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y)
         for (int o0 = 0; o0 < s.co; o0 += chunk) {
-          fused_generate_tile(g, f, o0, min(chunk, s.co - o0), n0, tile_n, ws, ldw, 0, wcs, jb);
+          gen_any(o0, min(chunk, s.co - o0), n0, tile_n, ws, ldw, 0);
           __syncthreads();
         }
     if (threadIdx.x == 0) sink[blockIdx.y * gridDim.x + blockIdx.x] = ws[0];
@@ -325,8 +337,6 @@ __global__ void gconv_fused_accumulate(int64_t n, const float *src, float *dst) 
     dst[i] += src[i];
 }
 
-#include "kernels/cuda/gconv_fused_v2.cuh"
-static_assert(V1_THREADS == V2_THREADS, "launch_planned launches every version with V1_THREADS");
 
 }  // namespace
 
@@ -445,6 +455,7 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, ist_fused_precision preci
       w_chunk = bf16 ? (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (kpad + V2_W_PAD);
     }
   }
+  if (!v1) scratch += V2_GEN_SCRATCH - (size_t)p->jb * (backward_data ? tile_n * k2 : p->chunk * k2); /* v2 generates on the tensor cores */
   const size_t res_scratch = !v1 && v2_scratch_in_inputs(1, kpad, (int)scratch) ? 0 : scratch;
   p->resident = (inputs + res_scratch + w_res) * sizeof(float) <= resident_limit();
   p->smem_bytes = (p->resident ? inputs + res_scratch + w_res : inputs + scratch + w_chunk) * sizeof(float);
@@ -524,15 +535,15 @@ extern "C" void ist_cuda_gconv_fused_generate_only(int version, int backward_dat
   size_t floats;
   if (!backward_data) {
     const int cols = p.chunk * k2;
-    floats = (size_t)tile_n * (p.resident ? (size_t)s->ci * k2 : (size_t)cols) + (size_t)p.jb * cols;
+    floats = (size_t)tile_n * (p.resident ? (size_t)s->ci * k2 : (size_t)cols) + (v1 ? (size_t)p.jb * cols : V2_GEN_SCRATCH);
   } else {
     const int ldw = tile_n * k2;
-    floats = (size_t)(p.resident ? s->co : p.chunk) * ldw + (size_t)p.jb * ldw;
+    floats = (size_t)(p.resident ? s->co : p.chunk) * ldw + (v1 ? (size_t)p.jb * ldw : V2_GEN_SCRATCH);
   }
   const size_t bytes = floats * sizeof(float);
   allow_smem(gconv_fused_generate_only, bytes, "gconv_fused_generate_only");
   IST_LAUNCH(gconv_fused_generate_only, dim3(p.grid_x, p.grid_y), V1_THREADS, bytes, ist_cuda_stream(), *s, *g, *f,
-             backward_data, tile_n, tile_m, p.chunk, p.resident, p.jb, sink);
+             backward_data, tile_n, tile_m, p.chunk, p.resident, p.jb, !v1, sink);
   IST_CUDA_CHECK_LAUNCH("gconv_fused_generate_only v%d %s n=%d ci=%d %dx%d co=%d k=%d bi=%d bc=%d resident=%d", version,
                         backward_data ? "backward-data" : "forward", s->n, s->ci, s->h, s->w, s->co, s->k, g->bi,
                         g->bc, p.resident);

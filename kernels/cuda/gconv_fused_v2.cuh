@@ -3,10 +3,13 @@
  * fused_generate_tile, which writes FP32 W into shared memory). TF32 keeps the W tile in FP32 and
  * rounds fragments as it reads them; BF16 converts each generated chunk once into a BF16 tile (half
  * the shared memory when resident, laid out [channel][K] for both passes) read by ldmatrix.x4. The
+ * level-2 product of the generation (W = V·Wc) runs on the tensor cores too (TF32), level 1
+ * (bi multiply-adds per Wc element) on the SIMT cores while Wc is staged. The
  * im2col input tile arrives by cp.async (4-byte, zero-filled
  * at padding taps). CTA: 64 channels × 128 pixels, 8 warps as 2 (channels) × 4 (pixels), each
  * warp 32 × 32 = 2 × 4 mma tiles. K chunks are padded to V2_KSTEP columns with zeros; the input
- * tile is double-buffered (chunk i + 1 loads while chunk i multiplies). */
+ * tile is double-buffered (chunk i + 1 loads while chunk i multiplies). Kernels are bounded to two
+ * CTAs per SM (128 registers; a few bytes spill). */
 
 #define V2_THREADS 256
 #define V2_TILE_N 64           /* channels per CTA */
@@ -36,6 +39,77 @@ static __host__ __device__ __forceinline__ int v2_resident_width(int channels, i
  * level-1 rows, `scratch` floats) may live in the two input buffers when it fits there. */
 static __host__ __device__ __forceinline__ int v2_scratch_in_inputs(int resident, int kpad, int scratch) {
   return resident && scratch <= 2 * kpad * V2_LDX;
+}
+
+/* ---- Generation on the tensor cores. Level 2 is a GEMM, W (rows × cols) = V (rows × bc) · Wc
+ * (bc × cols), so v2 runs it as TF32 mma.sync instead of bc FP32 multiply-adds per element on the
+ * SIMT cores; level 1 (bi multiply-adds per Wc element) stays scalar while Wc is staged. Output in
+ * column blocks of V2_GEN_CB, level-1 rows in rounds of V2_GEN_JB; the 8 warps share the block's
+ * 4 × (cols / 8) m16n8 tiles. */
+#define V2_GEN_JB 16                   /* level-1 rows per round: two TF32 k-steps */
+#define V2_GEN_CB 64                   /* W columns per block: 8 n8 tiles */
+#define V2_GEN_LDV (V2_GEN_JB + 4)     /* V stage pitch: A fragments conflict-free */
+#define V2_GEN_LDC (V2_GEN_CB + 8)     /* Wc stage pitch: B fragments conflict-free */
+#define V2_GEN_TILES_PER_WARP (4 * (V2_GEN_CB / 8) / (V2_THREADS / 32))
+#define V2_GEN_SCRATCH (V2_TILE_N * V2_GEN_LDV + V2_GEN_JB * V2_GEN_LDC) /* floats */
+
+/* W[o0 + oo, (c0 + cc)·k² + t] for oo < no (≤ 64), cc < nc into ws[oo·ldw + col0 + cc·k² + t], rows
+ * o ≥ co and channels c ≥ ci as 0; scratch: V2_GEN_SCRATCH floats. Ends with a barrier; the caller
+ * must have one between its last read of ws/scratch and this call. */
+__device__ void v2_generate_tile(const ist_gen_shape &g, const ist_fused_factors &f, int o0, int no, int c0, int nc,
+                                 ist_sptr<float> ws, int ldw, int col0, ist_sptr<float> scratch) {
+  if (!g.level2) { /* W = Wc: no product */
+    fused_generate_tile(g, f, o0, no, c0, nc, ws, ldw, col0, scratch, 1);
+    return;
+  }
+  const int k2 = g.k2, cols = nc * k2, tid = threadIdx.x, warp = tid / 32, lane = tid % 32, gq = lane >> 2, tq = lane & 3;
+  ist_sptr<float> vs = scratch, wcs = scratch + V2_TILE_N * V2_GEN_LDV;
+  for (int cb0 = 0; cb0 < cols; cb0 += V2_GEN_CB) {
+    const int cbn = min(V2_GEN_CB, cols - cb0), ntl = (cbn + 7) / 8;
+    float acc[V2_GEN_TILES_PER_WARP][4] = {};
+    for (int j0 = 0; j0 < g.nb; j0 += V2_GEN_JB) {
+      const int jn = min(V2_GEN_JB, g.nb - j0);
+      for (int e = tid; e < V2_TILE_N * V2_GEN_JB; e += V2_THREADS) {
+        const int oo = e / V2_GEN_JB, jj = e % V2_GEN_JB, o = o0 + oo;
+        vs[oo * V2_GEN_LDV + jj] = (oo < no && o < g.co && jj < jn) ? fused_factor_at(f.v, (int64_t)o * g.bc + j0 + jj) : 0.0f;
+      }
+      for (int e = tid; e < V2_GEN_JB * V2_GEN_CB; e += V2_THREADS) {
+        const int jj = e / V2_GEN_CB, q = e % V2_GEN_CB, col = cb0 + q, c = c0 + col / k2;
+        wcs[jj * V2_GEN_LDC + q] = (jj < jn && q < cbn && c < g.ci) ? fused_wc_at(g, f, j0 + jj, c, col % k2) : 0.0f;
+      }
+      __syncthreads();
+#pragma unroll
+      for (int i = 0; i < V2_GEN_TILES_PER_WARP; i++) {
+        const int id = warp + (V2_THREADS / 32) * i, tile_row = id % 4, ni = id / 4;
+        if (ni < ntl) { /* warp-uniform */
+#pragma unroll
+          for (int k0 = 0; k0 < V2_GEN_JB; k0 += 8) {
+            uint32_t a[4], b[2];
+            const int r = tile_row * 16 + gq, cc = ni * 8 + gq;
+            a[0] = ist_f32_to_tf32(vs[r * V2_GEN_LDV + k0 + tq]);
+            a[1] = ist_f32_to_tf32(vs[(r + 8) * V2_GEN_LDV + k0 + tq]);
+            a[2] = ist_f32_to_tf32(vs[r * V2_GEN_LDV + k0 + tq + 4]);
+            a[3] = ist_f32_to_tf32(vs[(r + 8) * V2_GEN_LDV + k0 + tq + 4]);
+            b[0] = ist_f32_to_tf32(wcs[(k0 + tq) * V2_GEN_LDC + cc]);
+            b[1] = ist_f32_to_tf32(wcs[(k0 + tq + 4) * V2_GEN_LDC + cc]);
+            ist_mma_tf32_16x8x8(acc[i], a, b, acc[i]);
+          }
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < V2_GEN_TILES_PER_WARP; i++) {
+      const int id = warp + (V2_THREADS / 32) * i, tile_row = id % 4, ni = id / 4;
+      if (ni >= ntl) continue;
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int row = tile_row * 16 + gq + (e >> 1) * 8, col = ni * 8 + 2 * tq + (e & 1);
+        if (row < no && col < cbn) ws[row * ldw + col0 + cb0 + col] = acc[i][e];
+      }
+    }
+  }
+  __syncthreads();
 }
 
 /* One K chunk of the warp's 32 × 32 tile: acc += A[rows, 0..kpad) · B[0..kpad), cols], B =
@@ -133,15 +207,15 @@ struct v2_dx_off {
 /* Forward, TF32: CTA = 64 output channels (blockIdx.x) × persistent 128-pixel M tiles (blockIdx.y).
  * Chunks of nc channels = cols columns padded to kpad; resident: every chunk's W columns stay in
  * shared memory (chunk i at column i·kpad), generated straight into the FP32 tile. */
-__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_tf32(ist_conv_shape s, ist_gen_shape g,
+__global__ void __launch_bounds__(V2_THREADS, 2) gconv_fused_v2_forward_tf32(ist_conv_shape s, ist_gen_shape g,
                                                                           ist_fused_factors f, const float *x,
-                                                                          float *y, int nc, int resident, int jb) {
+                                                                          float *y, int nc, int resident, int /* jb: v1's level-1 rounds */) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, kpad = v2_round_up(nc * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
   const int ldw = (resident ? v2_resident_width(s.ci, nc, k2) : kpad) + V2_W_PAD;
   /* Two input buffers: chunk i + 1 streams in (cp.async) while the tensor cores work on chunk i. */
   ist_sptr<float> ws = smem, xbuf0 = smem + V2_TILE_N * ldw, xbuf1 = xbuf0 + kpad * V2_LDX;
-  ist_sptr<float> wcs = v2_scratch_in_inputs(resident, kpad, jb * nc * k2) ? xbuf0 : xbuf1 + kpad * V2_LDX;
+  ist_sptr<float> wcs = v2_scratch_in_inputs(resident, kpad, V2_GEN_SCRATCH) ? xbuf0 : xbuf1 + kpad * V2_LDX;
   const int o0 = blockIdx.x * V2_TILE_N, M = ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
   const int wrow0 = (warp % V2_WARPS_N) * V2_WARP_N, wcol0 = (warp / V2_WARPS_N) * V2_WARP_M;
@@ -160,14 +234,14 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_tf32(ist_co
   __syncthreads();
   if (resident)
     for (int c0 = 0, i = 0; c0 < s.ci; c0 += nc, i++)
-      fused_generate_tile(g, f, o0, V2_TILE_N, c0, min(nc, s.ci - c0), ws, ldw, i * kpad, wcs, jb);
+      v2_generate_tile(g, f, o0, V2_TILE_N, c0, min(nc, s.ci - c0), ws, ldw, i * kpad, wcs);
   for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y) {
     const int m0 = mt * V2_TILE_M;
     float acc[V2_MT][V2_NT][4] = {};
     load_x(0, m0, xbuf0);
     for (int i = 0; i < nchunks; i++) {
       const int c0 = i * nc;
-      if (!resident) fused_generate_tile(g, f, o0, V2_TILE_N, c0, min(nc, s.ci - c0), ws, ldw, 0, wcs, jb);
+      if (!resident) v2_generate_tile(g, f, o0, V2_TILE_N, c0, min(nc, s.ci - c0), ws, ldw, 0, wcs);
       if (i + 1 < nchunks) {
         load_x(i + 1, m0, (i + 1) & 1 ? xbuf1 : xbuf0);
         ist_cp_async_wait_group<1>();
@@ -190,15 +264,15 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_tf32(ist_co
  * resident (else columns 0..kpad), zero beyond the chunk's real columns. */
 
 /* Forward: rows = the CTA's 64 output channels, columns = the chunk's (c, t). */
-__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_conv_shape s, ist_gen_shape g,
+__global__ void __launch_bounds__(V2_THREADS, 2) gconv_fused_v2_forward_bf16(ist_conv_shape s, ist_gen_shape g,
                                                                           ist_fused_factors f, const float *x,
-                                                                          float *y, int nc, int resident, int jb) {
+                                                                          float *y, int nc, int resident, int /* jb: v1's level-1 rounds */) {
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, kc = nc * k2, kpad = v2_round_up(kc, V2_KSTEP), nchunks = ist_fused_tiles(s.ci, nc);
   const int ldh = (resident ? v2_resident_width(s.ci, nc, k2) : kpad) + V2_H_PAD;
   ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
   ist_sptr<float> xbuf0 = smem + V2_TILE_N * ldh / 2, xbuf1 = xbuf0 + kpad * V2_LDX;
-  ist_sptr<float> wf = v2_scratch_in_inputs(resident, kpad, V2_TILE_N * kc + jb * kc) ? xbuf0 : xbuf1 + kpad * V2_LDX,
+  ist_sptr<float> wf = v2_scratch_in_inputs(resident, kpad, V2_TILE_N * kc + V2_GEN_SCRATCH) ? xbuf0 : xbuf1 + kpad * V2_LDX,
                   wcs = wf + V2_TILE_N * kc;
   const int o0 = blockIdx.x * V2_TILE_N, M = ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
@@ -215,7 +289,7 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_co
   /* Generates chunk i (FP32, wf) and stores it as BF16 pairs at columns hcol.. of wh. */
   auto make_chunk = [&](int i, int hcol) {
     const int c0 = i * nc, ncc = min(nc, s.ci - c0), cols = ncc * k2, half = v2_round_up(cols, V2_KSTEP) / 2;
-    fused_generate_tile(g, f, o0, V2_TILE_N, c0, ncc, wf, kc, 0, wcs, jb);
+    v2_generate_tile(g, f, o0, V2_TILE_N, c0, ncc, wf, kc, 0, wcs);
     for (int e = tid; e < V2_TILE_N * half; e += V2_THREADS) {
       const int row = e / half, q = 2 * (e - row * half);
       const float lo = q < cols ? (float)wf[row * kc + q] : 0.0f, hi = q + 1 < cols ? (float)wf[row * kc + q + 1] : 0.0f;
@@ -254,9 +328,9 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_forward_bf16(ist_co
  * GEMM needs, made once per generated chunk: FP32 (TF32, pitch ≡ 4 mod 32 words) or BF16 pairs
  * (ldmatrix). */
 template <int PREC>
-__global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_conv_shape s, ist_gen_shape g,
+__global__ void __launch_bounds__(V2_THREADS, 2) gconv_fused_v2_backward_data(ist_conv_shape s, ist_gen_shape g,
                                                                            ist_fused_factors f, const float *dy,
-                                                                           float *dx, int no, int resident, int jb) {
+                                                                           float *dx, int no, int resident, int /* jb: v1's level-1 rounds */) {
   constexpr bool kBf16 = PREC == IST_PREC_BF16;
   IST_DYNAMIC_SHARED(float, smem);
   const int k2 = g.k2, ldw = V2_TILE_N * k2, kpad = v2_round_up(no * k2, V2_KSTEP), nchunks = ist_fused_tiles(s.co, no);
@@ -265,7 +339,7 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
   const int tile_floats = kBf16 ? V2_TILE_N * ldh / 2 : V2_TILE_N * ldh;
   ist_sptr<uint32_t> wh = ist_scast<uint32_t>(smem);
   ist_sptr<float> wt = smem, dbuf0 = smem + tile_floats, dbuf1 = dbuf0 + kpad * V2_LDX;
-  ist_sptr<float> wf = v2_scratch_in_inputs(resident, kpad, no * ldw + jb * ldw) ? dbuf0 : dbuf1 + kpad * V2_LDX,
+  ist_sptr<float> wf = v2_scratch_in_inputs(resident, kpad, no * ldw + V2_GEN_SCRATCH) ? dbuf0 : dbuf1 + kpad * V2_LDX,
                   wcs = wf + no * ldw;
   const int c0 = blockIdx.x * V2_TILE_N, M = ist_fused_in_pixels(&s), mtiles = ist_fused_tiles(M, V2_TILE_M);
   const int tid = threadIdx.x, warp = tid / 32;
@@ -281,7 +355,7 @@ __global__ void __launch_bounds__(V2_THREADS) gconv_fused_v2_backward_data(ist_c
   };
   auto make_chunk = [&](int i, int hcol) {
     const int o0 = i * no, on = min(no, s.co - o0), rows = on * k2, half = v2_round_up(rows, V2_KSTEP) / 2;
-    fused_generate_tile(g, f, o0, on, c0, V2_TILE_N, wf, ldw, 0, wcs, jb);
+    v2_generate_tile(g, f, o0, on, c0, V2_TILE_N, wf, ldw, 0, wcs);
     for (int e = tid; e < V2_TILE_N * half; e += V2_THREADS) {
       const int c = e / half, q = 2 * (e - c * half);
       float v[2];
