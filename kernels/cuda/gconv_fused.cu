@@ -459,6 +459,7 @@ extern "C" void ist_cuda_gconv_fused_plan(int version, ist_fused_precision preci
   const size_t res_scratch = !v1 && v2_scratch_in_inputs(1, kpad, (int)scratch) ? 0 : scratch;
   p->resident = (inputs + res_scratch + w_res) * sizeof(float) <= resident_limit();
   p->smem_bytes = (p->resident ? inputs + res_scratch + w_res : inputs + scratch + w_chunk) * sizeof(float);
+  if (!v1) p->jb = V2_GEN_JB;
   p->grid_x = (unsigned)ntiles;
   p->grid_y = p->resident ? grid_m(mtiles, ntiles, p->smem_bytes) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
   if (g_grid_m && g_grid_m < p->grid_y) p->grid_y = g_grid_m;
