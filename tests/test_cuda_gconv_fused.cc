@@ -242,7 +242,8 @@ TEST_P(GconvFused, GenerationAloneBuildsTheSameWeightTilesAsTheKernels) {
           const int o = bwd ? (p.resident ? 0 : (s.co - 1) / p.chunk * p.chunk) : n0;
           const int col = bwd ? n0 * k2 : (p.resident ? 0 : (s.ci - 1) / p.chunk * p.chunk * k2);
           const float want = (o < s.co && col < K) ? L.w[(size_t)o * K + col] : 0.0f;
-          ASSERT_NEAR(got[cta], want, 1e-4 * (1 + std::fabs(want)))
+          // v2 generates level 2 on the tensor cores (TF32 inputs): 3e-3 relative; v1 in FP32.
+          ASSERT_NEAR(got[cta], want, (version == IST_FUSED_V1 ? 1e-4 : 3e-3) * (1 + std::fabs(want)))
               << "v" << version << (bwd ? " backward-data" : " forward") << (p.resident ? " resident" : " chunked")
               << " cta " << cta;
         }
