@@ -27,6 +27,7 @@ extern "C" {
 #include "host/status.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/gconv_fused.h"
 }
 
@@ -268,7 +269,7 @@ static const Setting kSettings[] = {{"2-44-8-8-8", 2, 44, 8, 8, 8}, {"2-44-3-6-3
 struct Row {
   std::string layer, setting, pass, path, precision;
   int batch;
-  double ms, flops_dense, flops_done, weight_bytes, ratio, peak_share, gen_share;
+  double ms, flops_dense, flops_done, weight_bytes, ratio, peak_share, gen_share, gen_time_share;
 };
 
 /* Packs a tensor as q-bit codes with its max-abs scale (the .compressed layout; the bench only needs
@@ -437,6 +438,7 @@ static void add_row(std::vector<Row> &rows, Ctx &c, const Layer &L, const Shape 
   const double peak = !strcmp(prec, "bf16") ? c.peak_bf16 : !strcmp(prec, "tf32") ? c.peak_tf32 : c.peak_fp32;
   r.peak_share = peak > 0 ? flops_done / (ms * 1e-3) / peak : 0;
   r.gen_share = flops_done > 0 ? gen_flops / flops_done : 0;
+  r.gen_time_share = 0;
   rows.push_back(r);
 }
 
@@ -450,6 +452,17 @@ static ist_status check(const Buf &got, const std::vector<float> &ref, double to
     return ist_fail(IST_ERR_STATE, "%s on %s batch %d: error %.3g above %.3g against the FP32 reference", what, sh.name,
                     batch, e, tol);
   return IST_OK;
+}
+
+/* Milliseconds of generation alone as a fused kernel runs it (same tiles and count, no product). */
+static ist_status time_generation(Ctx &c, int version, int backward_data, const Layer &L, const ist_fused_factors &f,
+                                  double *ms) {
+  Buf sink;
+  IST_TRY(dalloc(&sink, ist_cuda_gconv_fused_sink_floats(version, backward_data, &L.s, &L.g)));
+  return time_ms(c, [&] {
+    ist_cuda_gconv_fused_generate_only(version, backward_data, &L.s, &L.g, &f, sink.p);
+    return IST_OK;
+  }, ms);
 }
 
 static double tol_of(ist_fused_precision p) { return p == IST_PREC_FP32 ? 1e-4 : p == IST_PREC_TF32 ? 3e-3 : 2e-2; }
@@ -491,9 +504,22 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
   IST_TRY(time_ms(c, [&] { return factored_forward(c, L); }, &ms));
   IST_TRY(check(L.y, yref, tol_of(IST_PREC_TF32), "factored cuDNN forward", sh, batch));
   add_row(rows, c, L, sh, st, "forward", "factored cuDNN", "tf32", ms, factored_flops, fb32, 0);
+  {
+    /* The backend's own factored op (kernels/cuda/gconv.cu), as the trainer runs it today. */
+    Buf t1, t2, gws;
+    IST_TRY(dalloc(&t1, ist_gconv_t1_numel(&s, &g)));
+    IST_TRY(dalloc(&t2, ist_gconv_t2_numel(&s, &g)));
+    IST_TRY(dalloc(&gws, ist_cuda_gconv_ws_floats(&s, &g)));
+    IST_TRY(time_ms(c, [&] {
+      ist_cuda_gconv_forward(&s, &g, L.x.p, L.wb.p, L.u.p, L.wc_free.p, L.v.p, t1.p, t2.p, L.y.p, gws.p);
+      return IST_OK;
+    }, &ms));
+    IST_TRY(check(L.y, yref, tol_of(IST_PREC_TF32), "factored insitu forward", sh, batch));
+    add_row(rows, c, L, sh, st, "forward", "factored insitu", "fp32", ms, factored_flops, fb32, 0);
+  }
   for (const V &v : versions) {
     ist_fused_plan p;
-    ist_cuda_gconv_fused_plan(v.version, 0, &s, &g, &p);
+    ist_cuda_gconv_fused_plan(v.version, v.prec, 0, &s, &g, &p);
     const double gen = fused_gen_flops(g, p, 0);
     IST_TRY(time_ms(c, [&] {
       ist_cuda_gconv_fused_forward(v.version, v.prec, &s, &g, &f32, L.x.p, L.y.p);
@@ -502,6 +528,9 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
     IST_TRY(check(L.y, yref, tol_of(v.prec), v.version == 1 ? "fused v1 forward" : "fused v2 forward", sh, batch));
     add_row(rows, c, L, sh, st, "forward", v.version == 1 ? "fused v1" : "fused v2", v.name, ms, dense_flops + gen,
             fb32, gen);
+    double gms = 0;
+    IST_TRY(time_generation(c, v.version, 0, L, f32, &gms));
+    rows.back().gen_time_share = gms / ms;
   }
   /* ---- forward from packed codes (evaluation): fused v2 TF32 */
   {
@@ -537,7 +566,7 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
     IST_TRY(dnn_fwd(c, L.dense_fma, L.x.p, L.w.p, L.y.p));
     IST_TRY(download(L.y, &yq));
     ist_fused_plan p;
-    ist_cuda_gconv_fused_plan(IST_FUSED_V2, 0, &s, &g, &p);
+    ist_cuda_gconv_fused_plan(IST_FUSED_V2, IST_PREC_TF32, 0, &s, &g, &p);
     const double gen = fused_gen_flops(g, p, 0);
     IST_TRY(time_ms(c, [&] {
       ist_cuda_gconv_fused_forward(IST_FUSED_V2, IST_PREC_TF32, &s, &g, &fp, L.x.p, L.y.p);
@@ -563,7 +592,7 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
   add_row(rows, c, L, sh, st, "backward-data", "factored cuDNN", "tf32", ms, factored_flops, fb32, 0);
   for (const V &v : versions) {
     ist_fused_plan p;
-    ist_cuda_gconv_fused_plan(v.version, 1, &s, &g, &p);
+    ist_cuda_gconv_fused_plan(v.version, v.prec, 1, &s, &g, &p);
     const double gen = fused_gen_flops(g, p, 1);
     IST_TRY(time_ms(c, [&] {
       ist_cuda_gconv_fused_backward_data(v.version, v.prec, &s, &g, &f32, L.dy.p, L.dx.p);
@@ -573,6 +602,9 @@ static ist_status bench_layer(Ctx &c, const Shape &sh, const Setting &st, int ba
                   batch));
     add_row(rows, c, L, sh, st, "backward-data", v.version == 1 ? "fused v1" : "fused v2", v.name, ms,
             dense_flops + gen, fb32, gen);
+    double gms = 0;
+    IST_TRY(time_generation(c, v.version, 1, L, f32, &gms));
+    rows.back().gen_time_share = gms / ms;
   }
   /* ---- weight gradient: dense cuDNN dW; materialize = dW + generator backward (cuBLAS); factored;
    * fused (own dW kernel + generator backward). Checked: fused against materialize at FP32. */
@@ -731,7 +763,7 @@ static ist_status run(int argc, char **argv) {
   FILE *csv = fopen((dir + "/fused_conv.csv").c_str(), "w"), *txt = fopen((dir + "/fused_conv.txt").c_str(), "w");
   FILE *fcsv = fopen((dir + "/fig1d.csv").c_str(), "w");
   if (!csv || !txt || !fcsv) return ist_fail(IST_ERR_IO, "%s: cannot write the result files", out);
-  const char *hdr = "%-20s %-11s %5s %-13s %-18s %-5s %9s %8s %8s %11s %7s %6s %6s\n";
+  const char *hdr = "%-20s %-11s %5s %-13s %-18s %-5s %9s %8s %8s %11s %7s %6s %6s %6s\n";
   printf("fused conv bench on %s (L2 %zu MB flushed before each run; median of %d after %d warm-up)\n", c.device,
          c.l2_bytes >> 20, c.reps, c.warmup);
   fprintf(txt, "fused conv bench on %s; command:", c.device);
@@ -739,9 +771,9 @@ static ist_status run(int argc, char **argv) {
   fprintf(txt, "\n");
   for (FILE *f : {stdout, txt})
     fprintf(f, hdr, "layer", "setting", "batch", "pass", "path", "prec", "ms", "TF/s eq", "TF/s do", "wbytes",
-            "x dense", "%peak", "%gen");
+            "x dense", "%peak", "%genF", "%genT");
   fprintf(csv, "layer,setting,batch,pass,path,precision,ms,tflops_dense_equiv,tflops_done,weight_bytes,ratio_to_dense,"
-               "peak_share,gen_flop_share\n");
+               "peak_share,gen_flop_share,gen_time_share\n");
   const int nshapes = quick ? 3 : (int)(sizeof kResnetShapes / sizeof kResnetShapes[0]);
   for (const Setting &st : kSettings)
     for (int b : batches)
@@ -752,14 +784,14 @@ static ist_status run(int argc, char **argv) {
           for (const Row &d : rows)
             if (d.pass == r.pass && d.path == "dense cuDNN") r.ratio = r.ms / d.ms;
           for (FILE *f : {stdout, txt})
-            fprintf(f, "%-20s %-11s %5d %-13s %-18s %-5s %9.4f %8.2f %8.2f %11.0f %7.2f %6.1f %6.1f\n", r.layer.c_str(),
+            fprintf(f, "%-20s %-11s %5d %-13s %-18s %-5s %9.4f %8.2f %8.2f %11.0f %7.2f %6.1f %6.1f %6.1f\n", r.layer.c_str(),
                     r.setting.c_str(), r.batch, r.pass.c_str(), r.path.c_str(), r.precision.c_str(), r.ms,
                     r.flops_dense / (r.ms * 1e-3) * 1e-12, r.flops_done / (r.ms * 1e-3) * 1e-12, r.weight_bytes,
-                    r.ratio, 100 * r.peak_share, 100 * r.gen_share);
-          fprintf(csv, "%s,%s,%d,%s,%s,%s,%.6f,%.4f,%.4f,%.0f,%.4f,%.4f,%.4f\n", r.layer.c_str(), r.setting.c_str(),
+                    r.ratio, 100 * r.peak_share, 100 * r.gen_share, 100 * r.gen_time_share);
+          fprintf(csv, "%s,%s,%d,%s,%s,%s,%.6f,%.4f,%.4f,%.0f,%.4f,%.4f,%.4f,%.4f\n", r.layer.c_str(), r.setting.c_str(),
                   r.batch, r.pass.c_str(), r.path.c_str(), r.precision.c_str(), r.ms,
                   r.flops_dense / (r.ms * 1e-3) * 1e-12, r.flops_done / (r.ms * 1e-3) * 1e-12, r.weight_bytes, r.ratio,
-                  r.peak_share, r.gen_share);
+                  r.peak_share, r.gen_share, r.gen_time_share);
         }
         fflush(stdout);
       }
@@ -775,9 +807,9 @@ static ist_status run(int argc, char **argv) {
             "set terminal pngcairo size 1400,700\nset output '%s/fused_conv.png'\nset datafile separator ','\n"
             "set title 'forward time / dense cuDNN, batch %d, setting %s (%s)'\nset ylabel 'x dense cuDNN'\n"
             "set logscale y\nset xtics rotate by -30\nset key outside\n"
-            "plot for [p in \"fused_v1 fused_v2 factored_cuDNN materialize+cuDNN\"] "
-            "'< awk -F, -v P=\"'.p.'\" '\\''{gsub(\" \",\"_\",$5)} $4==\"forward\" && $3==%d && $2==\"%s\" && $5==P "
-            "{print NR\",\"$1\",\"$11}'\\'' %s/fused_conv.csv' using 0:3:xtic(2) with linespoints title p\n",
+            "plot for [p in \"fused_v1_fp32 fused_v2_tf32 fused_v2_bf16 factored_cuDNN_tf32 materialize+cuDNN_tf32\"] "
+            "'< awk -F, -v P=\"'.p.'\" ''{gsub(\" \",\"_\",$5)} $4==\"forward\" && $3==%d && $2==\"%s\" && $5\"_\"$6==P "
+            "{print NR\",\"$1\",\"$11}'' %s/fused_conv.csv' using 0:3:xtic(2) with linespoints title p noenhanced\n",
             dir.c_str(), pb, kSettings[0].name, c.device, pb, kSettings[0].name, dir.c_str());
     fclose(g);
     if (system(("gnuplot " + gp).c_str()) != 0) fprintf(stderr, "gnuplot failed on %s (the CSV is written)\n", gp.c_str());

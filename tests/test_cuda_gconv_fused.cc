@@ -113,11 +113,13 @@ struct Layer {
 };
 
 // Both levels on, odd sizes; k = 5 and stride 2; k = 1 (level 1 off); level 2 off; both off;
-// several channel tiles each way; k = 7; stride 2 with no padding.
+// several channel tiles each way; k = 7; stride 2 with no padding; bc = 20 (level-1 rows built in
+// several rounds); a strided 1×1 shortcut; several M tiles (480 pixels).
 const Case kCases[] = {
     {2, 5, 7, 6, 7, 3, 1, 1, 2, 3},   {1, 3, 9, 8, 33, 5, 2, 2, 2, 4}, {2, 4, 6, 7, 5, 1, 1, 0, 0, 3},
     {1, 6, 5, 5, 9, 3, 2, 0, 2, 0},   {2, 3, 5, 6, 4, 3, 1, 1, 0, 0},  {1, 37, 4, 5, 70, 3, 1, 1, 3, 8},
-    {1, 3, 9, 9, 3, 7, 1, 3, 2, 2},   {1, 8, 9, 7, 12, 3, 2, 1, 2, 5},
+    {1, 3, 9, 9, 3, 7, 1, 3, 2, 2},   {1, 8, 9, 7, 12, 3, 2, 1, 2, 5}, {1, 10, 5, 4, 24, 3, 1, 1, 2, 20},
+    {2, 6, 7, 7, 10, 1, 2, 0, 0, 4},  {2, 3, 16, 15, 5, 3, 1, 1, 2, 3},
 };
 
 struct FusedRun {
@@ -146,7 +148,7 @@ TEST_P(GconvFused, ForwardMatchesCpuMaterializedConvForEveryVersion) {
     ASSERT_TRUE(ist_cuda_gconv_fused_eligible(r.version, r.precision, &L.s, &L.g, nullptr));
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
     ist_fused_plan plan;
-    ist_cuda_gconv_fused_plan(r.version, 0, &L.s, &L.g, &plan);
+    ist_cuda_gconv_fused_plan(r.version, r.precision, 0, &L.s, &L.g, &plan);
     EXPECT_EQ(plan.resident, r.resident_limit != 1) << run_name(r) << ": these small layers fit in shared memory";
     DevFloats y(std::vector<float>(L.yn(), NAN));
     ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);
@@ -166,7 +168,7 @@ TEST_P(GconvFused, BackwardDataMatchesCpuReferenceForEveryVersion) {
   for (const FusedRun &r : kRuns) {
     ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
     ist_fused_plan plan;
-    ist_cuda_gconv_fused_plan(r.version, 1, &L.s, &L.g, &plan);
+    ist_cuda_gconv_fused_plan(r.version, r.precision, 1, &L.s, &L.g, &plan);
     // (co × 64·k² floats need not fit: 33 × 64 · 25 does not, and is chunked either way.)
     if (r.resident_limit == 1) {
       EXPECT_FALSE(plan.resident) << run_name(r);
@@ -212,6 +214,92 @@ TEST_P(GconvFused, WeightGradientAccumulatesCpuFactorGradients) {
   if (g.level2) {
     EXPECT_LT(scaled_err(dv.get(), dvr), tol) << "dV";
   }
+}
+
+TEST_P(GconvFused, GenerationAloneBuildsTheSameWeightTilesAsTheKernels) {
+  // The bench's generation-only kernel (for the generation share of the time) generates what the
+  // kernels generate: each CTA's last tile starts at the W element the tiling says.
+  IST_REQUIRE_CUDA();
+  const Layer L(GetParam());
+  const ist_conv_shape &s = L.s;
+  const int K = s.ci * s.k * s.k, k2 = s.k * s.k;
+  DevFloats wb(L.wb), u(L.u), wc(L.wc), v(L.v);
+  const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
+  for (int version : {IST_FUSED_V1, IST_FUSED_V2})
+    for (int bwd : {0, 1})
+      for (size_t limit : {(size_t)0, (size_t)1}) {
+        ist_cuda_gconv_fused_set_resident_limit(limit);
+        ist_fused_plan p;
+        ist_cuda_gconv_fused_plan(version, version == IST_FUSED_V1 ? IST_PREC_FP32 : IST_PREC_TF32, bwd, &s, &L.g, &p);
+        DevFloats sink(std::vector<float>(ist_cuda_gconv_fused_sink_floats(version, bwd, &s, &L.g), NAN));
+        ist_cuda_gconv_fused_generate_only(version, bwd, &s, &L.g, &f, sink.p);
+        const auto got = sink.get();
+        const int tile_n = version == IST_FUSED_V1 ? 32 : 64;
+        for (unsigned cta = 0; cta < got.size(); cta++) {
+          const int n0 = (int)(cta % p.grid_x) * tile_n;
+          // Forward: rows o0.., columns of the last chunk (of the whole K when resident).
+          // Backward-data: rows of the first (resident) or last output-channel chunk, column n0·k².
+          const int o = bwd ? (p.resident ? 0 : (s.co - 1) / p.chunk * p.chunk) : n0;
+          const int col = bwd ? n0 * k2 : (p.resident ? 0 : (s.ci - 1) / p.chunk * p.chunk * k2);
+          const float want = (o < s.co && col < K) ? L.w[(size_t)o * K + col] : 0.0f;
+          // v2 generates level 2 on the tensor cores (TF32 inputs): 3e-3 relative; v1 in FP32.
+          ASSERT_NEAR(got[cta], want, (version == IST_FUSED_V1 ? 1e-4 : 3e-3) * (1 + std::fabs(want)))
+              << "v" << version << (bwd ? " backward-data" : " forward") << (p.resident ? " resident" : " chunked")
+              << " cta " << cta;
+        }
+      }
+  ist_cuda_gconv_fused_set_resident_limit(0);
+}
+
+TEST(GconvFusedDeterminism, WeightGradientAndForwardAreBitwiseReproducible) {
+  // No float atomics: split-M partials are summed in a fixed order, so two runs agree bit for bit.
+  IST_REQUIRE_CUDA();
+  const Layer L({2, 3, 16, 15, 5, 3, 1, 1, 2, 3});
+  const ist_conv_shape &s = L.s;
+  const ist_gen_shape &g = L.g;
+  const auto dy = randn(L.yn(), 33);
+  DevFloats x(L.x), d_dy(dy), wb(L.wb), u(L.u), wc(L.wc), v(L.v);
+  const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
+  std::vector<float> runs[2][3];
+  for (auto &run : runs) {
+    DevFloats y(std::vector<float>(L.yn(), NAN)), dwb(std::vector<float>(L.wb.size(), 0.0f)),
+        du(std::vector<float>(L.u.size(), 0.0f)), dv(std::vector<float>(L.v.size(), 0.0f)),
+        ws(std::vector<float>(ist_cuda_gconv_fused_ws_floats(&s, &g), NAN));
+    ist_cuda_gconv_fused_forward(IST_FUSED_V2, IST_PREC_TF32, &s, &g, &f, x.p, y.p);
+    ist_cuda_gconv_fused_backward_weights(&s, &g, d_dy.p, x.p, wb.p, u.p, wc.p, v.p, dwb.p, du.p, nullptr, dv.p, ws.p);
+    run[0] = y.get(), run[1] = dwb.get(), run[2] = dv.get();
+  }
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(runs[0][i].size(), runs[1][i].size());
+    EXPECT_EQ(0, std::memcmp(runs[0][i].data(), runs[1][i].data(), runs[0][i].size() * sizeof(float))) << "output " << i;
+  }
+}
+
+TEST(GconvFusedPersistent, CtasRunningSeveralMTilesInTurnMatchCpu) {
+  // Two CTAs along M for 2 × 16 × 15 output pixels (4 tiles of 128): each CTA reuses its generated
+  // W over two M tiles (resident) or regenerates it per tile (chunked).
+  IST_REQUIRE_CUDA();
+  const Layer L({2, 3, 16, 15, 5, 3, 1, 1, 2, 3});
+  const auto ref = L.forward_ref();
+  const auto dy = randn(L.yn(), 32);
+  std::vector<float> dxref(L.x.size()), dw(L.w.size(), 0.0f);
+  ist_cpu_conv2d_backward_ref(&L.s, dy.data(), L.x.data(), L.w.data(), dxref.data(), dw.data(), nullptr);
+  DevFloats x(L.x), d_dy(dy), wb(L.wb), u(L.u), wc(L.wc), v(L.v);
+  const ist_fused_factors f = ist_fused_factors_f32(wb.p, u.p, wc.p, v.p);
+  ist_cuda_gconv_fused_set_grid_m(2);
+  for (const FusedRun &r : kRuns) {
+    ist_cuda_gconv_fused_set_resident_limit(r.resident_limit);
+    ist_fused_plan plan;
+    ist_cuda_gconv_fused_plan(r.version, r.precision, 0, &L.s, &L.g, &plan);
+    ASSERT_EQ(plan.grid_y, 2u);
+    DevFloats y(std::vector<float>(L.yn(), NAN)), dx(std::vector<float>(L.x.size(), NAN));
+    ist_cuda_gconv_fused_forward(r.version, r.precision, &L.s, &L.g, &f, x.p, y.p);
+    ist_cuda_gconv_fused_backward_data(r.version, r.precision, &L.s, &L.g, &f, d_dy.p, dx.p);
+    EXPECT_LT(scaled_err(y.get(), ref), tolerance(r.precision)) << run_name(r) << " forward";
+    EXPECT_LT(scaled_err(dx.get(), dxref), tolerance(r.precision)) << run_name(r) << " backward-data";
+  }
+  ist_cuda_gconv_fused_set_grid_m(0);
+  ist_cuda_gconv_fused_set_resident_limit(0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, GconvFused, ::testing::ValuesIn(kCases));

@@ -2,7 +2,8 @@
  * shared memory from the layer's factors (SPEC §2) right before it is multiplied, so W never
  * exists in global memory. Versions side by side (STYLE 13), each tested against the CPU
  * reference (tests/test_cuda_gconv_fused.cc) and timed by bench/fused_conv.cu:
- *   v1  plain FP32 on the SIMT cores: forward, backward-data, and the weight gradient via dW;
+ *   v1  plain FP32 on the SIMT cores: forward, backward-data, and the weight gradient via dW
+ *       (own implicit-GEMM kernel) and the generator backward on cuBLAS;
  *   v2  tensor cores (mma.sync TF32 m16n8k8 / BF16 m16n8k16, FP32 accumulation): forward and
  *       backward-data, same generation.
  * Index arithmetic (tile → pixels, channels, taps) lives in gconv_fused_index.h.
@@ -32,8 +33,8 @@
  * FUSED_GEN_ROWS rows. */
 #define FUSED_GEN_FLOATS 4096
 #define FUSED_GEN_ROWS 16
-/* M tiles a CTA runs at least, so generation is shared (persistent CTAs along blockIdx.y). */
-#define FUSED_CTAS_PER_SM 2
+/* At most this many resident CTAs per SM in the persistent grid (registers allow two of 256 threads). */
+#define FUSED_CTAS_PER_SM 2 /* = v2's __launch_bounds__ minimum */
 /* Weight gradient: 32 × 128 dW tile per CTA, M consumed 32 pixels at a time, split over M into
  * at most WGRAD_MAX_SPLITS partials (summed in a fixed order: deterministic) while the partials
  * stay under WGRAD_SPLIT_FLOATS floats. */
@@ -43,6 +44,9 @@
 #define WGRAD_SPLIT_FLOATS (4 << 20)
 #define SIMPLE_THREADS 256
 #define MAX_GRID_Y 65535
+
+/* Kernels and device helpers have internal linkage (one library holds every .cu file). */
+namespace {
 
 /* ---- Reading factors: FP32 values, or packed q-bit codes dequantized on the fly (the
  * `.compressed` format of models/compressed.c). */
@@ -210,6 +214,59 @@ __global__ void __launch_bounds__(V1_THREADS) gconv_fused_v1_backward_data(ist_c
   }
 }
 
+#include "kernels/cuda/gconv_fused_v2.cuh"
+static_assert(V1_THREADS == V2_THREADS, "launch_planned launches every version with V1_THREADS");
+
+/* ---- Generation alone, for the bench's generation share: the same fused_generate_tile calls, as
+ * often and with the same tiles as the forward (backward_data = 0) or backward-data kernel of a
+ * version with channel tile tile_n, without the input tiles and the product. Thread 0 of each CTA
+ * writes the first element of its last generated tile to sink[cta] (so the work is observable). */
+__global__ void __launch_bounds__(V1_THREADS) gconv_fused_generate_only(ist_conv_shape s, ist_gen_shape g,
+                                                                        ist_fused_factors f, int backward_data,
+                                                                        int tile_n, int tile_m, int chunk,
+                                                                        int resident, int jb, int tensor_cores,
+                                                                        float *sink) {
+  IST_DYNAMIC_SHARED(float, smem);
+  const int k2 = g.k2, K = s.ci * k2;
+  const int M = backward_data ? ist_fused_in_pixels(&s) : ist_fused_out_pixels(&s), mtiles = ist_fused_tiles(M, tile_m);
+  const int n0 = blockIdx.x * tile_n;
+  if (!backward_data) {
+    const int ldw = resident ? K : chunk * k2;
+    ist_sptr<float> ws = smem, wcs = smem + tile_n * ldw;
+    auto gen_any = [&](int r0, int nr, int ch0, int nch, ist_sptr<float> dst, int ld, int col0) {
+      if (tensor_cores) v2_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs);
+      else fused_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs, jb);
+    };
+    if (resident)
+      for (int c0 = 0; c0 < s.ci; c0 += chunk)
+        gen_any(n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, c0 * k2);
+    else
+      for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y)
+        for (int c0 = 0; c0 < s.ci; c0 += chunk) {
+          gen_any(n0, tile_n, c0, min(chunk, s.ci - c0), ws, ldw, 0);
+          __syncthreads();
+        }
+    if (threadIdx.x == 0) sink[blockIdx.y * gridDim.x + blockIdx.x] = ws[0];
+  } else {
+    const int ldw = tile_n * k2;
+    ist_sptr<float> ws = smem, wcs = smem + (resident ? s.co : chunk) * ldw;
+    auto gen_any = [&](int r0, int nr, int ch0, int nch, ist_sptr<float> dst, int ld, int col0) {
+      if (tensor_cores) v2_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs);
+      else fused_generate_tile(g, f, r0, nr, ch0, nch, dst, ld, col0, wcs, jb);
+    };
+    if (resident)
+      for (int o0 = 0; o0 < s.co; o0 += chunk)
+        gen_any(o0, min(chunk, s.co - o0), n0, tile_n, ws + o0 * ldw, ldw, 0);
+    else
+      for (int mt = blockIdx.y; mt < mtiles; mt += gridDim.y)
+        for (int o0 = 0; o0 < s.co; o0 += chunk) {
+          gen_any(o0, min(chunk, s.co - o0), n0, tile_n, ws, ldw, 0);
+          __syncthreads();
+        }
+    if (threadIdx.x == 0) sink[blockIdx.y * gridDim.x + blockIdx.x] = ws[0];
+  }
+}
+
 /* ---- Weight gradient. dW (co × K) partial over M split blockIdx.z: a 32 × 128 tile per CTA. */
 __global__ void __launch_bounds__(V1_THREADS) gconv_fused_wgrad_dw(ist_conv_shape s, const float *dy,
                                                                    const float *x, float *dw_part, int m_per_split) {
@@ -274,68 +331,24 @@ __global__ void gconv_fused_gen_wc(ist_gen_shape g, const float *wb, const float
   }
 }
 
-/* dV[o, j] += Σ_kk dW[o, kk]·Wc[j, kk]. */
-__global__ void gconv_fused_grad_v(ist_gen_shape g, const float *dw, const float *wc, float *dv) {
-  const int64_t K = (int64_t)g.ci * g.k2, n = (int64_t)g.co * g.bc;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int o = (int)(i / g.bc), j = (int)(i % g.bc);
-    float acc = 0.0f;
-    for (int64_t q = 0; q < K; q++) acc += dw[o * K + q] * wc[j * K + q];
-    dv[i] += acc;
-  }
-}
-
-/* dWc[j, kk] = Σ_o V[o, j]·dW[o, kk]. */
-__global__ void gconv_fused_grad_wc(ist_gen_shape g, const float *dw, const float *v, float *dwc) {
-  const int64_t K = (int64_t)g.ci * g.k2, n = (int64_t)g.bc * K;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int j = (int)(i / K);
-    const int64_t q = i % K;
-    float acc = 0.0f;
-    for (int o = 0; o < g.co; o++) acc += v[(int64_t)o * g.bc + j] * dw[o * K + q];
-    dwc[i] = acc;
-  }
-}
-
-/* dU_j[c, b] += Σ_t dWc_j[c, t]·Wb_j[b, t]. */
-__global__ void gconv_fused_grad_u(ist_gen_shape g, const float *dwc, const float *wb, float *du) {
-  const int64_t n = (int64_t)g.nb * g.ci * g.bi;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int b = (int)(i % g.bi);
-    const int64_t jc = i / g.bi; /* j·ci + c */
-    const int j = (int)(jc / g.ci);
-    float acc = 0.0f;
-    for (int t = 0; t < g.k2; t++) acc += dwc[jc * g.k2 + t] * wb[((int64_t)j * g.bi + b) * g.k2 + t];
-    du[i] += acc;
-  }
-}
-
-/* dWb_j[b, t] += Σ_c U_j[c, b]·dWc_j[c, t]. */
-__global__ void gconv_fused_grad_wb(ist_gen_shape g, const float *dwc, const float *u, float *dwb) {
-  const int64_t n = (int64_t)g.nb * g.bi * g.k2;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int t = (int)(i % g.k2), b = (int)(i / g.k2 % g.bi), j = (int)(i / ((int64_t)g.k2 * g.bi));
-    float acc = 0.0f;
-    for (int c = 0; c < g.ci; c++)
-      acc += u[((int64_t)j * g.ci + c) * g.bi + b] * dwc[((int64_t)j * g.ci + c) * g.k2 + t];
-    dwb[i] += acc;
-  }
-}
-
 /* dst[i] += src[i]. */
 __global__ void gconv_fused_accumulate(int64_t n, const float *src, float *dst) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     dst[i] += src[i];
 }
 
-#include "kernels/cuda/gconv_fused_v2.cuh"
-static_assert(V1_THREADS == V2_THREADS, "launch_planned launches every version with V1_THREADS");
+
+}  // namespace
 
 /* ================================ host side ================================ */
 
 static size_t g_resident_limit = 0; /* 0: the device's opt-in limit */
 
 extern "C" void ist_cuda_gconv_fused_set_resident_limit(size_t bytes) { g_resident_limit = bytes; }
+
+static unsigned g_grid_m = 0; /* 0: one wave (resident) or one CTA per M tile (chunked) */
+
+extern "C" void ist_cuda_gconv_fused_set_grid_m(unsigned ctas) { g_grid_m = ctas; }
 
 static size_t resident_limit(void) {
   return g_resident_limit ? g_resident_limit : (size_t)ist_cuda_smem_optin();
@@ -379,48 +392,77 @@ static int chunk_channels(int k2, int limit) {
   return nc > limit ? limit : nc;
 }
 
-/* Grid rows (persistent M tiles): enough CTAs to fill the device, at most one per M tile. */
-static unsigned grid_m(int mtiles, int ntiles) {
-  long long want = (long long)ist_cuda_sm_count() * FUSED_CTAS_PER_SM / (ntiles > 0 ? ntiles : 1);
+/* Grid rows (persistent M tiles): one wave of CTAs (as many per SM as their shared memory allows,
+ * at most FUSED_CTAS_PER_SM; Hopper's per-block opt-in limit is about its per-SM capacity), at most
+ * one per M tile. */
+static unsigned grid_m(int mtiles, int ntiles, size_t smem_bytes) {
+  long long per_sm = smem_bytes ? (long long)ist_cuda_smem_optin() / (long long)smem_bytes : FUSED_CTAS_PER_SM;
+  if (per_sm < 1) per_sm = 1;
+  if (per_sm > FUSED_CTAS_PER_SM) per_sm = FUSED_CTAS_PER_SM;
+  long long want = (long long)ist_cuda_sm_count() * per_sm / (ntiles > 0 ? ntiles : 1);
   if (want < 1) want = 1;
   if (want > mtiles) want = mtiles;
   if (want > MAX_GRID_Y) want = MAX_GRID_Y;
   return (unsigned)want;
 }
 
-extern "C" void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s,
-                                          const ist_gen_shape *g, ist_fused_plan *p) {
-  const int k2 = g->k2, K = s->ci * k2, v1 = version == IST_FUSED_V1;
+extern "C" void ist_cuda_gconv_fused_plan(int version, ist_fused_precision precision, int backward_data,
+                                          const ist_conv_shape *s, const ist_gen_shape *g, ist_fused_plan *p) {
+  const int k2 = g->k2, K = s->ci * k2, v1 = version == IST_FUSED_V1, bf16 = !v1 && precision == IST_PREC_BF16;
   const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
   const int ntiles = ist_fused_tiles(backward_data ? s->ci : s->co, tile_n);
   const int mtiles = ist_fused_tiles(backward_data ? ist_fused_in_pixels(s) : ist_fused_out_pixels(s), tile_m);
-  size_t stream, w_res, w_chunk;
+  /* Shared floats: always (input tiles), generation scratch, W resident or one chunk of it. */
+  size_t inputs, scratch, w_res, w_chunk;
+  int kpad = 0;
   if (!backward_data) {
-    const int nc = chunk_channels(k2, s->ci), cols = nc * k2, nchunks = ist_fused_tiles(s->ci, nc);
+    const int nc = chunk_channels(k2, s->ci), cols = nc * k2;
     p->chunk = nc;
     p->jb = gen_rows(cols);
+    scratch = (size_t)p->jb * cols;
     if (v1) {
-      stream = (size_t)cols * V1_TILE_M + (size_t)p->jb * cols;
+      inputs = (size_t)cols * V1_TILE_M;
       w_res = (size_t)V1_TILE_N * K;
       w_chunk = (size_t)V1_TILE_N * cols;
     } else {
-      const int kpad = v2_round_up(cols, V2_KSTEP);
-      stream = (size_t)kpad * V2_LDX + (size_t)p->jb * cols;
-      w_res = (size_t)V2_TILE_N * (nchunks * kpad + V2_W_PAD);
-      w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
+      kpad = v2_round_up(cols, V2_KSTEP);
+      inputs = 2 * (size_t)kpad * V2_LDX; /* double-buffered */
+      const int width = v2_resident_width(s->ci, nc, k2);
+      if (!bf16) {
+        w_res = (size_t)V2_TILE_N * (width + V2_W_PAD);
+        w_chunk = (size_t)V2_TILE_N * (kpad + V2_W_PAD);
+      } else { /* + the FP32 chunk it generates into; W itself in BF16 (half a float per element) */
+        scratch += (size_t)V2_TILE_N * cols;
+        w_res = (size_t)V2_TILE_N * (width + V2_H_PAD) / 2;
+        w_chunk = (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2;
+      }
     }
   } else {
     const int no = chunk_channels(k2, s->co), ldw = tile_n * k2;
     p->chunk = no;
     p->jb = gen_rows(ldw);
-    stream = (v1 ? (size_t)no * k2 * V1_TILE_M : (size_t)v2_round_up(no * k2, V2_KSTEP) * V2_LDX) + (size_t)p->jb * ldw;
-    w_res = (size_t)s->co * ldw;
-    w_chunk = (size_t)no * ldw;
+    scratch = (size_t)p->jb * ldw;
+    if (v1) {
+      inputs = (size_t)no * k2 * V1_TILE_M;
+      w_res = (size_t)s->co * ldw;
+      w_chunk = (size_t)no * ldw;
+    } else { /* the FP32 chunk generated, then W transposed, [channel][(o, t)]: FP32 or BF16 */
+      kpad = v2_round_up(no * k2, V2_KSTEP);
+      inputs = 2 * (size_t)kpad * V2_LDX;
+      scratch += (size_t)no * ldw;
+      const int width = v2_resident_width(s->co, no, k2);
+      w_res = bf16 ? (size_t)V2_TILE_N * (width + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (width + V2_W_PAD);
+      w_chunk = bf16 ? (size_t)V2_TILE_N * (kpad + V2_H_PAD) / 2 : (size_t)V2_TILE_N * (kpad + V2_W_PAD);
+    }
   }
-  p->resident = (stream + w_res) * sizeof(float) <= resident_limit();
-  p->smem_bytes = (stream + (p->resident ? w_res : w_chunk)) * sizeof(float);
+  if (!v1) scratch += V2_GEN_SCRATCH - (size_t)p->jb * (backward_data ? tile_n * k2 : p->chunk * k2); /* v2 generates on the tensor cores */
+  const size_t res_scratch = !v1 && v2_scratch_in_inputs(1, kpad, (int)scratch) ? 0 : scratch;
+  p->resident = (inputs + res_scratch + w_res) * sizeof(float) <= resident_limit();
+  p->smem_bytes = (p->resident ? inputs + res_scratch + w_res : inputs + scratch + w_chunk) * sizeof(float);
+  if (!v1) p->jb = V2_GEN_JB;
   p->grid_x = (unsigned)ntiles;
-  p->grid_y = p->resident ? grid_m(mtiles, ntiles) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
+  p->grid_y = p->resident ? grid_m(mtiles, ntiles, p->smem_bytes) : (unsigned)(mtiles < MAX_GRID_Y ? mtiles : MAX_GRID_Y);
+  if (g_grid_m && g_grid_m < p->grid_y) p->grid_y = g_grid_m;
   p->generations = p->resident ? (double)p->grid_y : (double)mtiles;
 }
 
@@ -450,7 +492,7 @@ static void run_fused(int version, ist_fused_precision precision, int backward_d
     return;
   }
   ist_fused_plan p;
-  ist_cuda_gconv_fused_plan(version, backward_data, s, g, &p);
+  ist_cuda_gconv_fused_plan(version, precision, backward_data, s, g, &p);
   const int bf16 = precision == IST_PREC_BF16;
   if (version == IST_FUSED_V1) {
     if (backward_data) launch_planned(gconv_fused_v1_backward_data, p, "gconv_fused_v1_backward_data", s, g, f, in, out);
@@ -461,8 +503,8 @@ static void run_fused(int version, ist_fused_precision precision, int backward_d
     else
       launch_planned(gconv_fused_v2_backward_data<IST_PREC_TF32>, p, "gconv_fused_v2_backward_data tf32", s, g, f, in, out);
   } else {
-    if (bf16) launch_planned(gconv_fused_v2_forward<IST_PREC_BF16>, p, "gconv_fused_v2_forward bf16", s, g, f, in, out);
-    else launch_planned(gconv_fused_v2_forward<IST_PREC_TF32>, p, "gconv_fused_v2_forward tf32", s, g, f, in, out);
+    if (bf16) launch_planned(gconv_fused_v2_forward_bf16, p, "gconv_fused_v2_forward bf16", s, g, f, in, out);
+    else launch_planned(gconv_fused_v2_forward_tf32, p, "gconv_fused_v2_forward tf32", s, g, f, in, out);
   }
 }
 
@@ -476,6 +518,36 @@ extern "C" void ist_cuda_gconv_fused_backward_data(int version, ist_fused_precis
                                                    const ist_conv_shape *s, const ist_gen_shape *g,
                                                    const ist_fused_factors *f, const float *dy, float *dx) {
   run_fused(version, precision, 1, s, g, f, dy, dx);
+}
+
+extern "C" size_t ist_cuda_gconv_fused_sink_floats(int version, int backward_data, const ist_conv_shape *s,
+                                                   const ist_gen_shape *g) {
+  ist_fused_plan p;
+  ist_cuda_gconv_fused_plan(version, version == IST_FUSED_V1 ? IST_PREC_FP32 : IST_PREC_TF32, backward_data, s, g, &p);
+  return (size_t)p.grid_x * p.grid_y;
+}
+
+extern "C" void ist_cuda_gconv_fused_generate_only(int version, int backward_data, const ist_conv_shape *s,
+                                                   const ist_gen_shape *g, const ist_fused_factors *f, float *sink) {
+  ist_fused_plan p;
+  ist_cuda_gconv_fused_plan(version, version == IST_FUSED_V1 ? IST_PREC_FP32 : IST_PREC_TF32, backward_data, s, g, &p);
+  const int v1 = version == IST_FUSED_V1, k2 = g->k2;
+  const int tile_n = v1 ? V1_TILE_N : V2_TILE_N, tile_m = v1 ? V1_TILE_M : V2_TILE_M;
+  size_t floats;
+  if (!backward_data) {
+    const int cols = p.chunk * k2;
+    floats = (size_t)tile_n * (p.resident ? (size_t)s->ci * k2 : (size_t)cols) + (v1 ? (size_t)p.jb * cols : V2_GEN_SCRATCH);
+  } else {
+    const int ldw = tile_n * k2;
+    floats = (size_t)(p.resident ? s->co : p.chunk) * ldw + (v1 ? (size_t)p.jb * ldw : V2_GEN_SCRATCH);
+  }
+  const size_t bytes = floats * sizeof(float);
+  allow_smem(gconv_fused_generate_only, bytes, "gconv_fused_generate_only");
+  IST_LAUNCH(gconv_fused_generate_only, dim3(p.grid_x, p.grid_y), V1_THREADS, bytes, ist_cuda_stream(), *s, *g, *f,
+             backward_data, tile_n, tile_m, p.chunk, p.resident, p.jb, !v1, sink);
+  IST_CUDA_CHECK_LAUNCH("gconv_fused_generate_only v%d %s n=%d ci=%d %dx%d co=%d k=%d bi=%d bc=%d resident=%d", version,
+                        backward_data ? "backward-data" : "forward", s->n, s->ci, s->h, s->w, s->co, s->k, g->bi,
+                        g->bc, p.resident);
 }
 
 /* Split-M partials of dW: a function of the shape only, so ws sizing and the op agree. */
@@ -537,7 +609,13 @@ extern "C" void ist_cuda_gconv_fused_backward_weights(const ist_conv_shape *s, c
     IST_LAUNCH(gconv_fused_sum_splits, simple_blocks(cok), SIMPLE_THREADS, 0, st, cok, splits, ws + L.part, dw);
     IST_CUDA_CHECK_LAUNCH("gconv_fused_sum_splits co=%d K=%d splits=%d", s->co, K, splits);
   }
-  /* SPEC §2 backward: through level 2, then level 1. */
+  /* SPEC §2 backward, through level 2 then level 1, as cuBLAS GEMMs in FP32 (row-major matrices as
+   * their column-major transposes; cuBLAS's results are deterministic). */
+  cublasHandle_t h = ist_cuda_blas();
+  cublasMath_t keep = CUBLAS_DEFAULT_MATH;
+  IST_CUBLAS_CHECK(cublasGetMathMode(h, &keep), "gconv_fused_backward_weights: math mode");
+  IST_CUBLAS_CHECK(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), "gconv_fused_backward_weights: FP32 math");
+  const float one = 1.0f, zero = 0.0f;
   const float *dwc_l1 = dw;
   if (g->level2) {
     const float *wc_full = wc;
@@ -546,21 +624,26 @@ extern "C" void ist_cuda_gconv_fused_backward_weights(const ist_conv_shape *s, c
       IST_CUDA_CHECK_LAUNCH("gconv_fused_gen_wc nb=%d ci=%d k2=%d bi=%d", g->nb, g->ci, g->k2, g->bi);
       wc_full = ws + L.wc;
     }
-    IST_LAUNCH(gconv_fused_grad_v, simple_blocks((int64_t)g->co * g->bc), SIMPLE_THREADS, 0, st, *g, dw, wc_full, dv);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_v co=%d bc=%d K=%d", g->co, g->bc, K);
-    IST_LAUNCH(gconv_fused_grad_wc, simple_blocks(nbk), SIMPLE_THREADS, 0, st, *g, dw, v, ws + L.dwc);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_wc co=%d bc=%d K=%d", g->co, g->bc, K);
+    /* dV (co × bc) += dW (co × K) · Wcᵀ;  dWc (bc × K) = Vᵀ · dW */
+    IST_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, g->bc, g->co, K, &one, wc_full, K, dw, K, &one, dv, g->bc),
+                     "gconv_fused dV co=%d bc=%d K=%d", g->co, g->bc, K);
+    IST_CUBLAS_CHECK(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, K, g->bc, g->co, &one, dw, K, v, g->bc, &zero, ws + L.dwc, K),
+                     "gconv_fused dWc co=%d bc=%d K=%d", g->co, g->bc, K);
     dwc_l1 = ws + L.dwc;
   }
   if (g->level1) {
-    IST_LAUNCH(gconv_fused_grad_u, simple_blocks((int64_t)g->nb * g->ci * g->bi), SIMPLE_THREADS, 0, st, *g, dwc_l1,
-               wb, du);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_u nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
-    IST_LAUNCH(gconv_fused_grad_wb, simple_blocks((int64_t)g->nb * g->bi * g->k2), SIMPLE_THREADS, 0, st, *g, dwc_l1,
-               u, dwb);
-    IST_CUDA_CHECK_LAUNCH("gconv_fused_grad_wb nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
+    /* dU_j (ci × bi) += dWc_j (ci × k2) · Wb_jᵀ;  dWb_j (bi × k2) += U_jᵀ · dWc_j */
+    IST_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_T, CUBLAS_OP_N, g->bi, g->ci, g->k2, &one, wb, g->k2,
+                                               (long long)g->bi * g->k2, dwc_l1, g->k2, (long long)K, &one, du, g->bi,
+                                               (long long)g->ci * g->bi, g->nb),
+                     "gconv_fused dU nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
+    IST_CUBLAS_CHECK(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_T, g->k2, g->bi, g->ci, &one, dwc_l1, g->k2,
+                                               (long long)K, u, g->bi, (long long)g->ci * g->bi, &one, dwb, g->k2,
+                                               (long long)g->bi * g->k2, g->nb),
+                     "gconv_fused dWb nb=%d ci=%d bi=%d k2=%d", g->nb, g->ci, g->bi, g->k2);
   } else {
     IST_LAUNCH(gconv_fused_accumulate, simple_blocks(nbk), SIMPLE_THREADS, 0, st, nbk, dwc_l1, dwc);
     IST_CUDA_CHECK_LAUNCH("gconv_fused_accumulate dwc nb=%d K=%d", g->nb, K);
   }
+  IST_CUBLAS_CHECK(cublasSetMathMode(h, keep), "gconv_fused_backward_weights: restore math mode");
 }

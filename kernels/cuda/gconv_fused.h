@@ -58,6 +58,9 @@ size_t ist_cuda_gconv_fused_ws_floats(const ist_conv_shape *s, const ist_gen_sha
  * M tile it runs (generation paid once per CTA); above it, each K chunk is generated per M tile.
  * The default is the device's opt-in limit; tests lower it to exercise both modes. 0 restores. */
 void ist_cuda_gconv_fused_set_resident_limit(size_t bytes);
+/* At most `ctas` CTAs along M per channel tile (each then runs several M tiles in turn); 0 restores
+ * the default (one wave when resident, one CTA per M tile when chunked). For tests and tuning. */
+void ist_cuda_gconv_fused_set_grid_m(unsigned ctas);
 
 /* How a version runs a layer (forward, or backward_data): the CTA grid (channel tiles × persistent
  * M tiles), shared memory, whether the CTA's whole W tile stays resident (generated once per CTA)
@@ -71,8 +74,17 @@ typedef struct {
   size_t smem_bytes;
   double generations;
 } ist_fused_plan;
-void ist_cuda_gconv_fused_plan(int version, int backward_data, const ist_conv_shape *s, const ist_gen_shape *g,
-                               ist_fused_plan *p);
+void ist_cuda_gconv_fused_plan(int version, ist_fused_precision precision, int backward_data, const ist_conv_shape *s,
+                               const ist_gen_shape *g, ist_fused_plan *p);
+
+/* Generation alone, as the forward (backward_data = 0) or backward-data kernel of `version` runs it
+ * on this layer at FP32 / TF32 (same tiles, same count, no product; BF16 adds one conversion pass): the bench times it for the generation share
+ * of the fused kernel's time. sink: ist_cuda_gconv_fused_sink_floats floats; entry i gets the first
+ * element of CTA i's last generated W tile. */
+size_t ist_cuda_gconv_fused_sink_floats(int version, int backward_data, const ist_conv_shape *s,
+                                        const ist_gen_shape *g);
+void ist_cuda_gconv_fused_generate_only(int version, int backward_data, const ist_conv_shape *s,
+                                        const ist_gen_shape *g, const ist_fused_factors *f, float *sink);
 
 /* y = conv(x, W) with W generated in shared memory. */
 void ist_cuda_gconv_fused_forward(int version, ist_fused_precision precision, const ist_conv_shape *s,
@@ -81,8 +93,10 @@ void ist_cuda_gconv_fused_forward(int version, ist_fused_precision precision, co
 void ist_cuda_gconv_fused_backward_data(int version, ist_fused_precision precision, const ist_conv_shape *s,
                                         const ist_gen_shape *g, const ist_fused_factors *f, const float *dy,
                                         float *dx);
-/* Weight gradient through both levels: dW = dy ⋆ x (implicit GEMM, deterministic split-M in ws),
- * then dV += dW·Wcᵀ, dWc = Vᵀ·dW, dU_j += dWc_j·Wb_jᵀ, dWb_j += U_jᵀ·dWc_j; level 1 off: dwc += dWc.
+/* Weight gradient through both levels: dW = dy ⋆ x (own implicit-GEMM kernel, FP32, deterministic
+ * split-M partials in ws summed in order), then as small FP32 cuBLAS GEMMs on the backend's handle
+ * (its math mode is restored afterwards) dV += dW·Wcᵀ, dWc = Vᵀ·dW, dU_j += dWc_j·Wb_jᵀ,
+ * dWb_j += U_jᵀ·dWc_j; level 1 off: dwc += dWc.
  * Every gradient is accumulated (any may be NULL where its level is off). FP32 factors only. */
 void ist_cuda_gconv_fused_backward_weights(const ist_conv_shape *s, const ist_gen_shape *g, const float *dy,
                                            const float *x, const float *wb, const float *u, const float *wc,
