@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cmath>
 #include <cstdint>
@@ -71,7 +72,8 @@ enum OpKind {
   OP_ANY,
   OP_MMA_TF32,
   OP_MMA_BF16,
-  OP_LDMATRIX
+  OP_LDMATRIX,
+  OP_REDUCE /* arg: 0 add, 1 min, 2 max, 3 and, 4 or, 5 xor; width: 1 when signed */
 };
 struct WarpOp {
   int kind;
@@ -357,6 +359,21 @@ inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize
                          int l = __builtin_LINE()) {
   return ::ist_emu::shfl_(::ist_emu::OP_SHFL_XOR, mask, v, lane_mask, width, f, l);
 }
+/* sm_80's warp reductions of 32-bit integers. */
+#define IST_EMU_REDUCE(NAME, T, OPN)                                                                      \
+  inline T NAME(unsigned mask, T v, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {         \
+    return ::ist_emu::shfl_(::ist_emu::OP_REDUCE, mask, v, OPN, std::is_signed<T>::value ? 1 : 0, f, l); \
+  }
+IST_EMU_REDUCE(__reduce_add_sync, unsigned, 0)
+IST_EMU_REDUCE(__reduce_add_sync, int, 0)
+IST_EMU_REDUCE(__reduce_min_sync, unsigned, 1)
+IST_EMU_REDUCE(__reduce_min_sync, int, 1)
+IST_EMU_REDUCE(__reduce_max_sync, unsigned, 2)
+IST_EMU_REDUCE(__reduce_max_sync, int, 2)
+IST_EMU_REDUCE(__reduce_and_sync, unsigned, 3)
+IST_EMU_REDUCE(__reduce_or_sync, unsigned, 4)
+IST_EMU_REDUCE(__reduce_xor_sync, unsigned, 5)
+#undef IST_EMU_REDUCE
 inline unsigned __ballot_sync(unsigned mask, int pred, const char *f = __builtin_FILE(), int l = __builtin_LINE()) {
   return ::ist_emu::vote_(::ist_emu::OP_BALLOT, mask, pred, f, l);
 }
@@ -371,7 +388,15 @@ inline int __any_sync(unsigned mask, int pred, const char *f = __builtin_FILE(),
  * see each other's global writes through these fences and the atomics. */
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#if defined(__x86_64__) || defined(__i386__)
 inline long long clock64() { return (long long)__builtin_ia32_rdtsc(); }
+#else
+inline long long clock64() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+#endif
 template <class T>
 inline T __ldg(const T *p) {
   return *p;
