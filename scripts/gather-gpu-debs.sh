@@ -6,7 +6,7 @@
 #
 #   scripts/gather-gpu-debs.sh [DIR] [--no-dataset]
 #
-# --no-dataset leaves out FashionMNIST (31 MB of the ~47 MB): the tests that train on it then skip.
+# --no-dataset leaves out FashionMNIST (31 MB of the ~44 MB): the tests that train on it then skip.
 # SVHN (libmatio pulls HDF5) and MPI (OpenMPI) stay out: those optional features build off there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ dataset=1
 for a in "$@"; do
   case "$a" in
     --no-dataset) dataset=0 ;;
-    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     -*) echo "gather-gpu-debs.sh: unknown flag $a" >&2; exit 2 ;;
     *) dir=$a ;;
   esac

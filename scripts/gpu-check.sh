@@ -14,9 +14,10 @@
 #   --skip STEPS   leave steps out: env unpack build tests memcheck racecheck synccheck bench
 #   --build-dir D  default build-gpucheck (git-ignored, reused when present)
 #   --scale F      multiply every step's limit by F (a slow machine: the CPU proof in a chroot)
+#   --full-bench   bench_fused_conv's full sweep (default --quick, to fit one device call)
 #
 # OUT_DIR receives at most 8 files: summary.txt, steps.csv, logs.tar.gz (every step's log, the
-# CTest JUnit report), and one CSV per GPU benchmark that wrote one.
+# CTest JUnit report), and up to 5 CSVs of the GPU benchmarks.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -158,16 +159,27 @@ step_sanitizer() {
   exit $rc
 }
 
+# The GPU benchmarks and their arguments (each writes its CSVs into the folder it is given).
+bench_args() {
+  local dir=$2
+  case "$1" in
+    bench_fused_conv) echo "--out $dir${QUICK_BENCH:+ --quick}" ;;
+    bench_train_step) echo "--csv $dir/bench_train_step.csv" ;;
+  esac
+}
+GPU_BENCHES=(bench_fused_conv bench_train_step)
+
 step_bench() {
   [ "$HAVE_GPU" = 1 ] || skip "no GPU"
-  local ran=0 failed=0 b exe notes=""
-  # The GPU benchmarks: each runs only if built, in a folder of its own; the CSVs it writes come back.
-  for b in bench_fused_conv bench_train_step; do
+  local ran=0 failed=0 b exe notes="" args
+  # Each runs only if built, in a folder of its own; the CSVs it writes there come back.
+  for b in "${GPU_BENCHES[@]}"; do
     exe="$BUILD/$b"
     [ -x "$exe" ] || { notes="$notes $b:not-built"; continue; }
     mkdir -p "$WORK/$b" && ran=$((ran + 1))
-    echo "== $b"
-    if (cd "$WORK/$b" && "$exe" --csv "$WORK/$b/$b.csv") 2>&1 | tee "$WORK/$b.out"; then
+    read -ra args <<<"$(bench_args "$b" "$WORK/$b")"
+    echo "== $b ${args[*]}"
+    if (cd "$WORK/$b" && "$exe" "${args[@]}") 2>&1 | tee "$WORK/$b.out"; then
       notes="$notes $b:ok"
     else
       failed=$((failed + 1)) && notes="$notes $b:FAILED"
@@ -194,6 +206,7 @@ BUDGET=540
 BUILD="$ROOT/build-gpucheck"
 SKIP=","
 SCALE=1
+QUICK_BENCH=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --debs) DEBS=$(realpath -m "$2"); shift 2 ;;
@@ -201,7 +214,8 @@ while [ $# -gt 0 ]; do
     --skip) SKIP=",$2,"; shift 2 ;;
     --build-dir) BUILD=$(realpath -m "$2"); shift 2 ;;
     --scale) SCALE=$2; shift 2 ;;
-    -h | --help) sed -n '2,21p' "$SELF" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --full-bench) QUICK_BENCH=""; shift ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$SELF"; exit 0 ;;
     -*) echo "gpu-check.sh: unknown flag $1 (--help)" >&2; exit 2 ;;
     *) OUT=$1; shift ;;
   esac
@@ -223,7 +237,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU ' 
 export LD_LIBRARY_PATH="$PREFIX/rt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 [ -z "${INSITU_FASHION_MNIST:-}" ] && [ -d "$PREFIX/usr/share/datasets/fashion-mnist" ] &&
   export INSITU_FASHION_MNIST="$PREFIX/usr/share/datasets/fashion-mnist"
-export PATH ROOT SELF WORK PREFIX BUILD HAVE_GPU DEBS
+export PATH ROOT SELF WORK PREFIX BUILD HAVE_GPU DEBS QUICK_BENCH
 export PYTHONUNBUFFERED=1
 
 declare -A STATUS SECS NOTE
@@ -263,8 +277,12 @@ for s in "${STEPS[@]}"; do
 done
 
 # ---- results: the benchmarks' CSVs, the logs bundled, the summary last
-for b in bench_fused_conv bench_train_step; do
-  for f in "$WORK/$b"/*.csv; do [ -f "$f" ] && cp "$f" "$OUT/$(basename "$f")"; done
+# At most 8 files come back from a device call: 3 of ours, then up to 5 CSVs (all are in the tar).
+ncsv=0
+for b in "${GPU_BENCHES[@]}"; do
+  for f in "$WORK/$b"/*.csv; do
+    [ -f "$f" ] && [ "$ncsv" -lt 5 ] && cp "$f" "$OUT/$(basename "$f")" && ncsv=$((ncsv + 1))
+  done
 done
 {
   echo "step,status,seconds,note"
@@ -273,7 +291,7 @@ done
 tar -czf "$OUT/logs.tar.gz" -C "$WORK" . 2>/dev/null
 
 # The benchmarks' tables, then the summary: the end of the output is what a device call returns.
-for b in bench_fused_conv bench_train_step; do
+for b in "${GPU_BENCHES[@]}"; do
   [ -f "$WORK/$b.out" ] && { echo; echo "== $b"; tail -n 40 "$WORK/$b.out"; }
 done
 fails=0

@@ -26,6 +26,9 @@ inline bool have_fashion_mnist() {
   return stat((dir + "/t10k-labels-idx1-ubyte.gz").c_str(), &st) == 0;
 }
 
+// Whether gnuplot (the plots of explore, analyze and hw) is on the PATH.
+inline bool have_gnuplot() { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
+
 struct Result {
   int code;
   std::string out;
