@@ -42,7 +42,7 @@ static ist_status time_step(const char *setting, ist_conv_exec exec, int batch, 
     double t0 = now_s();
     ist_model_zero_grad(&m);
     m.forward(&m, batch, 1);
-    m.be->cross_entropy(batch, m.classes, m.logits, m.labels, m.dlogits, NULL);
+    m.be->cross_entropy(batch, m.classes, m.logits, m.labels, m.dlogits, m.loss_sum, m.hits);
     m.backward(&m, batch);
     if (cfg.global.generated) ist_ortho_total(&m, 0.01f);
     ist_radam_step(&opt, &m);

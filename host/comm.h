@@ -1,7 +1,7 @@
 /* Communication between data-parallel ranks: one process per CPU or GPU, started by mpirun or
  * Slurm's srun. "none" is the single process; "mpi" all-reduces host memory with MPI (OpenMPI);
- * "nccl" all-reduces with NCCL on the GPU (the unique id travels over MPI), staging host buffers
- * through device memory. Every call is collective: all ranks make it, in the same order. */
+ * "nccl" all-reduces with NCCL on the GPU (the unique id travels over MPI): device buffers in
+ * place on the compute stream, host buffers staged through device memory. Every call is collective: all ranks make it, in the same order. */
 #ifndef IST_COMM_H
 #define IST_COMM_H
 #include <stdint.h>
@@ -18,8 +18,14 @@ struct ist_comm {
   int rank, size;
   int64_t bytes_reduced; /* payload all-reduced so far (per rank) */
   int agreed_error;      /* the last failure is known to every rank (all exit cleanly, none waits) */
+  int local_rank;        /* the rank among those on this node (picks this rank's GPU) */
   /* buf[0..n) ← its sum over the ranks. */
   ist_status (*allreduce_f32)(ist_comm *c, float *buf, int64_t n);
+  /* The same on device memory, in place, without host staging and without waiting: ordered on
+   * `stream` (the CUDA backend's compute stream, set by the program). NULL when the communicator
+   * only reduces host memory (none, mpi). */
+  ist_status (*allreduce_device_f32)(ist_comm *c, float *dev_buf, int64_t n);
+  void *stream;
   ist_status (*allreduce_f64)(ist_comm *c, double *buf, int64_t n);
   /* bytes of buf ← rank root's. */
   ist_status (*broadcast)(ist_comm *c, void *buf, int64_t bytes, int root);
@@ -45,6 +51,8 @@ ist_status ist_comm_mpi_create(ist_comm **out);
 ist_status ist_comm_nccl_create(ist_comm **out);
 /* MPI_Init (once) with errors returned, not aborting; this process's rank and the world size. */
 ist_status ist_mpi_init(int *rank, int *size);
+/* This process's rank among the ranks on its node (after ist_mpi_init). */
+int ist_mpi_local_rank(void);
 
 #ifdef __cplusplus
 }

@@ -66,6 +66,17 @@ ist_status ist_mpi_init(int *rank, int *size) {
   return IST_OK;
 }
 
+int ist_mpi_local_rank(void) {
+  int rank = 0, local = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm node;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+  }
+  return local;
+}
+
 ist_status ist_comm_mpi_create(ist_comm **out) {
   ist_comm *c = calloc(1, sizeof *c);
   if (!c) return ist_fail(IST_ERR_MEMORY, "out of memory");
@@ -76,6 +87,7 @@ ist_status ist_comm_mpi_create(ist_comm **out) {
     free(c);
     return st;
   }
+  c->local_rank = ist_mpi_local_rank();
   *out = c;
   return IST_OK;
 }

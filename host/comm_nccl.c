@@ -1,7 +1,7 @@
 /* The NCCL communicator (GPU ranks): one GPU per process, chosen by the node-local rank; NCCL's
  * unique id is made on rank 0 and broadcast over MPI, then every collective runs on one CUDA
- * stream. Device buffers are reduced in place; host buffers (the CPU backend's) go through a
- * device staging buffer. */
+ * stream. Device buffers are reduced in place (allreduce_device_f32: on the program's compute
+ * stream, no host wait); host buffers (the CPU backend's) go through a device staging buffer. */
 #include <cuda_runtime.h>
 #include <mpi.h>
 #include <nccl.h>
@@ -80,6 +80,15 @@ static ist_status nccl_allreduce_f64(ist_comm *c, double *buf, int64_t n) {
   c->bytes_reduced += n * 8;
   return IST_OK;
 }
+/* Device memory in place, on the program's compute stream: ordered after the ops that produced
+ * buf and before those that read it, with no host wait. */
+static ist_status nccl_allreduce_device_f32(ist_comm *c, float *buf, int64_t n) {
+  nccl_impl *ni = c->impl;
+  cudaStream_t s = c->stream ? (cudaStream_t)c->stream : ni->stream;
+  IST_TRY(nccl_check(ncclAllReduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, ni->comm, s), "all-reduce"));
+  c->bytes_reduced += n * 4;
+  return c->stream ? IST_OK : cuda_check(cudaStreamSynchronize(s), "stream synchronize");
+}
 static ist_status nccl_broadcast(ist_comm *c, void *buf, int64_t bytes, int root) {
   coll_arg a = {(size_t)bytes, ncclUint8, root};
   return on_device(c, buf, (size_t)bytes, c->rank == root, op_broadcast, &a);
@@ -118,18 +127,19 @@ ist_status ist_comm_nccl_create(ist_comm **out) {
     return ist_fail(IST_ERR_MEMORY, "out of memory");
   }
   *c = (ist_comm){.kind = "nccl", .allreduce_f32 = nccl_allreduce_f32, .allreduce_f64 = nccl_allreduce_f64,
+                  .allreduce_device_f32 = nccl_allreduce_device_f32,
                   .broadcast = nccl_broadcast, .barrier = nccl_barrier, .destroy = nccl_destroy, .abort = nccl_abort, .impl = n};
   ist_status st = ist_mpi_init(&c->rank, &c->size);
-  /* The node-local rank picks the GPU: ranks sharing a node share its memory domain. */
-  MPI_Comm node;
-  int local = 0, devices = 0;
-  if (st == IST_OK && MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
-    MPI_Comm_rank(node, &local);
-    MPI_Comm_free(&node);
-  }
+  /* The node-local rank picks the GPU (one per rank; the program's CUDA backend then starts on
+   * the same one, ist_backend_cuda_init(local_rank)). */
+  int devices = 0;
+  if (st == IST_OK) c->local_rank = ist_mpi_local_rank();
   if (st == IST_OK) st = cuda_check(cudaGetDeviceCount(&devices), "device count");
   if (st == IST_OK && devices < 1) st = ist_fail(IST_ERR_STATE, "--comm nccl: no CUDA device on rank %d", c->rank);
-  if (st == IST_OK) st = cuda_check(cudaSetDevice(local % devices), "set device");
+  if (st == IST_OK && c->local_rank >= devices)
+    st = ist_fail(IST_ERR_STATE, "--comm nccl: rank %d is node-local rank %d, but its node has %d GPUs (one per rank)",
+                  c->rank, c->local_rank, devices);
+  if (st == IST_OK) st = cuda_check(cudaSetDevice(c->local_rank), "set device");
   if (st == IST_OK) st = cuda_check(cudaStreamCreateWithFlags(&n->stream, cudaStreamNonBlocking), "stream create");
   ncclUniqueId id;
   if (st == IST_OK && c->rank == 0) st = nccl_check(ncclGetUniqueId(&id), "unique id");

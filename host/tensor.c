@@ -1,7 +1,8 @@
 /* Tensor views and arena allocation. */
 #include "host/tensor.h"
 
-#include <stdlib.h>
+#include "kernels/backend.h"
+
 #include <string.h>
 
 #define IST_ALIGN 64
@@ -11,22 +12,27 @@ void ist_arena_measure(ist_arena *a) {
   a->measuring = 1;
 }
 
-ist_status ist_arena_create(ist_arena *a, size_t bytes, ist_device device) {
+ist_status ist_arena_create(ist_arena *a, size_t bytes, const ist_backend *be) {
   memset(a, 0, sizeof *a);
-  if (device != IST_CPU)
-    return ist_fail(IST_ERR_ARG, "arena: device %d has no allocator in this build", (int)device);
   size_t rounded = (bytes + IST_ALIGN - 1) / IST_ALIGN * IST_ALIGN;
   if (rounded == 0) rounded = IST_ALIGN;
-  a->base = aligned_alloc(IST_ALIGN, rounded);
-  if (!a->base) return ist_fail(IST_ERR_MEMORY, "arena: cannot allocate %zu bytes", rounded);
-  memset(a->base, 0, rounded);
+  a->base = be->alloc(rounded);
+  if (!a->base) return ist_fail(IST_ERR_MEMORY, "arena: cannot allocate %zu bytes of %s memory", rounded, be->name);
   a->cap = rounded;
-  a->device = device;
+  a->device = (ist_device)be->device;
+  a->be = be;
   return IST_OK;
 }
 
+void ist_arena_view(ist_arena *a, void *base, size_t bytes, ist_device device) {
+  memset(a, 0, sizeof *a);
+  a->base = base;
+  a->cap = bytes;
+  a->device = device;
+}
+
 void ist_arena_destroy(ist_arena *a) {
-  free(a->base);
+  if (a->be) a->be->free(a->base);
   memset(a, 0, sizeof *a);
 }
 

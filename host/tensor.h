@@ -24,19 +24,26 @@ typedef struct {
   ist_device device;
 } ist_tensor;
 
-/* One block of memory handed out in aligned pieces. An arena created with
- * ist_arena_measure() hands out no memory: it only adds up the sizes asked for, so the
- * same layout code can size the real arena before anything is allocated. */
+struct ist_backend;
+
+/* One block of a backend's memory (one allocation: whole-arena ops such as zero_grad, the
+ * gradient all-reduce and the optimizer step rely on it) handed out in aligned pieces. An arena
+ * created with ist_arena_measure() hands out no memory: it only adds up the sizes asked for, so
+ * the same layout code can size the real arena before anything is allocated. */
 typedef struct {
   uint8_t *base;
   size_t cap;
   size_t used;
   int measuring;
   ist_device device;
+  const struct ist_backend *be; /* the owner of base (NULL: measuring, or a view into another arena) */
 } ist_arena;
 
 void ist_arena_measure(ist_arena *a);
-ist_status ist_arena_create(ist_arena *a, size_t bytes, ist_device device);
+/* bytes of be's memory, zeroed. */
+ist_status ist_arena_create(ist_arena *a, size_t bytes, const struct ist_backend *be);
+/* An arena over [base, base + bytes) of memory another arena owns (destroying it frees nothing). */
+void ist_arena_view(ist_arena *a, void *base, size_t bytes, ist_device device);
 void ist_arena_destroy(ist_arena *a);
 /* Returns 64-byte-aligned zeroed memory, or NULL when measuring; fails when the arena is full. */
 ist_status ist_arena_alloc(ist_arena *a, size_t bytes, void **out);

@@ -8,16 +8,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "host/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 /* Sums over data-parallel ranks, on host memory: sum(ctx, buf, n) replaces buf[0..n) by its sum
- * over the `ranks` ranks (every rank calls it in the same order). */
+ * over the `ranks` ranks (every rank calls it in the same order). sum_device, when not NULL, does
+ * the same on backend memory, ordered after the ops issued so far (NCCL on the compute stream):
+ * a GPU backend uses it rather than staging its statistics through the host. */
 typedef struct {
   void (*sum)(void *ctx, double *buf, int n);
   void *ctx;
   int ranks;
+  void (*sum_device)(void *ctx, float *buf, int n);
 } ist_reducer;
 
 /* A 2-D convolution, NCHW, square kernel; weights (co × ci/groups × k × k). */
@@ -35,7 +40,8 @@ int ist_pool_out(int in, int k, int stride, int pad);
 /* Weight elements co·(ci/groups)·k² and fan-in (ci/groups)·k² of a conv. */
 int64_t ist_conv_weight_numel(const ist_conv_shape *s);
 int ist_conv_fan_in(const ist_conv_shape *s);
-/* Floats of scratch conv2d_forward/backward need (sized for the current thread count). */
+/* Floats of scratch the CPU's conv2d_forward/backward need (sized for the current thread count);
+ * models ask their backend (conv_ws_floats), whose kernels may need another amount. */
 size_t ist_conv_ws_floats(const ist_conv_shape *s);
 
 /* The generator of SPEC §2 for one layer: W (co × ci·k2) = V · {U_j · Wb_j}.
@@ -57,7 +63,7 @@ int64_t ist_gen_u_numel(const ist_gen_shape *g);  /* nb·ci·bi, or 0 */
 int64_t ist_gen_wc_numel(const ist_gen_shape *g); /* nb·ci·k2 (free Wc when level 1 is off; scratch otherwise) */
 int64_t ist_gen_v_numel(const ist_gen_shape *g);  /* co·bc, or 0 */
 
-/* Floats of scratch gconv_forward/backward need. */
+/* Floats of scratch the CPU's gconv_forward/backward need (models ask their backend). */
 size_t ist_gconv_ws_floats(const ist_conv_shape *s, const ist_gen_shape *g);
 /* Floats the factored forward keeps for the backward: t1 (level 1 on) and t2 (level 2 on). */
 int64_t ist_gconv_t1_numel(const ist_conv_shape *s, const ist_gen_shape *g);
@@ -66,6 +72,9 @@ int64_t ist_gconv_t2_numel(const ist_conv_shape *s, const ist_gen_shape *g);
  * (the 1×1 of level 1 runs at the input resolution, so it is scaled by h·w / (ho·wo)). */
 double ist_gconv_macs_materialized(const ist_conv_shape *s, const ist_gen_shape *g);
 double ist_gconv_macs_factored(const ist_conv_shape *s, const ist_gen_shape *g);
+/* Whether the factored execution needs at most `share` of the materialized one's multiply-adds
+ * (each backend's rule for "auto" is this with its own share). */
+int ist_gconv_factored_within(const ist_conv_shape *s, const ist_gen_shape *g, double share);
 
 /* The baselines of SPEC §6 as conv types whose weight is built from their own parameters
  * (p1, p2), then convolved densely (numerically the same conv as their usual two-step form):
@@ -92,11 +101,32 @@ typedef struct ist_backend {
   const char *name;
   int device; /* the ist_device its arenas live on */
 
-  /* Moving data: host ↔ backend memory, and within backend memory. */
+  /* Memory: backend memory (zeroed; NULL when there is none left), and pinned host memory (page-
+   * locked on a GPU, so uploads from it run asynchronously; plain memory on the CPU). */
+  void *(*alloc)(size_t bytes);
+  void (*free)(void *p); /* NULL is fine */
+  void *(*host_alloc)(size_t bytes);
+  void (*host_free)(void *p);
+  /* Waits for every op issued so far; returns the first failure of any of them (ops are void, a
+   * failure is recorded and reported here, naming the op and its shape). */
+  ist_status (*sync)(void);
+
+  /* Moving data: host ↔ backend memory (both wait until the copy is done), and within backend
+   * memory. */
   void (*upload)(void *dst, const void *host_src, size_t bytes);
   void (*download)(void *host_dst, const void *src, size_t bytes);
+  /* An upload from pinned host memory ordered after the ops issued so far, returning at once:
+   * host_src must stay unchanged until upload_wait(host_src) returns. */
+  void (*upload_async)(void *dst, const void *host_src, size_t bytes);
+  void (*upload_wait)(const void *host_src);
   void (*zero)(float *p, int64_t n);
   void (*copy)(float *dst, const float *src, int64_t n);
+
+  /* Facts of this backend's kernels: the scratch (floats) its conv2d and gconv need for a shape,
+   * and whether "auto" runs a generated conv factored (gconv) rather than on a materialized W. */
+  size_t (*conv_ws_floats)(const ist_conv_shape *s);
+  size_t (*gconv_ws_floats)(const ist_conv_shape *s, const ist_gen_shape *g);
+  int (*gconv_prefers_factored)(const ist_conv_shape *s, const ist_gen_shape *g);
 
   /* y = conv(x, w) + bias (bias may be NULL); ws: ist_conv_ws_floats floats of scratch. */
   void (*conv2d_forward)(const ist_conv_shape *s, const float *x, const float *w, const float *bias,
@@ -149,19 +179,25 @@ typedef struct ist_backend {
   void (*linear_backward)(int n, int in, int out, const float *dy, const float *x, const float *w, float *dx,
                           float *dw, float *db);
 
+  /* Scalars an op produces (a loss, a hit count, a quantizer's scale) go to backend memory, so a
+   * step never waits for the device; the trainer reads them at log intervals, epoch ends,
+   * checkpoints and evaluation. */
   /* Mean softmax cross-entropy over the batch; writes dlogits (of the mean loss) when non-NULL.
-   * Returns the loss; *correct gets the number of argmax hits when non-NULL. */
-  float (*cross_entropy)(int n, int c, const float *logits, const int32_t *labels, float *dlogits, int *correct);
-  /* L = β·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1−β)·CE(y, softmax(s)), mean over the batch (SPEC §4). */
-  float (*kd_loss)(int n, int c, const float *student, const float *teacher, const int32_t *labels, float beta,
-                   float temperature, float *dlogits, int *correct);
+   * *loss_sum += the loss; *correct += the number of argmax hits (correct may be NULL). */
+  void (*cross_entropy)(int n, int c, const float *logits, const int32_t *labels, float *dlogits, float *loss_sum,
+                        int32_t *correct);
+  /* L = β·T²·KL(softmax(t/T) ‖ softmax(s/T)) + (1−β)·CE(y, softmax(s)), mean over the batch (SPEC §4);
+   * accumulated as cross_entropy's. */
+  void (*kd_loss)(int n, int c, const float *student, const float *teacher, const int32_t *labels, float beta,
+                  float temperature, float *dlogits, float *loss_sum, int32_t *correct);
 
-  /* Uniform symmetric quantizer with a per-tensor fp32 scale (SPEC §3); returns the scale (the clip).
+  /* Uniform symmetric quantizer with a per-tensor fp32 scale (SPEC §3); the scale (the clip) is
+   * written to *scale, which the backward reads.
    * Straight-through backward: dx += dy where |x| ≤ scale (values beyond the clip get no
    * gradient, or they would drift with no effect on the output); everything passes for q = 1
    * and q ≥ 32. */
-  float (*quantize_forward)(int64_t n, int bits, const float *x, float *y);
-  void (*quantize_backward)(int64_t n, int bits, float scale, const float *x, const float *dy, float *dx);
+  void (*quantize_forward)(int64_t n, int bits, const float *x, float *y, float *scale);
+  void (*quantize_backward)(int64_t n, int bits, const float *scale, const float *x, const float *dy, float *dx);
 
   /* W = generator(Wb, U, V) (SPEC §2); wc: nb·ci·k2 floats, the level-1 output (an input when
    * level 1 is off). */
@@ -191,17 +227,30 @@ typedef struct ist_backend {
   void (*baseline_backward)(const ist_base_shape *b, const float *dw, const float *p1, const float *p2, float *dp1,
                             float *dp2);
 
-  /* Orthogonality penalty of SPEC §4 for one layer; backward adds scale·∂L into the grads. */
-  float (*ortho_forward)(const ist_gen_shape *g, const float *wb, const float *u, const float *v);
+  /* Orthogonality penalty of SPEC §4 for one layer, added to *loss_sum; backward adds scale·∂L
+   * into the grads. */
+  void (*ortho_forward)(const ist_gen_shape *g, const float *wb, const float *u, const float *v, float *loss_sum);
   void (*ortho_backward)(float scale, const ist_gen_shape *g, const float *wb, const float *u, const float *v,
                          float *dwb, float *du, float *dv);
 
   /* One RAdam step (PyTorch's algorithm, L2 weight decay added to the gradient); step counts from 1. */
   void (*radam_update)(int64_t n, float *param, const float *grad, float *m, float *v, int step,
                        const ist_radam_hparams *h);
+
+  /* The gradient of the mean squared error (ℓ2 projection, SPEC §4 step 1):
+   * grad = 2·(a − b)/n; *loss_sum += Σ(a − b)²/n when loss_sum is not NULL. */
+  void (*sq_diff)(int64_t n, const float *a, const float *b, float *grad, float *loss_sum);
 } ist_backend;
 
 const ist_backend *ist_backend_cpu(void);
+#ifdef INSITU_HAVE_CUDA
+/* The CUDA backend (kernels/cuda/backend_cuda.c). Start it once, before any model is built, on
+ * GPU `gpu`; fails with one line naming --device when there is no usable GPU or driver. */
+ist_status ist_backend_cuda_init(int gpu);
+const ist_backend *ist_backend_cuda(void);
+/* The stream (a cudaStream_t) every CUDA op runs on: communicators order collectives on it. */
+void *ist_backend_cuda_stream(void);
+#endif
 
 #ifdef __cplusplus
 }

@@ -52,6 +52,10 @@ double ist_gconv_macs_factored(const ist_conv_shape *s, const ist_gen_shape *g) 
   return macs;
 }
 
+int ist_gconv_factored_within(const ist_conv_shape *s, const ist_gen_shape *g, double share) {
+  return ist_gconv_macs_factored(s, g) <= share * ist_gconv_macs_materialized(s, g);
+}
+
 int64_t ist_base_p1_numel(const ist_base_shape *b) {
   switch (b->type) {
     case IST_BASE_DSCONV: return (int64_t)b->ci * b->k2;

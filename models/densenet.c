@@ -56,7 +56,7 @@ static ist_status brc_register(ist_model *m, bn_relu_conv *u, const char *bn_nam
   IST_TRY(ist_conv_layer_init(&u->conv, conv_name, m->batch, ci, h, w, co, k, 1, k / 2, 1, ist_config_for(cfg, conv_name),
                               cfg->exec));
   IST_TRY(ist_conv_layer_register(m, &u->conv));
-  if (ist_conv_layer_ws_floats(&u->conv) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(&u->conv);
+  if (ist_conv_layer_ws_floats(m->be, &u->conv) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(m->be, &u->conv);
   const int64_t in = (int64_t)m->batch * ci * h * w, out = (int64_t)m->batch * co * h * w;
   IST_TRY(ist_model_scratch(m, in, &u->b));
   IST_TRY(ist_model_scratch(m, in, &u->r));

@@ -4,10 +4,6 @@
 
 #include "models/model.h"
 
-/* auto runs a generated conv factored when that needs at most this share of the materialized
- * multiply-adds: its small grouped conv runs at a lower rate than one big sgemm. */
-#define FACTORED_MAX_MAC_SHARE 0.5
-
 ist_status ist_conv_exec_parse(const char *text, ist_conv_exec *out) {
   static const char *names[] = {"auto", "materialize", "factored"};
   for (int i = 0; i < 3; i++)
@@ -49,15 +45,16 @@ ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, i
     return IST_OK; /* runs on its materialized weight */
   }
   l->gen = ist_gen_shape_make(co, ci, k, set->bi, set->bc);
-  l->factored = exec == IST_EXEC_FACTORED ||
-                (exec == IST_EXEC_AUTO && ist_gconv_macs_factored(&l->shape, &l->gen) <=
-                                              FACTORED_MAX_MAC_SHARE * ist_gconv_macs_materialized(&l->shape, &l->gen));
+  l->exec = exec;
+  l->factored = exec == IST_EXEC_FACTORED; /* "auto": the backend decides (ist_conv_layer_register) */
   return IST_OK;
 }
 
 ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
   if (m->nconvs == IST_MAX_CONVS) return ist_fail(IST_ERR_ARG, "model %s: more than %d convs", m->arch, IST_MAX_CONVS);
   m->convs[m->nconvs++] = l;
+  if (l->set.generated && l->shape.groups == 1 && l->exec == IST_EXEC_AUTO)
+    l->factored = m->be->gconv_prefers_factored(&l->shape, &l->gen);
   const ist_conv_shape *s = &l->shape;
   const int64_t wn = ist_conv_weight_numel(s);
   char pn[IST_NAME_LEN + 16];
@@ -95,6 +92,9 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
     IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qb, 2, (int64_t[]){g->nb, (int64_t)g->ci * g->k2},
                                 &l->wc_free, &l->dwc_free));
   }
+  IST_TRY(ist_model_scratch(m, 1, &l->scale_b));
+  if (g->level1) IST_TRY(ist_model_scratch(m, 1, &l->scale_u));
+  if (g->level2) IST_TRY(ist_model_scratch(m, 1, &l->scale_v));
   if (g->level2) {
     snprintf(pn, sizeof pn, "%s.v", l->name);
     IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FACTOR, l->set.qv, 2, (int64_t[]){g->co, g->bc}, &l->v, &l->dv));
@@ -111,19 +111,19 @@ ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l) {
   return ist_model_scratch(m, wn, &l->dw);
 }
 
-size_t ist_conv_layer_ws_floats(const ist_conv_layer *l) {
-  return l->set.generated && l->factored ? ist_gconv_ws_floats(&l->shape, &l->gen) : ist_conv_ws_floats(&l->shape);
+size_t ist_conv_layer_ws_floats(const ist_backend *be, const ist_conv_layer *l) {
+  return l->set.generated && l->factored ? be->gconv_ws_floats(&l->shape, &l->gen) : be->conv_ws_floats(&l->shape);
 }
 
 void ist_conv_layer_quantize(const ist_backend *be, ist_conv_layer *l) {
   const ist_gen_shape *g = &l->gen;
   if (g->level1) {
-    l->scale_b = be->quantize_forward(ist_gen_wb_numel(g), l->set.qb, l->wb, l->qwb);
-    l->scale_u = be->quantize_forward(ist_gen_u_numel(g), l->set.qu, l->u, l->qu);
+    be->quantize_forward(ist_gen_wb_numel(g), l->set.qb, l->wb, l->qwb, l->scale_b);
+    be->quantize_forward(ist_gen_u_numel(g), l->set.qu, l->u, l->qu, l->scale_u);
   } else {
-    l->scale_b = be->quantize_forward(ist_gen_wc_numel(g), l->set.qb, l->wc_free, l->wc);
+    be->quantize_forward(ist_gen_wc_numel(g), l->set.qb, l->wc_free, l->wc, l->scale_b);
   }
-  if (g->level2) l->scale_v = be->quantize_forward(ist_gen_v_numel(g), l->set.qv, l->v, l->qv);
+  if (g->level2) be->quantize_forward(ist_gen_v_numel(g), l->set.qv, l->v, l->qv, l->scale_v);
 }
 
 void ist_conv_layer_generate(const ist_backend *be, ist_conv_layer *l) {
@@ -238,7 +238,7 @@ ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_n
   IST_TRY(ist_model_scratch(m, len, &u->db));
   if (act != IST_ACT_NONE) IST_TRY(ist_model_scratch(m, len, &u->r));
   else u->r = u->b;
-  if (ist_conv_layer_ws_floats(l) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(l);
+  if (ist_conv_layer_ws_floats(m->be, l) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(m->be, l);
   return IST_OK;
 }
 
@@ -362,12 +362,13 @@ ist_status ist_linear_layer_register(ist_model *m, ist_linear_layer *l, const ch
   snprintf(pn, sizeof pn, "%s.bias", name);
   IST_TRY(ist_model_add_param(m, pn, IST_PARAM_FC, bits, 1, (int64_t[]){out}, &l->b, &l->db));
   IST_TRY(ist_model_scratch(m, (int64_t)out * in, &l->qw));
+  IST_TRY(ist_model_scratch(m, 2, &l->scales));
   return ist_model_scratch(m, out, &l->qb);
 }
 
 void ist_linear_layer_forward(const ist_backend *be, ist_linear_layer *l, int n, const float *x, float *y) {
-  be->quantize_forward((int64_t)l->out * l->in, l->bits, l->w, l->qw);
-  be->quantize_forward(l->out, l->bits, l->b, l->qb);
+  be->quantize_forward((int64_t)l->out * l->in, l->bits, l->w, l->qw, l->scales);
+  be->quantize_forward(l->out, l->bits, l->b, l->qb, l->scales + 1);
   be->linear_forward(n, l->in, l->out, x, l->qw, l->qb, y);
 }
 

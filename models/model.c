@@ -80,7 +80,8 @@ ist_status ist_model_add_param(ist_model *m, const char *name, ist_param_kind ki
     p->shape[i] = shape[i];
     p->numel *= shape[i];
   }
-  IST_TRY(ist_arena_alloc(&m->params_arena, sizeof(float) * (size_t)p->numel, (void **)&p->data));
+  ist_arena *home = kind == IST_PARAM_BUFFER ? &m->buffers_arena : &m->params_arena;
+  IST_TRY(ist_arena_alloc(home, sizeof(float) * (size_t)p->numel, (void **)&p->data));
   if (kind != IST_PARAM_BUFFER) IST_TRY(ist_arena_alloc(&m->grads_arena, sizeof(float) * (size_t)p->numel, (void **)&p->grad));
   *data = p->data;
   if (grad) *grad = p->grad;
@@ -182,6 +183,13 @@ static ist_status build_all(ist_model *m, const ist_model_config *cfg) {
   IST_TRY(ist_model_scratch(m, (int64_t)b * m->classes, &m->logits));
   IST_TRY(ist_model_scratch(m, (int64_t)b * m->classes, &m->dlogits));
   IST_TRY(ist_model_scratch(m, (int64_t)m->ws_floats, &m->ws));
+  /* The per-step scalars side by side, so one download reads them all. */
+  IST_TRY(ist_model_scratch(m, IST_MODEL_SCALARS, &m->scalars));
+  if (m->scalars) {
+    m->loss_sum = m->scalars;
+    m->ortho_sum = m->scalars + 1;
+    m->hits = (int32_t *)(m->scalars + 2);
+  }
   return ist_config_check_names(m, cfg);
 }
 
@@ -209,17 +217,23 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   ist_arena_measure(&out->params_arena);
   ist_arena_measure(&out->grads_arena);
   ist_arena_measure(&out->acts_arena);
+  ist_arena_measure(&out->buffers_arena);
   ist_status st = build_all(out, cfg);
   if (st != IST_OK) {
     ist_model_destroy(out);
     return st;
   }
-  size_t np = out->params_arena.used, ng = out->grads_arena.used, na = out->acts_arena.used;
+  size_t np = out->params_arena.used, nb = out->buffers_arena.used, ng = out->grads_arena.used,
+         na = out->acts_arena.used;
   out->nparams = out->nconvs = 0;
-  const ist_device dev = (ist_device)be->device;
-  if ((st = ist_arena_create(&out->params_arena, np, dev)) != IST_OK ||
-      (st = ist_arena_create(&out->grads_arena, ng, dev)) != IST_OK ||
-      (st = ist_arena_create(&out->acts_arena, na, dev)) != IST_OK || (st = build_all(out, cfg)) != IST_OK) {
+  /* One block holds the trainable parameters, then the buffers; once laid out, the block counts
+   * as used in full, so whole-block copies (checkpoints, broadcasts) cover the buffers too. */
+  if ((st = ist_arena_create(&out->params_arena, np + nb, be)) == IST_OK)
+    ist_arena_view(&out->buffers_arena, out->params_arena.base + np, nb, (ist_device)be->device);
+  void *rest = NULL;
+  if (st != IST_OK || (st = ist_arena_create(&out->grads_arena, ng, be)) != IST_OK ||
+      (st = ist_arena_create(&out->acts_arena, na, be)) != IST_OK || (st = build_all(out, cfg)) != IST_OK ||
+      (st = ist_arena_alloc(&out->params_arena, nb, &rest)) != IST_OK) {
     ist_model_destroy(out);
     return st;
   }
@@ -227,6 +241,7 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
 }
 
 void ist_model_destroy(ist_model *m) {
+  ist_arena_destroy(&m->buffers_arena);
   ist_arena_destroy(&m->params_arena);
   ist_arena_destroy(&m->grads_arena);
   ist_arena_destroy(&m->acts_arena);

@@ -18,6 +18,8 @@ extern "C" {
 /* BatchNorm's running-statistics momentum and epsilon (PyTorch's defaults). */
 #define IST_BN_MOMENTUM 0.1f
 #define IST_BN_EPS 1e-5f
+/* The model's per-step scalars in backend memory: the loss sum, the orthogonality penalty sum, the hit count. */
+#define IST_MODEL_SCALARS 3
 
 /* A layer's generation setting `Bi-Bc-qb-qu-qv` (SPEC §2); generated = 0 means a dense conv, or
  * the baseline conv type `baseline` (SPEC §6) when that is set. */
@@ -75,7 +77,8 @@ typedef struct {
   float *dqwb, *dqu, *dqv;         /* gradients w.r.t. the quantized factors, scratch */
   float *t1, *t2;                  /* factored execution's intermediate activations */
   const float *x;                  /* the forward's input, kept for the backward */
-  float scale_b, scale_u, scale_v; /* last quantization scales */
+  ist_conv_exec exec;              /* as asked; the backend decides "auto" when the layer is registered */
+  float *scale_b, *scale_u, *scale_v; /* the last quantization scales (backend memory, one float each) */
 } ist_conv_layer;
 
 typedef struct {
@@ -92,6 +95,7 @@ typedef struct {
   int bits;       /* < 32: weight and bias are quantized in the forward (straight-through) */
   float *w, *b, *dw, *db;
   float *qw, *qb; /* the quantized copies used by forward and backward */
+  float *scales;  /* their quantization scales (backend memory, two floats) */
 } ist_linear_layer;
 
 typedef struct ist_model ist_model;
@@ -104,7 +108,15 @@ struct ist_model {
   int nparams;
   ist_conv_layer *convs[IST_MAX_CONVS]; /* every conv, for reports and projection */
   int nconvs;
-  ist_arena params_arena, grads_arena, acts_arena;
+  /* params_arena: the trainable parameters, then the buffers (running statistics), so that the
+   * trainable part and grads_arena share one layout (a gradient lies at its parameter's offset)
+   * and one optimizer step covers them all; buffers_arena is a view of the buffer part. */
+  ist_arena params_arena, grads_arena, acts_arena, buffers_arena;
+  /* Per-step scalars in backend memory, summed until the trainer reads them: the losses, the
+   * orthogonality penalty (unscaled) and the argmax hits. */
+  float *scalars; /* IST_MODEL_SCALARS floats: loss_sum, ortho_sum, hits (zero bits are 0 in both types) */
+  float *loss_sum, *ortho_sum;
+  int32_t *hits;
   float *input;   /* batch × in_c × in_h × in_w (backend memory, like every buffer here) */
   int32_t *labels; /* batch */
   float *logits;  /* batch × classes */
@@ -145,8 +157,9 @@ void ist_model_destroy(ist_model *m);
  * and kept for the second; NULL (with the error set, naming arch) when out of memory. */
 void *ist_model_impl(ist_model *m, size_t bytes, const char *arch);
 
-/* Seeded random initialization of every parameter and buffer. */
-void ist_model_init_params(ist_model *m, uint64_t seed);
+/* Seeded random initialization of every parameter and buffer (computed on the host, then
+ * uploaded: fails only when host memory runs out). */
+ist_status ist_model_init_params(ist_model *m, uint64_t seed);
 ist_param *ist_model_find(ist_model *m, const char *name);
 void ist_model_zero_grad(ist_model *m);
 int64_t ist_model_param_floats(const ist_model *m); /* trainable floats */
@@ -182,7 +195,7 @@ ist_status ist_model_export(ist_model *m, const char *path, int materialize);
 ist_status ist_conv_layer_init(ist_conv_layer *l, const char *name, int batch, int ci, int h, int w, int co, int k,
                                int stride, int pad, int groups, const ist_conv_setting *set, ist_conv_exec exec);
 /* Floats of the shared conv scratch this layer needs (model->ws is the largest over layers). */
-size_t ist_conv_layer_ws_floats(const ist_conv_layer *l);
+size_t ist_conv_layer_ws_floats(const ist_backend *be, const ist_conv_layer *l);
 ist_status ist_conv_layer_register(ist_model *m, ist_conv_layer *l);
 void ist_conv_layer_forward(const ist_backend *be, ist_conv_layer *l, int n, const float *x, float *y, float *ws);
 /* dx may be NULL (first layer). */
@@ -273,6 +286,23 @@ ist_status ist_model_add_param(ist_model *m, const char *name, ist_param_kind ki
 ist_status ist_model_scratch(ist_model *m, int64_t floats, float **out);
 /* Copies the input images (host, n × in_c × in_h × in_w) and labels into the model's buffers. */
 void ist_model_set_batch(ist_model *m, int n, const float *images, const int32_t *labels);
+
+/* Host work on backend memory (SVD, level balancing, random init, relative errors): one block
+ * downloaded, changed on the host, uploaded back. On the CPU backend the host view IS the block
+ * (no copy). */
+typedef struct {
+  const ist_backend *be;
+  float *dev;   /* the block in backend memory */
+  float *host;  /* its host view */
+  int64_t n;    /* floats */
+  int owned;    /* host is a copy */
+} ist_staged;
+/* Stages n floats at dev (backend memory) into host memory. */
+ist_status ist_stage(ist_staged *s, const ist_backend *be, const float *dev, int64_t n);
+/* The host view of a backend pointer inside the staged block (NULL stays NULL). */
+static inline float *ist_staged_at(const ist_staged *s, const float *dev) { return dev ? s->host + (dev - s->dev) : NULL; }
+/* Ends the staging: writes the host view back when write_back (else the block is unchanged). */
+void ist_unstage(ist_staged *s, int write_back);
 
 #ifdef __cplusplus
 }

@@ -206,7 +206,7 @@ TEST(Arena, MeasuringThenAllocatingGivesTheSameLayout) {
   ist_arena_alloc(&a, 10, &p);
   ist_arena_alloc(&a, 100, &p);
   size_t need = a.used;
-  ASSERT_EQ(ist_arena_create(&a, need, IST_CPU), IST_OK);
+  ASSERT_EQ(ist_arena_create(&a, need, ist_backend_cpu()), IST_OK);
   void *q1, *q2, *q3;
   EXPECT_EQ(ist_arena_alloc(&a, 10, &q1), IST_OK);
   EXPECT_EQ(ist_arena_alloc(&a, 100, &q2), IST_OK);
@@ -217,7 +217,7 @@ TEST(Arena, MeasuringThenAllocatingGivesTheSameLayout) {
 
 TEST(Tensor, ContiguousStridesAndArenaAllocation) {
   ist_arena a;
-  ASSERT_EQ(ist_arena_create(&a, 4096, IST_CPU), IST_OK);
+  ASSERT_EQ(ist_arena_create(&a, 4096, ist_backend_cpu()), IST_OK);
   ist_tensor t;
   const int64_t dims[3] = {2, 3, 4};
   ASSERT_EQ(ist_tensor_alloc(&a, IST_F32, 3, dims, &t), IST_OK);

@@ -44,7 +44,7 @@ double loss_of(ist_model *m, const std::vector<int32_t> &y, int backward) {
   ist_model_zero_grad(m);
   m->forward(m, m->batch, 1);
   (void)y;  // the labels were set with the batch
-  float l = m->be->cross_entropy(m->batch, 10, m->logits, m->labels, m->dlogits, nullptr);
+  float l = model_cross_entropy(m, m->batch, m->dlogits);
   if (backward) m->backward(m, m->batch);
   return l;
 }

@@ -46,7 +46,7 @@ TEST(BatchNorm, SynchronizedOverRanksEqualsOneBigBatch) {
   std::vector<float> x2(x), dy2(dy);
   x2.insert(x2.end(), x.begin(), x.end());
   dy2.insert(dy2.end(), dy.begin(), dy.end());
-  ist_reducer twice = {[](void *, double *buf, int k) { for (int i = 0; i < k; i++) buf[i] *= 2; }, nullptr, 2};
+  ist_reducer twice = {[](void *, double *buf, int k) { for (int i = 0; i < k; i++) buf[i] *= 2; }, nullptr, 2, nullptr};
   std::vector<float> y(x.size()), y2(x2.size()), m(c), r(c), m2(c), r2(c), rm(c, 0), rv(c, 1), rm2(c, 0), rv2(c, 1);
   ist_cpu_batchnorm_forward(n, c, hw, x.data(), gamma.data(), beta.data(), y.data(), m.data(), r.data(), rm.data(),
                             rv.data(), 0.1f, 1e-5f, 1, &twice);

@@ -9,6 +9,7 @@
 extern "C" {
 #include "host/rng.h"
 #include "kernels/cpu/cpu.h"
+#include "models/model.h"
 }
 
 inline std::vector<float> randn(size_t n, uint64_t seed, float std = 1.0f) {
@@ -52,4 +53,14 @@ inline double dot(const std::vector<float> &r, const float *y) {
   double s = 0;
   for (size_t i = 0; i < r.size(); i++) s += (double)r[i] * y[i];
   return s;
+}
+
+// The mean cross-entropy of the model's logits on its labels (dlogits written when not null), read
+// back from the backend's loss scalar.
+inline float model_cross_entropy(ist_model *m, int n, float *dlogits) {
+  m->be->zero(m->scalars, IST_MODEL_SCALARS);
+  m->be->cross_entropy(n, m->classes, m->logits, m->labels, dlogits, m->loss_sum, nullptr);
+  float loss = 0;
+  m->be->download(&loss, m->loss_sum, sizeof loss);
+  return loss;
 }

@@ -28,6 +28,7 @@ typedef struct {
   int classes, input_size, crop_pad, loader_threads;
   const char *comm_kind, *to, *logits, *accelerator, *grid_bi, *grid_bc, *grid_q;
   int explore_epochs;
+  int gpu; /* --device cuda: the GPU (-1: the node-local rank) */
   float target_ratio;
   ist_hw_params hw;
   float act_bits, peak_tflops, bandwidth_gbs;
@@ -42,7 +43,7 @@ typedef struct {
 static options defaults(void) {
   return (options){
       .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
-      .schedule = "short", .device = "cpu", .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
+      .schedule = "short", .device = "cpu", .gpu = -1, .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
       .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1,
       .comm_kind = "auto", .checkpoint_every = 500, .accelerator = "h100", .act_bits = 16,
       .grid_bi = "1,2,3,4", .grid_bc = "8,16,24,32", .grid_q = "4-4-4,8-8-8,32-32-32", .target_ratio = 0.03f,
@@ -95,7 +96,8 @@ static ist_option *option_table(options *o, int *n) {
   OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
   OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
-  OPT("device", IST_OPT_STRING, device, "backend: cpu");
+  OPT("device", IST_OPT_STRING, device, "backend: cpu, or cuda (in a build with CUDA)");
+  OPT("gpu", IST_OPT_INT, gpu, "--device cuda: the GPU to use (-1: the node-local rank, one GPU per rank)");
   OPT("out", IST_OPT_STRING, out, "output directory");
   OPT("conv-exec", IST_OPT_STRING, conv_exec, "generated convs: materialize (W, then a dense conv), factored (no W) or auto (fewer multiply-adds)");
   OPT("teacher", IST_OPT_STRING, teacher, "teacher checkpoint (default: OUT/teacher.safetensors)");
@@ -159,10 +161,28 @@ static ist_option *option_table(options *o, int *n) {
   return t;
 }
 
-/* The backend --device names (checked in main). */
+/* The backend --device names (checked, and the GPU picked, in main before any model is built). */
 static const ist_backend *backend_of(const options *o) {
+#ifdef INSITU_HAVE_CUDA
+  if (!strcmp(o->device, "cuda")) return ist_backend_cuda();
+#endif
   (void)o->device;
   return ist_backend_cpu();
+}
+
+/* Checks --device and starts its backend on this rank's GPU (--gpu, else the node-local rank). */
+static ist_status start_device(options *o) {
+  if (!strcmp(o->device, "cpu")) return IST_OK;
+#ifdef INSITU_HAVE_CUDA
+  if (!strcmp(o->device, "cuda")) {
+    IST_TRY(ist_backend_cuda_init(o->gpu >= 0 ? o->gpu : o->comm->local_rank));
+    o->comm->stream = ist_backend_cuda_stream(); /* NCCL's collectives are ordered on it */
+    return IST_OK;
+  }
+  return ist_fail(IST_ERR_ARG, "--device: '%s' is not cpu or cuda", o->device);
+#else
+  return ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o->device);
+#endif
 }
 
 static void path_in(char *buf, size_t cap, const char *given, const char *dir, const char *file) {
@@ -302,7 +322,11 @@ static ist_status cmd_teacher(const options *o, const ist_dataset *train, const 
   base_config(o, &cfg);
   ist_model m;
   IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &m));
-  ist_model_init_params(&m, (uint64_t)o->seed);
+  ist_status ist = ist_model_init_params(&m, (uint64_t)o->seed);
+  if (ist != IST_OK) {
+    ist_model_destroy(&m);
+    return ist;
+  }
   FILE *metrics = open_metrics(o);
   char spath[4096];
   state_path(o, "teacher", spath, sizeof spath);
@@ -794,8 +818,6 @@ int main(int argc, char **argv) {
     ist_cli_print_help(stdout, USAGE, opts, nopts);
     return 0;
   }
-  if (st == IST_OK && strcmp(o.device, "cpu"))
-    st = ist_fail(IST_ERR_ARG, "--device: '%s' is not available in this build (cpu)", o.device);
   if (st == IST_OK) st = ist_conv_exec_parse(o.conv_exec, &o.exec);
   const int imagefolder = !strcmp(o.dataset, "imagefolder"), tiny = !strcmp(o.dataset, "tinyimagenet");
   if (st == IST_OK && strcmp(o.dataset, "fashion-mnist") && strcmp(o.dataset, "cifar10") && strcmp(o.dataset, "cifar100") &&
@@ -827,6 +849,9 @@ int main(int argc, char **argv) {
     if (o.lr_decay < 0) o.lr_decay = full ? FULL_LR_DECAY : SHORT_LR_DECAY;
     omp_set_num_threads(o.threads);
   }
+  /* The ranks, then this rank's device: before any model is built. */
+  if (st == IST_OK) st = ist_comm_create(o.comm_kind, &o.comm);
+  if (st == IST_OK) st = start_device(&o);
   if (st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "analyze") && strcmp(cmd, "export")) {
     /* Check the student's setting and init method before any long work starts (eval and analyze
      * take the model from the checkpoint). */
@@ -838,7 +863,6 @@ int main(int argc, char **argv) {
     if (st == IST_OK && (st = ist_model_create(o.model, backend_of(&o), 1, &cfg, &probe)) == IST_OK)
       ist_model_destroy(&probe);
   }
-  if (st == IST_OK) st = ist_comm_create(o.comm_kind, &o.comm);
   if (st == IST_OK && o.comm->size > 1) {
     /* Every rank must run the same command line: compare them before any work. */
     char line[8192] = "";

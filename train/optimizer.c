@@ -1,4 +1,5 @@
-/* RAdam state and the step over every trainable parameter. */
+/* RAdam state and the step over every trainable parameter: one radam_update over the whole
+ * trainable block, whose layout the gradients and the moments share. */
 #include "train/optimizer.h"
 
 #include <math.h>
@@ -12,22 +13,29 @@ ist_status ist_radam_create(ist_radam *o, const ist_model *m, float lr, float de
   o->lr0 = lr;
   o->decay = decay;
   o->step = 0;
-  return ist_arena_create(&o->state, 2 * sizeof(float) * (size_t)ist_model_param_floats(m), IST_CPU);
+  /* The trainable parameters lie at the start of the parameter block, each at its gradient's
+   * offset in the gradient block (models/model.c lays them out so); check it, as the one step
+   * below depends on it. */
+  o->n = (int64_t)(m->grads_arena.used / sizeof(float));
+  const float *p0 = (const float *)m->params_arena.base, *g0 = (const float *)m->grads_arena.base;
+  for (int i = 0; i < m->nparams; i++) {
+    const ist_param *p = &m->params[i];
+    if (p->grad && (p->data - p0 != p->grad - g0 || p->grad - g0 + p->numel > o->n))
+      return ist_fail(IST_ERR_STATE, "optimizer: %s lies at float %lld of the parameters but its gradient at %lld",
+                      p->name, (long long)(p->data - p0), (long long)(p->grad - g0));
+  }
+  return ist_arena_create(&o->state, 2 * sizeof(float) * (size_t)(o->n > 0 ? o->n : 1), m->be);
 }
 
 void ist_radam_destroy(ist_radam *o) { ist_arena_destroy(&o->state); }
 
 void ist_radam_set_epoch(ist_radam *o, int epoch) { o->h.lr = o->lr0 * powf(o->decay, (float)epoch); }
 
+float *ist_radam_moment(const ist_radam *o, int which) { return (float *)o->state.base + (which ? o->n : 0); }
+
 void ist_radam_step(ist_radam *o, ist_model *m) {
   o->step++;
-  const int64_t total = ist_model_param_floats(m);
-  float *mom = (float *)o->state.base, *var = mom + total;
-  int64_t off = 0;
-  for (int i = 0; i < m->nparams; i++) {
-    ist_param *p = &m->params[i];
-    if (!p->grad) continue;
-    m->be->radam_update(p->numel, p->data, p->grad, mom + off, var + off, o->step, &o->h);
-    off += p->numel;
-  }
+  if (o->n == 0) return;
+  m->be->radam_update(o->n, (float *)m->params_arena.base, (const float *)m->grads_arena.base, ist_radam_moment(o, 0),
+                      ist_radam_moment(o, 1), o->step, &o->h);
 }

@@ -1,5 +1,6 @@
 /* ℓ2 and SVD projection of dense teacher weights onto generated convs, and the student's
- * initialization from a teacher. */
+ * initialization from a teacher. The SVD and the level balancing run on the host (staged
+ * copies); the ℓ2 projection's iterations run on the backend. */
 #include "train/project.h"
 
 #include <math.h>
@@ -21,13 +22,22 @@ static int64_t weight_numel(const ist_conv_layer *l) {
   return ist_conv_weight_numel(&l->shape);
 }
 
-static float relative_error(const ist_conv_layer *l, const float *w_teacher) {
+/* ‖Ŵ − W‖/‖Ŵ‖ of the layer's materialized weight (backend memory, like w_teacher). */
+static float relative_error(const ist_backend *be, const ist_conv_layer *l, const float *w_teacher) {
+  ist_staged w, t;
+  if (ist_stage(&w, be, l->w, weight_numel(l)) != IST_OK) return NAN;
+  if (ist_stage(&t, be, w_teacher, weight_numel(l)) != IST_OK) {
+    ist_unstage(&w, 0);
+    return NAN;
+  }
   double num = 0, den = 0;
   for (int64_t i = 0; i < weight_numel(l); i++) {
-    double d = (double)l->w[i] - w_teacher[i];
+    double d = (double)w.host[i] - t.host[i];
     num += d * d;
-    den += (double)w_teacher[i] * w_teacher[i];
+    den += (double)t.host[i] * t.host[i];
   }
+  ist_unstage(&w, 0);
+  ist_unstage(&t, 0);
   return (float)sqrt(num / (den > 0 ? den : 1));
 }
 
@@ -35,12 +45,12 @@ float ist_projection_error(const ist_backend *be, ist_conv_layer *l, const float
   const ist_gen_shape *g = &l->gen;
   if (!g->level1) be->copy(l->wc, l->wc_free, ist_gen_wc_numel(g));
   be->generate_forward(g, l->wb, l->u, l->v, l->wc, l->w);
-  return relative_error(l, w_teacher);
+  return relative_error(be, l, w_teacher);
 }
 
 float ist_quantized_projection_error(const ist_backend *be, ist_conv_layer *l, const float *w_teacher) {
   ist_conv_layer_generate(be, l);
-  return relative_error(l, w_teacher);
+  return relative_error(be, l, w_teacher);
 }
 
 /* The factors of a layer as (data, grad, numel) triples, for a small optimizer loop. */
@@ -57,18 +67,38 @@ static int layer_factors(ist_conv_layer *l, float **data, float **grad, int64_t 
   return n;
 }
 
+/* The factors are registered one after another: the span [first, last + its size) of the
+ * parameter block holds them all (and the same span of the gradient block their gradients). */
+static int64_t factor_span(ist_conv_layer *l, float **first) {
+  float *data[3], *grad[3];
+  int64_t numel[3];
+  const int nf = layer_factors(l, data, grad, numel);
+  float *lo = data[0], *hi = data[0] + numel[0];
+  for (int f = 1; f < nf; f++) {
+    if (data[f] < lo) lo = data[f];
+    if (data[f] + numel[f] > hi) hi = data[f] + numel[f];
+  }
+  *first = lo;
+  return hi - lo;
+}
+
 /* Moves scale between the levels without changing the generated weight: each basis row
  * Wb_j[i,:] to unit norm (U_j[:,i] takes the factor), then, with level 2 on, each U_j to unit
  * Frobenius norm (V[:,j] takes the factor). The orthogonality penalty then starts near its
  * intended regime (orthonormal Wb rows), and the per-factor-kind quantization scale of U fits
  * every U_j instead of rounding the small ones to zero. */
-static void balance_levels(ist_conv_layer *l) {
+static void balance_levels(const ist_backend *be, ist_conv_layer *l) {
   const ist_gen_shape *g = &l->gen;
   if (!g->level1) return;
+  float *first;
+  const int64_t span = factor_span(l, &first);
+  ist_staged F;
+  if (ist_stage(&F, be, first, span) != IST_OK) return; /* the factors stay as they are */
+  float *wb = ist_staged_at(&F, l->wb), *u = ist_staged_at(&F, l->u), *v = ist_staged_at(&F, l->v);
   for (int j = 0; j < g->nb; j++) {
-    float *uj = l->u + (int64_t)j * g->ci * g->bi;
+    float *uj = u + (int64_t)j * g->ci * g->bi;
     for (int i = 0; i < g->bi; i++) {
-      float *row = l->wb + ((int64_t)j * g->bi + i) * g->k2;
+      float *row = wb + ((int64_t)j * g->bi + i) * g->k2;
       double ss = 0;
       for (int t = 0; t < g->k2; t++) ss += (double)row[t] * row[t];
       float nrm = (float)sqrt(ss);
@@ -82,8 +112,9 @@ static void balance_levels(ist_conv_layer *l) {
     float nrm = (float)sqrt(ss);
     if (nrm == 0) continue;
     for (int c = 0; c < g->ci * g->bi; c++) uj[c] /= nrm;
-    for (int o = 0; o < g->co; o++) l->v[o * g->bc + j] *= nrm;
+    for (int o = 0; o < g->co; o++) v[o * g->bc + j] *= nrm;
   }
+  ist_unstage(&F, 1);
 }
 
 float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_teacher, int iters, float lr) {
@@ -96,26 +127,26 @@ float ist_project_l2(const ist_backend *be, ist_conv_layer *l, const float *w_te
    * straight-through gradient. Fitting the unquantized factors instead converges to terms that
    * cancel each other, and such factors lose most of their accuracy when quantized. */
   ist_project_svd(be, l, w_teacher);
-  balance_levels(l);
+  balance_levels(be, l);
 
-  int64_t total = 0;
-  for (int f = 0; f < nf; f++) total += numel[f];
-  float *state = calloc((size_t)(2 * total), sizeof(float));
+  /* The iterations run where the factors live: RAdam over the factors' span of the parameter
+   * block (their gradients lie at the same offsets of the gradient block), with moments laid
+   * out as that span. */
+  float *first;
+  const int64_t span = factor_span(l, &first);
+  float *dfirst = grad[0] - (data[0] - first);
+  float *state = be->alloc(sizeof(float) * 2 * (size_t)span);
   ist_radam_hparams h = {lr, 0.9f, 0.999f, 1e-8f, 0.0f};
   for (int it = 1; state && it <= iters; it++) {
     ist_conv_layer_generate(be, l); /* fills l->w from the quantized factors */
     /* The gradient of the mean squared error: its small scale keeps RAdam's first, un-adapted
      * steps (plain momentum SGD) harmless, after which the step size is scale-free. */
-    for (int64_t i = 0; i < wn; i++) l->dw[i] = 2.0f * (l->w[i] - w_teacher[i]) / (float)wn;
+    be->sq_diff(wn, l->w, w_teacher, l->dw, NULL);
     for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
     ist_conv_layer_generate_backward(be, l);
-    int64_t off = 0;
-    for (int f = 0; f < nf; f++) {
-      be->radam_update(numel[f], data[f], grad[f], state + off, state + total + off, it, &h);
-      off += numel[f];
-    }
+    be->radam_update(span, first, dfirst, state, state + span, it, &h);
   }
-  free(state);
+  be->free(state);
   for (int f = 0; f < nf; f++) be->zero(grad[f], numel[f]);
   return ist_projection_error(be, l, w_teacher);
 }
@@ -128,26 +159,49 @@ float ist_project_svd(const ist_backend *be, ist_conv_layer *l, const float *w_t
   const size_t un = (size_t)g->co * r2 > (size_t)g->ci * r1 ? (size_t)g->co * r2 : (size_t)g->ci * r1;
   float *u = malloc(sizeof(float) * un), *s = malloc(sizeof(float) * big),
         *vt = malloc(sizeof(float) * (size_t)r2 * kk), *wc = malloc(sizeof(float) * (size_t)g->nb * kk);
+  float *first;
+  const int64_t span = factor_span(l, &first);
+  ist_staged T, F;
+  if (!u || !s || !vt || !wc || ist_stage(&T, be, w_teacher, (int64_t)g->co * kk) != IST_OK) {
+    free(u);
+    free(s);
+    free(vt);
+    free(wc);
+    return NAN;
+  }
+  if (ist_stage(&F, be, first, span) != IST_OK) {
+    ist_unstage(&T, 0);
+    free(u);
+    free(s);
+    free(vt);
+    free(wc);
+    return NAN;
+  }
+  const float *wt = T.host; /* the teacher weight on the host */
+  float *lv = ist_staged_at(&F, l->v), *lu = ist_staged_at(&F, l->u), *lwb = ist_staged_at(&F, l->wb),
+        *lwc_free = ist_staged_at(&F, l->wc_free);
   if (g->level2) {
     /* Ŵ ≈ (U_r·S_r)·Vt_r: V takes the singular values, Wc the orthonormal rows. */
-    ist_cpu_svd(g->co, kk, w_teacher, u, s, vt);
+    ist_cpu_svd(g->co, kk, wt, u, s, vt);
     for (int o = 0; o < g->co; o++)
-      for (int j = 0; j < g->bc; j++) l->v[o * g->bc + j] = u[o * r2 + j] * s[j];
+      for (int j = 0; j < g->bc; j++) lv[o * g->bc + j] = u[o * r2 + j] * s[j];
     memcpy(wc, vt, sizeof(float) * (size_t)g->bc * kk);
   } else {
-    memcpy(wc, w_teacher, sizeof(float) * (size_t)g->co * kk);
+    memcpy(wc, wt, sizeof(float) * (size_t)g->co * kk);
   }
   if (g->level1) {
     for (int j = 0; j < g->nb; j++) {
       /* Wc_j (ci × k2) ≈ (u·s)·vt: U_j = u_r·s_r, Wb_j = vt_r. */
       ist_cpu_svd(g->ci, g->k2, wc + (int64_t)j * kk, u, s, vt);
       for (int c = 0; c < g->ci; c++)
-        for (int i = 0; i < g->bi; i++) l->u[((int64_t)j * g->ci + c) * g->bi + i] = u[c * r1 + i] * s[i];
-      memcpy(l->wb + (int64_t)j * g->bi * g->k2, vt, sizeof(float) * (size_t)g->bi * g->k2);
+        for (int i = 0; i < g->bi; i++) lu[((int64_t)j * g->ci + c) * g->bi + i] = u[c * r1 + i] * s[i];
+      memcpy(lwb + (int64_t)j * g->bi * g->k2, vt, sizeof(float) * (size_t)g->bi * g->k2);
     }
   } else {
-    memcpy(l->wc_free, wc, sizeof(float) * (size_t)g->nb * kk);
+    memcpy(lwc_free, wc, sizeof(float) * (size_t)g->nb * kk);
   }
+  ist_unstage(&F, 1);
+  ist_unstage(&T, 0);
   free(u);
   free(s);
   free(vt);
@@ -162,14 +216,14 @@ ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_met
   for (int i = 0; i < teacher->nconvs; i++)
     if (teacher->convs[i]->set.generated)
       return ist_fail(IST_ERR_STATE, "teacher layer %s is generated: the teacher must be dense", teacher->convs[i]->name);
-  ist_model_init_params(student, seed);
+  IST_TRY(ist_model_init_params(student, seed));
   /* BatchNorm, classifier and running statistics come from the teacher. */
   for (int i = 0; i < student->nparams; i++) {
     ist_param *p = &student->params[i];
     if (p->kind != IST_PARAM_BN && p->kind != IST_PARAM_FC && p->kind != IST_PARAM_BUFFER) continue;
     ist_param *t = ist_model_find(teacher, p->name);
     if (!t || t->numel != p->numel) return ist_fail(IST_ERR_STATE, "teacher has no tensor %s of %lld values", p->name, (long long)p->numel);
-    memcpy(p->data, t->data, sizeof(float) * (size_t)p->numel);
+    student->be->copy(p->data, t->data, p->numel);
   }
   static const char *names[] = {"random", "svd", "l2"};
   for (int i = 0; i < student->nconvs; i++) {
@@ -179,12 +233,12 @@ ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_met
       continue;
     }
     if (!l->set.generated) {
-      memcpy(l->w, tl->w, sizeof(float) * (size_t)weight_numel(l));
+      student->be->copy(l->w, tl->w, weight_numel(l));
       continue;
     }
     if (method == IST_INIT_L2) ist_project_l2(student->be, l, tl->w, l2_iters, l2_lr);
     else if (method == IST_INIT_SVD) ist_project_svd(student->be, l, tl->w);
-    if (method != IST_INIT_L2) balance_levels(l); /* ℓ2 balanced before fitting the quantized form */
+    if (method != IST_INIT_L2) balance_levels(student->be, l); /* ℓ2 balanced before fitting the quantized form */
     float err = ist_projection_error(student->be, l, tl->w);
     if (verbose)
       printf("[init] %s: %s projection, relative error %.4f (%.4f after quantization)\n", l->name, names[method], err,

@@ -16,21 +16,21 @@ static double now_s(void) {
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-float ist_ortho_total(ist_model *m, float scale) {
-  float total = 0;
+void ist_ortho_total(ist_model *m, float scale) {
   for (int i = 0; i < m->nconvs; i++) {
     ist_conv_layer *l = m->convs[i];
     if (!l->set.generated || (!l->gen.level1 && !l->gen.level2)) continue;
-    total += m->be->ortho_forward(&l->gen, l->wb, l->u, l->v);
+    m->be->ortho_forward(&l->gen, l->wb, l->u, l->v, m->ortho_sum);
     if (scale > 0) m->be->ortho_backward(scale, &l->gen, l->wb, l->u, l->v, l->dwb, l->du, l->dv);
   }
-  return total;
 }
 
-/* ---- collectives on backend memory (staged through the host unless the backend is the CPU) ---- */
+/* ---- collectives on backend memory: in place on the CPU, and with a communicator that reduces
+ * device memory (NCCL, ordered on the compute stream); otherwise staged through the host ---- */
 
 static ist_status reduce_backend(ist_comm *c, const ist_backend *be, float *buf, int64_t n) {
   if (be->device == IST_CPU) return c->allreduce_f32(c, buf, n);
+  if (c->allreduce_device_f32) return c->allreduce_device_f32(c, buf, n);
   float *host = malloc(sizeof(float) * (size_t)n);
   if (!host) return ist_fail(IST_ERR_MEMORY, "all-reduce: out of memory");
   be->download(host, buf, sizeof(float) * (size_t)n);
@@ -78,6 +78,27 @@ static void sync_sum(void *ctx, double *buf, int n) {
   }
 }
 
+static void sync_sum_device(void *ctx, float *dev_buf, int n) {
+  sync_ctx *s = ctx;
+  if (s->failed) return;
+  if (s->comm->allreduce_device_f32(s->comm, dev_buf, n) != IST_OK) {
+    s->failed = 1;
+    snprintf(s->err, sizeof s->err, "%s", ist_last_error());
+  }
+}
+
+/* Reads the model's per-step scalars (one download), zeroes them, and returns the loss
+ * (the losses plus lambda_ort times the penalties) and the hits of what they summed. */
+static void take_scalars(ist_model *m, float lambda_ort, double *loss, double *hits) {
+  float v[IST_MODEL_SCALARS];
+  int32_t h;
+  m->be->download(v, m->scalars, sizeof v);
+  memcpy(&h, &v[2], sizeof h);
+  m->be->zero(m->scalars, IST_MODEL_SCALARS);
+  *loss = (float)(v[0] + lambda_ort * v[1]);
+  *hits = h;
+}
+
 /* ---- evaluation ---- */
 
 /* With ranks, batch i is the global batch i (rank r's share at position (i·R + r)·b), the same
@@ -114,16 +135,37 @@ ist_status ist_evaluate_on(ist_model *m, const ist_dataset *d, ist_comm *comm, f
   int32_t *labels = malloc(sizeof(int32_t) * (size_t)m->batch);
   float *images = malloc(sizeof(float) * (size_t)m->batch * m->in_c * m->in_h * m->in_w);
   ist_status st = labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "evaluation: out of memory");
+  /* The batch losses are means: the device sums those of equal-size batches, read (weighted by
+   * the size) when the size changes and at the end; on the CPU after every batch. */
+  const int every_batch = m->be->device == IST_CPU;
+  int summed_n = 0;
+  double bloss, bhits;
+  m->be->zero(m->scalars, IST_MODEL_SCALARS);
   for (int64_t s = from; st == IST_OK && s < to; s += m->batch) {
     int n = (int)(to - s < m->batch ? to - s : m->batch);
     st = ist_dataset_batch(d, NULL, s, n, images, labels, NULL, 0);
     if (st != IST_OK) break;
+    if (summed_n && summed_n != n) {
+      take_scalars(m, 0, &bloss, &bhits);
+      sums[1] += bloss * summed_n;
+      sums[0] += bhits;
+    }
     ist_model_set_batch(m, n, images, labels);
     m->forward(m, n, 0);
-    int hits;
-    sums[1] += (double)m->be->cross_entropy(n, m->classes, m->logits, m->labels, NULL, &hits) * n;
-    sums[0] += hits;
+    m->be->cross_entropy(n, m->classes, m->logits, m->labels, NULL, m->loss_sum, m->hits);
+    summed_n = every_batch ? 0 : n;
+    if (every_batch) {
+      take_scalars(m, 0, &bloss, &bhits);
+      sums[1] += bloss * n;
+      sums[0] += bhits;
+    }
   }
+  if (st == IST_OK && summed_n) {
+    take_scalars(m, 0, &bloss, &bhits);
+    sums[1] += bloss * summed_n;
+    sums[0] += bhits;
+  }
+  if (st == IST_OK) st = m->be->sync();
   free(images);
   free(labels);
   /* Every rank reaches the reduction, failed or not, so none is left waiting. */
@@ -171,6 +213,32 @@ static void fingerprint(const ist_model *m, const ist_dataset *train, const ist_
            c->augment.jitter, c->bn_recalib, (unsigned long long)c->seed, c->sync_bn);
 }
 
+/* The moments in a state file are packed in parameter order (optimizer.m, then .v, nmom floats
+ * each); in memory they lie as the gradient block. Copies one into the other with one transfer:
+ * packed → moments when to_backend, else moments → packed. */
+static ist_status st_moments(const ist_model *m, const ist_radam *opt, float *packed, int64_t nmom, int to_backend) {
+  const int64_t n = opt->n;
+  float *all = calloc((size_t)(2 * n + 1), sizeof(float));
+  if (!all) return ist_fail(IST_ERR_MEMORY, "optimizer state: out of memory");
+  if (!to_backend && n) m->be->download(all, ist_radam_moment(opt, 0), sizeof(float) * 2 * (size_t)n);
+  const float *g0 = (const float *)m->grads_arena.base;
+  for (int k = 0; k < 2; k++) {
+    int64_t off = 0;
+    for (int i = 0; i < m->nparams; i++) {
+      const ist_param *p = &m->params[i];
+      if (!p->grad) continue;
+      float *mem = all + k * n + (p->grad - g0), *file = packed + k * nmom + off;
+      const size_t bytes = sizeof(float) * (size_t)p->numel;
+      if (to_backend) memcpy(mem, file, bytes);
+      else memcpy(file, mem, bytes);
+      off += p->numel;
+    }
+  }
+  if (to_backend && n) m->be->upload(ist_radam_moment(opt, 0), all, sizeof(float) * 2 * (size_t)n);
+  free(all);
+  return IST_OK;
+}
+
 static ist_status save_state(const ist_model *m, const ist_radam *opt, const train_pos *pos, const char *fp,
                              const char *path) {
   ist_st_tensor t[IST_MAX_PARAMS + 2];
@@ -182,7 +250,12 @@ static ist_status save_state(const ist_model *m, const ist_radam *opt, const tra
     free(mom);
     return ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
   }
-  m->be->download(mom, opt->state.base, sizeof(float) * 2 * (size_t)nmom);
+  ist_status mst = st_moments(m, opt, mom, nmom, 0);
+  if (mst != IST_OK) {
+    free(host);
+    free(mom);
+    return mst;
+  }
   int nt = 0;
   for (int i = 0; i < m->nparams; i++, nt++) {
     const ist_param *p = &m->params[i];
@@ -234,8 +307,14 @@ static ist_status load_state(ist_model *m, ist_radam *opt, train_pos *pos, const
     st = ist_model_load_from(m, &f, path);
   }
   if (st == IST_OK) {
-    m->be->upload(opt->state.base, mt->data, sizeof(float) * (size_t)nmom);
-    m->be->upload((float *)opt->state.base + nmom, vt->data, sizeof(float) * (size_t)nmom);
+    float *mom = malloc(sizeof(float) * 2 * (size_t)(nmom ? nmom : 1));
+    if (!mom) st = ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+    if (mom) {
+      memcpy(mom, mt->data, sizeof(float) * (size_t)nmom);
+      memcpy(mom + nmom, vt->data, sizeof(float) * (size_t)nmom);
+      st = st_moments(m, opt, mom, nmom, 1);
+      free(mom);
+    }
   }
   ist_st_free(&f);
   return st;
@@ -262,7 +341,7 @@ static ist_status resume_state(ist_model *m, ist_radam *opt, train_pos *pos, con
     }
     if (have) {
       IST_TRY(broadcast_backend(comm, m->be, m->params_arena.base, m->params_arena.used));
-      IST_TRY(broadcast_backend(comm, m->be, opt->state.base, opt->state.used));
+      IST_TRY(broadcast_backend(comm, m->be, opt->state.base, sizeof(float) * 2 * (size_t)opt->n));
       IST_TRY(comm->broadcast(comm, pos, sizeof *pos, 0));
       IST_TRY(comm->broadcast(comm, &opt->step, sizeof opt->step, 0));
     }
@@ -273,6 +352,21 @@ static ist_status resume_state(ist_model *m, ist_radam *opt, train_pos *pos, con
 }
 
 /* ---- the loop ---- */
+
+/* Batch s of the epoch's order (this rank's share) into pinned buffer s % 2, then uploaded
+ * (asynchronously, after the ops issued so far) into the model's input and labels. */
+static ist_status next_batch(ist_model *m, const ist_dataset *train, const int32_t *order, int64_t s, int rank,
+                             int ranks, const ist_augment *aug, uint64_t aug_seed, float *images[2],
+                             int32_t *labels[2]) {
+  const int b = m->batch, k = (int)(s % 2);
+  const size_t in_bytes = sizeof(float) * (size_t)b * m->in_c * m->in_h * m->in_w;
+  m->be->upload_wait(images[k]); /* its last upload is done before it is refilled */
+  m->be->upload_wait(labels[k]);
+  IST_TRY(ist_dataset_batch(train, order, s * b * ranks + (int64_t)rank * b, b, images[k], labels[k], aug, aug_seed));
+  m->be->upload_async(m->input, images[k], in_bytes);
+  m->be->upload_async(m->labels, labels[k], sizeof(int32_t) * (size_t)b);
+  return IST_OK;
+}
 
 ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train, const ist_dataset *test,
                      const ist_train_config *cfg, ist_train_result *res) {
@@ -293,11 +387,17 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
   ist_radam opt;
   IST_TRY(ist_radam_create(&opt, m, cfg->lr, cfg->lr_decay, cfg->weight_decay));
   const size_t in_floats = (size_t)b * m->in_c * m->in_h * m->in_w;
-  int32_t *order = malloc(sizeof(int32_t) * (size_t)train->n), *labels = malloc(sizeof(int32_t) * (size_t)b);
-  float *images = malloc(sizeof(float) * in_floats);
-  ist_status st = order && labels && images ? IST_OK : ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order", cfg->stage);
+  /* Batches are made on the host in two pinned buffers: while the device trains on one, the next
+   * is filled and uploaded (asynchronously, after the step's ops) from the other. */
+  int32_t *order = malloc(sizeof(int32_t) * (size_t)train->n);
+  float *images[2] = {m->be->host_alloc(sizeof(float) * in_floats), m->be->host_alloc(sizeof(float) * in_floats)};
+  int32_t *labels[2] = {m->be->host_alloc(sizeof(int32_t) * (size_t)b), m->be->host_alloc(sizeof(int32_t) * (size_t)b)};
+  ist_status st = order && images[0] && images[1] && labels[0] && labels[1]
+                      ? IST_OK
+                      : ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order and batches", cfg->stage);
   sync_ctx sync = {.comm = comm};
-  const ist_reducer reducer = {sync_sum, &sync, ranks};
+  const ist_reducer reducer = {sync_sum, &sync, ranks,
+                               comm->allreduce_device_f32 && m->be->device != IST_CPU ? sync_sum_device : NULL};
   if (cfg->sync_bn && ranks > 1) m->bn_sync = &reducer;
   /* Every rank starts from rank 0's parameters. */
   if (st == IST_OK && ranks > 1) st = broadcast_backend(comm, m->be, m->params_arena.base, m->params_arena.used);
@@ -327,40 +427,52 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     const uint64_t aug_seed = ist_mix64(cfg->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)epoch);
     ist_radam_set_epoch(&opt, epoch);
     const double te = now_s();
-    for (int64_t s = epoch == pos.epoch ? pos.step : 0; s < steps && st == IST_OK; s++) {
-      st = ist_dataset_batch(train, order, s * b * ranks + (int64_t)rank * b, b, images, labels, &cfg->augment, aug_seed);
-      if (st != IST_OK) break;
-      ist_model_set_batch(m, b, images, labels);
+    const int64_t first = epoch == pos.epoch ? pos.step : 0;
+    m->be->zero(m->scalars, IST_MODEL_SCALARS);
+    if (first < steps) st = next_batch(m, train, order, first, rank, ranks, &cfg->augment, aug_seed, images, labels);
+    for (int64_t s = first; s < steps && st == IST_OK; s++) {
       ist_model_zero_grad(m);
       m->forward(m, b, 1);
-      float loss;
-      int hits;
       if (teacher) {
         m->be->copy(teacher->input, m->input, (int64_t)in_floats);
         teacher->forward(teacher, b, 0);
-        loss = m->be->kd_loss(b, m->classes, m->logits, teacher->logits, m->labels, cfg->kd_beta, cfg->kd_temperature,
-                              m->dlogits, &hits);
+        m->be->kd_loss(b, m->classes, m->logits, teacher->logits, m->labels, cfg->kd_beta, cfg->kd_temperature,
+                       m->dlogits, m->loss_sum, m->hits);
       } else {
-        loss = m->be->cross_entropy(b, m->classes, m->logits, m->labels, m->dlogits, &hits);
+        m->be->cross_entropy(b, m->classes, m->logits, m->labels, m->dlogits, m->loss_sum, m->hits);
       }
       m->backward(m, b);
-      if (cfg->lambda_ort > 0) loss += cfg->lambda_ort * ist_ortho_total(m, cfg->lambda_ort);
-      double stats[2] = {loss, hits};
-      if (ranks > 1) { /* the mean gradient of the global batch; the loss and hits over it */
+      if (cfg->lambda_ort > 0) ist_ortho_total(m, cfg->lambda_ort);
+      if (ranks > 1) { /* the mean gradient of the global batch */
         st = reduce_backend(comm, m->be, (float *)m->grads_arena.base, grad_floats);
         if (st == IST_OK) m->be->scale(grad_floats, 1.0f / (float)ranks, (float *)m->grads_arena.base);
-        if (st == IST_OK) st = comm->allreduce_f64(comm, stats, 2);
         if (st == IST_OK && sync.failed) st = ist_fail(IST_ERR_STATE, "synchronized BatchNorm: %s", sync.err);
         if (st != IST_OK) break;
-        stats[0] /= ranks;
       }
       ist_radam_step(&opt, m);
-      pos.loss_sum += stats[0];
-      pos.hits_sum += stats[1];
+      /* The next batch is made while the device runs this step (its upload follows the step). */
+      if (s + 1 < steps) st = next_batch(m, train, order, s + 1, rank, ranks, &cfg->augment, aug_seed, images, labels);
+      if (st != IST_OK) break;
       pos.epoch = epoch;
       pos.step = (int)(s + 1);
+      const int log_now = cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps);
+      const int save_now = cfg->state_path && cfg->state_every > 0 && (s + 1) % cfg->state_every == 0 && s + 1 < steps;
+      /* The step's loss and hits stay on the device until a line, a state or the epoch's end needs
+       * them (on the CPU they are read every step: that is free, and keeps the sums per step). */
+      if (m->be->device == IST_CPU || log_now || save_now || s + 1 == steps) {
+        double stats[2];
+        take_scalars(m, cfg->lambda_ort, &stats[0], &stats[1]);
+        if (ranks > 1) { /* the loss and hits over the global batch */
+          st = comm->allreduce_f64(comm, stats, 2);
+          stats[0] /= ranks;
+        }
+        if (st == IST_OK) st = m->be->sync();
+        if (st != IST_OK) break;
+        pos.loss_sum += stats[0];
+        pos.hits_sum += stats[1];
+      }
       const double el = now_s() - t0;
-      if (lead && cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps)) {
+      if (lead && log_now) {
         const int64_t done = ((int64_t)epoch * steps + s + 1) * b * ranks;
         const double ips = (double)(done - images_before) / (now_s() - t_start);
         const double left = ((double)cfg->epochs * steps * b * ranks - done) / (ips > 0 ? ips : 1);
@@ -369,7 +481,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
                100.0 * pos.hits_sum / ((double)(s + 1) * b * ranks), ips, (int)left / 60, (int)left % 60);
         fflush(stdout);
       }
-      if (lead && cfg->state_path && cfg->state_every > 0 && (s + 1) % cfg->state_every == 0 && s + 1 < steps) {
+      if (lead && save_now) {
         pos.seconds = el;
         st = save_state(m, &opt, &pos, fp, cfg->state_path);
       }
@@ -407,9 +519,14 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
   if (st == IST_OK && cfg->epochs == 0) st = ist_evaluate_on(m, test, comm, &res->test_acc, NULL);
   if (res->seconds == 0) res->seconds = (float)(now_s() - t0);
   m->bn_sync = NULL;
+  if (st == IST_OK) st = m->be->sync(); /* a failure of the last ops, named */
+  for (int k = 0; k < 2; k++) {
+    if (images[k]) m->be->upload_wait(images[k]);
+    if (labels[k]) m->be->upload_wait(labels[k]);
+    m->be->host_free(images[k]);
+    m->be->host_free(labels[k]);
+  }
   free(order);
-  free(labels);
-  free(images);
   ist_radam_destroy(&opt);
   return st;
 }

@@ -54,8 +54,9 @@ ist_status ist_evaluate(ist_model *m, const ist_dataset *d, float *acc, float *l
 /* The same with the images split over comm's ranks (comm may be NULL). */
 ist_status ist_evaluate_on(ist_model *m, const ist_dataset *d, ist_comm *comm, float *acc, float *loss);
 
-/* Σ over generated layers of the orthogonality penalty; with scale > 0 also adds scale·∂L/∂θ. */
-float ist_ortho_total(ist_model *m, float scale);
+/* Adds Σ over generated layers of the orthogonality penalty to m->ortho_sum (backend memory);
+ * with scale > 0 also adds scale·∂L/∂θ. */
+void ist_ortho_total(ist_model *m, float scale);
 
 #ifdef __cplusplus
 }

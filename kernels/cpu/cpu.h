@@ -99,6 +99,9 @@ void ist_cpu_ortho_backward(float scale, const ist_gen_shape *g, const float *wb
 void ist_cpu_radam_update(int64_t n, float *param, const float *grad, float *m, float *v, int step,
                           const ist_radam_hparams *h);
 
+/* grad = 2·(a − b)/n (the mean squared error's gradient); *loss_sum += Σ(a − b)²/n (loss_sum may be NULL). */
+void ist_cpu_sq_diff(int64_t n, const float *a, const float *b, float *grad, float *loss_sum);
+
 /* Thin SVD of a (m × n, row-major) by one-sided Jacobi: a = u·diag(s)·vt.
  * Writes r = min(m, n) singular values in s (descending), u (m × r), vt (r × n). */
 int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt);

@@ -102,6 +102,10 @@ void ist_cuda_ortho_backward(float scale, const ist_gen_shape *g, const float *w
 void ist_cuda_radam_update(int64_t n, float *param, const float *grad, float *m, float *v, int step,
                            const ist_radam_hparams *h);
 
+/* sq_diff.cu: grad = 2·(a − b)/n; *loss_sum += Σ(a − b)²/n when loss_sum is not NULL (one block
+ * reduces, in a fixed order: deterministic). */
+void ist_cuda_sq_diff(int64_t n, const float *a, const float *b, float *grad, float *loss_sum);
+
 #ifdef __cplusplus
 }
 #endif
