@@ -112,7 +112,8 @@ step_build() {
 
 step_tests() {
   [ -f "$BUILD/CTestTestfile.cmake" ] || skip "no build"
-  ctest --test-dir "$BUILD" -j "$(nproc)" --timeout 150 --output-on-failure \
+  # One test may take the step's whole time (less what ctest itself needs); the step's limit still holds.
+  ctest --test-dir "$BUILD" -j "$(nproc)" --timeout $((STEP_LIMIT > 60 ? STEP_LIMIT - 20 : STEP_LIMIT)) --output-on-failure \
     --output-junit "$WORK/ctest-junit.xml"
   local rc=$?
   # Counts from the JUnit report (skipped tests are counted apart from passed ones).
@@ -134,10 +135,11 @@ PY
   exit $rc
 }
 
-# The CUDA tests: every suite of tests/test_cuda_*.cc (the names of the ops' tests come from there).
+# The CUDA tests: every suite of tests/test_cuda_*.cc (TEST, TEST_F, TEST_P: a parameterized
+# suite's tests are named Prefix/Suite.Test/N, hence the leading *).
 cuda_filter() {
-  grep -ho '^TEST[_F]*( *[A-Za-z0-9_]*' "$ROOT"/tests/test_cuda_*.cc 2>/dev/null | sed 's/.*( *//' | sort -u |
-    sed 's/$/.*/' | paste -sd: -
+  grep -hoE '^TEST(_F|_P)? *\( *[A-Za-z0-9_]+' "$ROOT"/tests/test_cuda_*.cc 2>/dev/null | sed 's/.*( *//' |
+    sort -u | sed 's/^/*/; s/$/.*/' | paste -sd: -
 }
 
 step_sanitizer() {
@@ -261,7 +263,7 @@ for s in "${STEPS[@]}"; do
   fi
   echo "== $s (limit ${limit}s) ..."
   t0=$(date +%s)
-  timeout -k "$KILL_GRACE" "$limit" "$SELF" --step "$s" >"$WORK/$s.log" 2>&1
+  STEP_LIMIT=$limit timeout -k "$KILL_GRACE" "$limit" "$SELF" --step "$s" >"$WORK/$s.log" 2>&1
   rc=$?
   SECS[$s]=$(($(date +%s) - t0))
   NOTE[$s]=$(head -1 "$WORK/$s.note" 2>/dev/null)
