@@ -153,7 +153,7 @@ static ist_status time_case(bench_case *c, ist_conv_exec exec, int warmup, int s
     c->ms = ms[steps / 2];
     c->ips = c->batch / c->ms * 1e3;
     c->bytes = (double)(model_bytes(&m) + opt.state.cap + (have_t ? model_bytes(&t) : 0));
-    c->used_bytes = (double)(device_used() - used0);
+    c->used_bytes = (double)device_used() - (double)used0;
   }
   for (int i = 0; i < 2; i++)
     if (ev[i]) cudaEventDestroy(ev[i]);
