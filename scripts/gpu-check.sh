@@ -46,6 +46,8 @@ step_env() {
   cc --version | head -1
   cmake --version | head -1
   command -v nvcc >/dev/null && nvcc --version | tail -2
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  [ -n "$CUDNN_ARGS" ] && echo "cuDNN: $CUDNN_ARGS"
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())' 2>&1 | tail -1
   local gpu="no GPU" nv="nvcc missing"
   command -v nvcc >/dev/null && nv="nvcc $(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
@@ -101,7 +103,10 @@ step_build() {
   fi
   local prefix_args=()
   [ -d "$PREFIX/usr" ] && prefix_args=(-DCMAKE_PREFIX_PATH="$PREFIX/usr")
-  cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${prefix_args[@]}" || exit 1
+  local cudnn_args=()
+  read -ra cudnn_args <<<"$CUDNN_ARGS"
+  [ ${#cudnn_args[@]} -gt 0 ] && echo "cuDNN from PyTorch's package: ${cudnn_args[*]}"
+  cmake -S "$ROOT" -B "$BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${prefix_args[@]}" "${cudnn_args[@]}" || exit 1
   cmake --build "$BUILD" -j "$jobs" || exit 1
   local cuda="CPU only"
   [ -f "$BUILD/libinsitu_cuda.a" ] && cuda="CUDA backend"
@@ -233,13 +238,34 @@ PREFIX="${TMPDIR:-/tmp}/insitu-gpu-prefix"
 for d in /usr/local/cuda/bin /usr/local/cuda/compute-sanitizer; do
   [ -d "$d" ] && case ":$PATH:" in *":$d:"*) ;; *) PATH="$PATH:$d" ;; esac
 done
+# The toolkit's runtime libraries (cudart, cuBLAS; they are implicit link folders, so the
+# binaries carry no RUNPATH to them) where the loader is not set up for them.
+CUDA_ROOT=""
+command -v nvcc >/dev/null && CUDA_ROOT=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+if [ -n "$CUDA_ROOT" ] && ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libcudart\.so\.'; then
+  for d in "$CUDA_ROOT/lib64" "$CUDA_ROOT/lib" "$CUDA_ROOT"/targets/*/lib; do
+    if ls "$d"/libcudart.so.* >/dev/null 2>&1; then LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"; break; fi
+  done
+fi
+# cuDNN beside the toolkit, or else PyTorch's pip package (nvidia-cudnn-cu*): its folder is given
+# to CMake (CUDNN_INC, CUDNN_LIB) and to the loader.
+CUDNN_ARGS=""
+if [ -n "$CUDA_ROOT" ] && ! ls "$CUDA_ROOT"/include/cudnn.h "$CUDA_ROOT"/targets/*/include/cudnn.h /usr/include/cudnn.h \
+  /usr/include/x86_64-linux-gnu/cudnn.h >/dev/null 2>&1; then
+  d=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null)
+  lib=$(ls "$d"/lib/libcudnn.so "$d"/lib/libcudnn.so.[0-9]* 2>/dev/null | head -1)
+  if [ -n "$d" ] && [ -f "$d/include/cudnn.h" ] && [ -n "$lib" ]; then
+    CUDNN_ARGS="-DCUDNN_INC=$d/include -DCUDNN_LIB=$lib"
+    LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d/lib"
+  fi
+fi
 HAVE_GPU=0
 command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && HAVE_GPU=1
 # The prefix reaches builds through CMAKE_PREFIX_PATH (step build), programs through these.
 export LD_LIBRARY_PATH="$PREFIX/rt${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 [ -z "${INSITU_FASHION_MNIST:-}" ] && [ -d "$PREFIX/usr/share/datasets/fashion-mnist" ] &&
   export INSITU_FASHION_MNIST="$PREFIX/usr/share/datasets/fashion-mnist"
-export PATH ROOT SELF WORK PREFIX BUILD HAVE_GPU DEBS QUICK_BENCH
+export PATH ROOT SELF WORK PREFIX BUILD HAVE_GPU DEBS QUICK_BENCH CUDNN_ARGS LD_LIBRARY_PATH
 export PYTHONUNBUFFERED=1
 
 declare -A STATUS SECS NOTE
