@@ -23,8 +23,9 @@ struct ist_comm {
   ist_status (*allreduce_f32)(ist_comm *c, float *buf, int64_t n);
   /* The same on device memory, in place, without host staging and without waiting: ordered on
    * `stream` (the CUDA backend's compute stream, set by the program). NULL when the communicator
-   * only reduces host memory (none, mpi). */
+   * only reduces host memory (none, mpi); both or neither are set. */
   ist_status (*allreduce_device_f32)(ist_comm *c, float *dev_buf, int64_t n);
+  ist_status (*allreduce_device_f64)(ist_comm *c, double *dev_buf, int64_t n);
   void *stream;
   ist_status (*allreduce_f64)(ist_comm *c, double *buf, int64_t n);
   /* bytes of buf ← rank root's. */

@@ -82,12 +82,18 @@ static ist_status nccl_allreduce_f64(ist_comm *c, double *buf, int64_t n) {
 }
 /* Device memory in place, on the program's compute stream: ordered after the ops that produced
  * buf and before those that read it, with no host wait. */
-static ist_status nccl_allreduce_device_f32(ist_comm *c, float *buf, int64_t n) {
+static ist_status allreduce_device(ist_comm *c, void *buf, int64_t n, ncclDataType_t type, int bytes_per) {
   nccl_impl *ni = c->impl;
   cudaStream_t s = c->stream ? (cudaStream_t)c->stream : ni->stream;
-  IST_TRY(nccl_check(ncclAllReduce(buf, buf, (size_t)n, ncclFloat32, ncclSum, ni->comm, s), "all-reduce"));
-  c->bytes_reduced += n * 4;
+  IST_TRY(nccl_check(ncclAllReduce(buf, buf, (size_t)n, type, ncclSum, ni->comm, s), "all-reduce"));
+  c->bytes_reduced += n * bytes_per;
   return c->stream ? IST_OK : cuda_check(cudaStreamSynchronize(s), "stream synchronize");
+}
+static ist_status nccl_allreduce_device_f32(ist_comm *c, float *buf, int64_t n) {
+  return allreduce_device(c, buf, n, ncclFloat32, 4);
+}
+static ist_status nccl_allreduce_device_f64(ist_comm *c, double *buf, int64_t n) {
+  return allreduce_device(c, buf, n, ncclFloat64, 8);
 }
 static ist_status nccl_broadcast(ist_comm *c, void *buf, int64_t bytes, int root) {
   coll_arg a = {(size_t)bytes, ncclUint8, root};
@@ -127,7 +133,7 @@ ist_status ist_comm_nccl_create(ist_comm **out) {
     return ist_fail(IST_ERR_MEMORY, "out of memory");
   }
   *c = (ist_comm){.kind = "nccl", .allreduce_f32 = nccl_allreduce_f32, .allreduce_f64 = nccl_allreduce_f64,
-                  .allreduce_device_f32 = nccl_allreduce_device_f32,
+                  .allreduce_device_f32 = nccl_allreduce_device_f32, .allreduce_device_f64 = nccl_allreduce_device_f64,
                   .broadcast = nccl_broadcast, .barrier = nccl_barrier, .destroy = nccl_destroy, .abort = nccl_abort, .impl = n};
   ist_status st = ist_mpi_init(&c->rank, &c->size);
   /* The node-local rank picks the GPU (one per rank; the program's CUDA backend then starts on

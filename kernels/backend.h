@@ -22,7 +22,7 @@ typedef struct {
   void (*sum)(void *ctx, double *buf, int n);
   void *ctx;
   int ranks;
-  void (*sum_device)(void *ctx, float *buf, int n);
+  void (*sum_device)(void *ctx, double *buf, int n);
 } ist_reducer;
 
 /* A 2-D convolution, NCHW, square kernel; weights (co × ci/groups × k × k). */
@@ -243,8 +243,8 @@ typedef struct ist_backend {
 } ist_backend;
 
 const ist_backend *ist_backend_cpu(void);
-#ifdef INSITU_HAVE_CUDA
-/* The CUDA backend (kernels/cuda/backend_cuda.c). Start it once, before any model is built, on
+#if defined(INSITU_HAVE_CUDA) || defined(IST_CUDA_EMU)
+/* The CUDA backend (kernels/cuda/backend_cuda.c; on a GPU, or under the CPU execution check). Start it once, before any model is built, on
  * GPU `gpu`; fails with one line naming --device when there is no usable GPU or driver. */
 ist_status ist_backend_cuda_init(int gpu);
 const ist_backend *ist_backend_cuda(void);

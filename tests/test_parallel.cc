@@ -17,6 +17,9 @@ extern "C" {
 }
 
 #include "tests/program_util.h"
+#ifdef INSITU_HAVE_CUDA
+#include "tests/cuda_test_util.h"
+#endif
 
 namespace {
 
@@ -99,6 +102,23 @@ TEST(Resume, KilledTeacherAndStudentRunsEndWithTheUninterruptedParameters) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("distill.state.safetensors: saved by a run with other flags"), std::string::npos) << r.out;
 }
+
+#ifdef INSITU_HAVE_CUDA
+// The same on the GPU: a run killed mid-epoch resumes (parameters, moments, device-side progress
+// sums) to the uninterrupted run's parameters, bit for bit.
+TEST(Resume, KilledGpuTeacherRunEndsWithTheUninterruptedParameters) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!ist_test_cuda_mode()) GTEST_SKIP() << "no GPU here";
+  const std::string ref = tmp_dir("gpu_ref"), cut = tmp_dir("gpu_cut"),
+                    flags = SMALL + " --device cuda --batch 16 --checkpoint-every 3";
+  ASSERT_EQ(run("teacher --out " + ref + flags).code, 0);
+  kill_when_written("teacher --out " + cut + flags, cut + "/teacher.state.safetensors");
+  Result r = run("teacher --resume --out " + cut + flags);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("[teacher] resuming from"), std::string::npos) << r.out;
+  EXPECT_TRUE(same_bytes(ref + "/teacher.safetensors", cut + "/teacher.safetensors"));
+}
+#endif
 
 TEST(Checkpoints, TruncatedForeignAndMistypedFilesAreNamedErrors) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";

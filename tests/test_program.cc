@@ -15,6 +15,9 @@ extern "C" {
 }
 
 #include "tests/program_util.h"
+#ifdef INSITU_HAVE_CUDA
+#include "tests/cuda_test_util.h"
+#endif
 
 namespace {
 
@@ -169,5 +172,66 @@ TEST(Program, SameSeedGivesTheSameCheckpoint) {
   EXPECT_GT(ca.size(), 200000u);
   EXPECT_TRUE(ca == cb) << "two runs with the same seed wrote different parameters";
 }
+
+// --device cuda where it cannot run: one line naming the flag, exit 1, before any work.
+TEST(Program, DeviceCudaWithoutAGpuIsOneLineError) {
+  const std::string d = tmp_dir("nogpu");
+#ifdef INSITU_HAVE_CUDA
+  if (ist_test_cuda_mode()) GTEST_SKIP() << "a GPU is here: --device cuda runs";
+  Result r = run("teacher --device cuda --out " + d);
+  expect_one_line_error(r, "--device cuda");
+  EXPECT_EQ(r.code, 1);
+#else
+  Result r = run("teacher --device cuda --out " + d);
+  expect_one_line_error(r, "--device: 'cuda' is not available in this build");
+  EXPECT_EQ(r.code, 1);
+#endif
+  expect_one_line_error(run("teacher --device tpu --out " + d), "--device");
+}
+
+#ifdef INSITU_HAVE_CUDA
+std::string slurp_file(const std::string &p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The accuracy a run printed last ("... test loss L acc A% ...").
+double last_test_acc(const std::string &out) {
+  const size_t at = out.rfind("| test loss");
+  if (at == std::string::npos) return -1;
+  const size_t acc = out.find("acc ", at);
+  return acc == std::string::npos ? -1 : atof(out.c_str() + acc + 4);
+}
+
+// The whole cnn3 flow on the GPU at a short schedule, against the same flow on the CPU: both
+// finish, and the teacher's test accuracy agrees within 3 points (the GPU sums in other orders
+// and its convs may round through TF32, so the runs drift apart but learn the same).
+TEST(Program, DeviceCudaRunsTheWholeFlowLikeTheCpu) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!ist_test_cuda_mode()) GTEST_SKIP() << "no GPU here";
+  const std::string g = tmp_dir("gpu_flow"), c = tmp_dir("cpu_flow");
+  const std::string flags =
+      " --train-limit 2560 --test-limit 500 --teacher-epochs 1 --epochs 1 --l2-iters 100 --log-every 10 --seed 3";
+  Result rg = run("run --device cuda --out " + g + flags), rc = run("run --device cpu --out " + c + flags);
+  ASSERT_EQ(rg.code, 0) << rg.out;
+  ASSERT_EQ(rc.code, 0) << rc.out;
+  EXPECT_NE(rg.out.find("RESULT teacher"), std::string::npos) << rg.out;
+  const double ag = last_test_acc(rg.out), ac = last_test_acc(rc.out);
+  EXPECT_NEAR(ag, ac, 3.0) << "student test accuracy, GPU vs CPU\n" << rg.out << "\n" << rc.out;
+}
+
+// Determinism on one GPU: the same seed writes the same checkpoint, bit for bit.
+TEST(Program, DeviceCudaSameSeedGivesTheSameCheckpoint) {
+  if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!ist_test_cuda_mode()) GTEST_SKIP() << "no GPU here";
+  const std::string a = tmp_dir("gpu_seed_a"), b = tmp_dir("gpu_seed_b");
+  const std::string flags = " --device cuda --train-limit 1024 --test-limit 64 --teacher-epochs 1 --seed 7 --log-every 0";
+  ASSERT_EQ(run("teacher --out " + a + flags).code, 0);
+  ASSERT_EQ(run("teacher --out " + b + flags).code, 0);
+  const std::string ca = slurp_file(a + "/teacher.safetensors"), cb = slurp_file(b + "/teacher.safetensors");
+  EXPECT_GT(ca.size(), 200000u);
+  EXPECT_TRUE(ca == cb) << "two GPU runs with the same seed wrote different parameters";
+}
+#endif
 
 }  // namespace

@@ -78,10 +78,10 @@ static void sync_sum(void *ctx, double *buf, int n) {
   }
 }
 
-static void sync_sum_device(void *ctx, float *dev_buf, int n) {
+static void sync_sum_device(void *ctx, double *dev_buf, int n) {
   sync_ctx *s = ctx;
   if (s->failed) return;
-  if (s->comm->allreduce_device_f32(s->comm, dev_buf, n) != IST_OK) {
+  if (s->comm->allreduce_device_f64(s->comm, dev_buf, n) != IST_OK) {
     s->failed = 1;
     snprintf(s->err, sizeof s->err, "%s", ist_last_error());
   }
@@ -397,7 +397,7 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
                       : ist_fail(IST_ERR_MEMORY, "%s: out of memory for the data order and batches", cfg->stage);
   sync_ctx sync = {.comm = comm};
   const ist_reducer reducer = {sync_sum, &sync, ranks,
-                               comm->allreduce_device_f32 && m->be->device != IST_CPU ? sync_sum_device : NULL};
+                               comm->allreduce_device_f64 && m->be->device != IST_CPU ? sync_sum_device : NULL};
   if (cfg->sync_bn && ranks > 1) m->bn_sync = &reducer;
   /* Every rank starts from rank 0's parameters. */
   if (st == IST_OK && ranks > 1) st = broadcast_backend(comm, m->be, m->params_arena.base, m->params_arena.used);
