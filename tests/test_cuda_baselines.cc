@@ -1,7 +1,6 @@
 // The CUDA baseline conv types (kernels/cuda/baseline_convs.cu: DSConv, BSConv-U, PENNI, CirCNN)
 // against the CPU backend: the weight they build, and their parameters' gradients accumulating.
 #include "cuda_conv_test_util.h"
-#include "cuda_test_util.h"
 
 #include "kernels/cuda/cuda_ops.h"
 
@@ -31,13 +30,13 @@ TEST_P(CudaBaselines, WeightAndGradientsMatchCpu) {
   cpu->baseline_forward(&b, p1.data(), p2.data(), w.data());
   cpu->baseline_backward(&b, dw.data(), p1.data(), p2.data(), dp1.data(), dp2.data());
 
-  DevVec gp1(p1), gp2(p2), gdw(dw), gw = DevVec::poisoned(wn), gdp1(dp10), gdp2(dp20);
-  ist_cuda_baseline_forward(&b, gp1.p, gp2.p, gw.p);
-  ist_cuda_baseline_backward(&b, gdw.p, gp1.p, gp2.p, gdp1.p, gdp2.p);
+  ist_dev_buf<float> gp1(p1), gp2(p2), gdw(dw), gw = poisoned(wn), gdp1(dp10), gdp2(dp20);
+  ist_cuda_baseline_forward(&b, gp1.get(), gp2.get(), gw.get());
+  ist_cuda_baseline_backward(&b, gdw.get(), gp1.get(), gp2.get(), gdp1.get(), gdp2.get());
   expect_no_cuda_failure("baseline");
-  expect_close(gw.get(), w, "W");
-  expect_close(gdp1.get(), dp1, "dp1 accumulated");
-  expect_close(gdp2.get(), dp2, "dp2 accumulated");
+  expect_close(gw.download(), w, "W");
+  expect_close(gdp1.download(), dp1, "dp1 accumulated");
+  expect_close(gdp2.download(), dp2, "dp2 accumulated");
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, CudaBaselines,

@@ -2,10 +2,11 @@
 // depthwise, forward and backward, on odd shapes (k = 1, 3, 5, 7; stride 1, 2; padding 0–3),
 // with and without bias, with dx NULL, gradients accumulating into non-zero dw and dbias; our own
 // kernels always, cuDNN as well on a GPU. Plus an exhaustive CPU check of the index helpers.
+#include <cstring>
+#include <random>
 #include <string>
 
 #include "cuda_conv_test_util.h"
-#include "cuda_test_util.h"
 
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/cuda_ops.h"
@@ -53,16 +54,16 @@ TEST_P(CudaConv2d, ForwardAndBackwardMatchCpu) {
   for (ist_conv_impl impl : impls()) {
     ist_cuda_set_conv_impl(impl);
     SCOPED_TRACE(impl_name(impl));
-    DevVec gx(x), gw(w), gbias(bias), gdy(dy), gy = DevVec::poisoned(yn), gdx = DevVec::poisoned(xn);
-    DevVec gdw(dw0), gdb(db0), ws = DevVec::poisoned(ist_cuda_conv_ws_floats(&s));
-    ist_cuda_conv2d_forward(&s, gx.p, gw.p, c.bias ? gbias.p : nullptr, gy.p, ws.p);
-    ist_cuda_conv2d_backward(&s, gdy.p, gx.p, gw.p, c.dx ? gdx.p : nullptr, gdw.p, c.bias ? gdb.p : nullptr, ws.p);
+    ist_dev_buf<float> gx(x), gw(w), gbias(bias), gdy(dy), gy = poisoned(yn), gdx = poisoned(xn);
+    ist_dev_buf<float> gdw(dw0), gdb(db0), ws = poisoned(ist_cuda_conv_ws_floats(&s));
+    ist_cuda_conv2d_forward(&s, gx.get(), gw.get(), c.bias ? gbias.get() : nullptr, gy.get(), ws.get());
+    ist_cuda_conv2d_backward(&s, gdy.get(), gx.get(), gw.get(), c.dx ? gdx.get() : nullptr, gdw.get(), c.bias ? gdb.get() : nullptr, ws.get());
     expect_no_cuda_failure("conv2d");
-    expect_close(gy.get(), y, "y");
-    if (c.dx) expect_close(gdx.get(), dx, "dx");
-    expect_close(gdw.get(), dw, "dw accumulated");
-    if (c.bias) expect_close(gdb.get(), db, "dbias accumulated");
-    else expect_close(gdb.get(), db0, "dbias untouched without bias");
+    expect_close(gy.download(), y, "y");
+    if (c.dx) expect_close(gdx.download(), dx, "dx");
+    expect_close(gdw.download(), dw, "dw accumulated");
+    if (c.bias) expect_close(gdb.download(), db, "dbias accumulated");
+    else expect_close(gdb.download(), db0, "dbias untouched without bias");
   }
   ist_cuda_set_conv_impl(IST_CONV_CUDNN); // back to the default
 }
@@ -85,6 +86,73 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{1, 6, 8, 8, 12, 5, 2, 2, 3, false, true},    // 3 groups, stride 2
                       Case{2, 6, 7, 7, 3, 3, 1, 1, 3, true, true},      // 3 groups of 2 → 1 (direct)
                       Case{1, 3, 7, 7, 6, 3, 1, 1, 3, true, true}));    // channel multiplier 2
+
+// A seeded sweep of small random shapes (k 1–7, stride 1–3, padding 0–3, any group count that
+// divides both channel counts), our kernels against the CPU, forward and backward.
+TEST(CudaConv2dOwn, RandomSmallShapesMatchCpu) {
+  IST_REQUIRE_CUDA();
+  ist_cuda_set_conv_impl(IST_CONV_OWN);
+  std::mt19937 rng(20261125);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int ran = 0;
+  while (ran < 24) {
+    const int groups = pick(1, 4);
+    ist_conv_shape s = {pick(1, 3), groups * pick(1, 3), pick(1, 10), pick(1, 10), groups * pick(1, 4),
+                        pick(1, 7), pick(1, 3), pick(0, 3), 0, 0, groups};
+    if (!ist_conv_shape_init(&s)) continue;
+    ran++;
+    SCOPED_TRACE(::testing::Message() << s.n << "x" << s.ci << "x" << s.h << "x" << s.w << " -> " << s.co << " k" << s.k
+                                      << " s" << s.stride << " p" << s.pad << " g" << s.groups);
+    const size_t xn = (size_t)s.n * s.ci * s.h * s.w, wn = (size_t)ist_conv_weight_numel(&s),
+                 yn = (size_t)s.n * s.co * s.ho * s.wo;
+    const auto x = randn(xn, 100 + ran), w = randn(wn, 200 + ran), b = randn(s.co, 300 + ran), dy = randn(yn, 400 + ran);
+    const auto dw0 = randn(wn, 500 + ran), db0 = randn(s.co, 600 + ran);
+    const ist_backend *cpu = ist_backend_cpu();
+    std::vector<float> cws(ist_conv_ws_floats(&s)), y(yn), dx(xn), dw = dw0, db = db0;
+    cpu->conv2d_forward(&s, x.data(), w.data(), b.data(), y.data(), cws.data());
+    cpu->conv2d_backward(&s, dy.data(), x.data(), w.data(), dx.data(), dw.data(), db.data(), cws.data());
+    ist_dev_buf<float> gx(x), gw(w), gb(b), gdy(dy), gy = poisoned(yn), gdx = poisoned(xn), gdw(dw0), gdb(db0);
+    ist_dev_buf<float> ws = poisoned(ist_cuda_conv_ws_floats(&s));
+    ist_cuda_conv2d_forward(&s, gx.get(), gw.get(), gb.get(), gy.get(), ws.get());
+    ist_cuda_conv2d_backward(&s, gdy.get(), gx.get(), gw.get(), gdx.get(), gdw.get(), gdb.get(), ws.get());
+    expect_no_cuda_failure("conv2d");
+    expect_close(gy.download(), y, "y");
+    expect_close(gdx.download(), dx, "dx");
+    expect_close(gdw.download(), dw, "dw accumulated");
+    expect_close(gdb.download(), db, "dbias accumulated");
+  }
+  ist_cuda_set_conv_impl(IST_CONV_CUDNN); // back to the default
+}
+
+// Our backward sums the weight gradient over pixel slices in a fixed order (no float atomics), so
+// two runs on the same inputs give the same bits; the shape is large enough (2352 pixels) to split.
+TEST(CudaConv2dOwn, BackwardIsBitwiseReproducible) {
+  IST_REQUIRE_CUDA();
+  ist_cuda_set_conv_impl(IST_CONV_OWN);
+  for (ist_conv_shape s : {ist_conv_shape{3, 2, 28, 28, 3, 3, 1, 1, 0, 0, 1}, ist_conv_shape{3, 4, 28, 28, 4, 3, 1, 1, 0, 0, 2},
+                           ist_conv_shape{2, 4, 30, 30, 4, 3, 1, 1, 0, 0, 4}}) {
+    ASSERT_TRUE(ist_conv_shape_init(&s));
+    const size_t xn = (size_t)s.n * s.ci * s.h * s.w, wn = (size_t)ist_conv_weight_numel(&s),
+                 yn = (size_t)s.n * s.co * s.ho * s.wo;
+    const auto x = randn(xn, 71), w = randn(wn, 72), dy = randn(yn, 73), dw0 = randn(wn, 74), db0 = randn(s.co, 75);
+    ist_dev_buf<float> gx(x), gw(w), gdy(dy), ws = poisoned(ist_cuda_conv_ws_floats(&s));
+    std::vector<float> runs[2][3];
+    for (auto &r : runs) {
+      ist_dev_buf<float> gdx = poisoned(xn), gdw(dw0), gdb(db0);
+      ist_cuda_conv2d_backward(&s, gdy.get(), gx.get(), gw.get(), gdx.get(), gdw.get(), gdb.get(), ws.get());
+      r[0] = gdx.download();
+      r[1] = gdw.download();
+      r[2] = gdb.download();
+    }
+    expect_no_cuda_failure("conv2d backward");
+    for (int i = 0; i < 3; i++) {
+      ASSERT_EQ(runs[0][i].size(), runs[1][i].size());
+      EXPECT_EQ(memcmp(runs[0][i].data(), runs[1][i].data(), runs[0][i].size() * sizeof(float)), 0)
+          << "output " << i << " (dx, dw, dbias) differs between runs, groups " << s.groups;
+    }
+  }
+  ist_cuda_set_conv_impl(IST_CONV_CUDNN); // back to the default
+}
 
 // The index helpers against naive loops over every (pixel, column) of small shapes: im2col reads the
 // input the direct convolution reads, and col2im finds exactly the output that read each input.

@@ -2,7 +2,6 @@
 // combination of levels, forward (y, and the saved t1, t2) and backward (dx overwritten or NULL;
 // dWb, dU, dWc, dV accumulating).
 #include "cuda_conv_test_util.h"
-#include "cuda_test_util.h"
 
 #include "kernels/cuda/cuda_ops.h"
 
@@ -44,21 +43,21 @@ TEST_P(CudaGconv, ForwardAndBackwardMatchCpu) {
   cpu->gconv_backward(&s, &g, dy.data(), x.data(), wb.data(), u.data(), wc.data(), v.data(), t1.data(), t2.data(),
                       c.dx ? dx.data() : nullptr, dwb.data(), du.data(), dwc.data(), dv.data(), cws.data());
 
-  DevVec gx(x), gwb(wb), gu(u), gwc(wc), gv(v), gdy(dy), gt1 = DevVec::poisoned(t1n), gt2 = DevVec::poisoned(t2n);
-  DevVec gy = DevVec::poisoned(yn), gdx = DevVec::poisoned(xn), gdwb(dwb0), gdu(du0), gdwc(dwc0), gdv(dv0);
-  DevVec ws = DevVec::poisoned(ist_cuda_gconv_ws_floats(&s, &g));
-  ist_cuda_gconv_forward(&s, &g, gx.p, gwb.p, gu.p, gwc.p, gv.p, gt1.p, gt2.p, gy.p, ws.p);
-  ist_cuda_gconv_backward(&s, &g, gdy.p, gx.p, gwb.p, gu.p, gwc.p, gv.p, gt1.p, gt2.p, c.dx ? gdx.p : nullptr, gdwb.p,
-                          gdu.p, gdwc.p, gdv.p, ws.p);
+  ist_dev_buf<float> gx(x), gwb(wb), gu(u), gwc(wc), gv(v), gdy(dy), gt1 = poisoned(t1n), gt2 = poisoned(t2n);
+  ist_dev_buf<float> gy = poisoned(yn), gdx = poisoned(xn), gdwb(dwb0), gdu(du0), gdwc(dwc0), gdv(dv0);
+  ist_dev_buf<float> ws = poisoned(ist_cuda_gconv_ws_floats(&s, &g));
+  ist_cuda_gconv_forward(&s, &g, gx.get(), gwb.get(), gu.get(), gwc.get(), gv.get(), gt1.get(), gt2.get(), gy.get(), ws.get());
+  ist_cuda_gconv_backward(&s, &g, gdy.get(), gx.get(), gwb.get(), gu.get(), gwc.get(), gv.get(), gt1.get(), gt2.get(), c.dx ? gdx.get() : nullptr, gdwb.get(),
+                          gdu.get(), gdwc.get(), gdv.get(), ws.get());
   expect_no_cuda_failure("gconv");
-  expect_close(gy.get(), y, "y");
-  expect_close(gt1.get(), t1, "t1 saved");
-  expect_close(gt2.get(), t2, "t2 saved");
-  if (c.dx) expect_close(gdx.get(), dx, "dx");
-  expect_close(gdwb.get(), dwb, "dWb accumulated");
-  expect_close(gdu.get(), du, "dU accumulated");
-  expect_close(gdwc.get(), dwc, "dWc accumulated");
-  expect_close(gdv.get(), dv, "dV accumulated");
+  expect_close(gy.download(), y, "y");
+  expect_close(gt1.download(), t1, "t1 saved");
+  expect_close(gt2.download(), t2, "t2 saved");
+  if (c.dx) expect_close(gdx.download(), dx, "dx");
+  expect_close(gdwb.download(), dwb, "dWb accumulated");
+  expect_close(gdu.download(), du, "dU accumulated");
+  expect_close(gdwc.download(), dwc, "dWc accumulated");
+  expect_close(gdv.download(), dv, "dV accumulated");
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, CudaGconv,

@@ -2,7 +2,6 @@
 // combination of levels on and off and the depthwise case: W and Wc forward; dWb, dU, dV
 // accumulating and dWc overwritten backward.
 #include "cuda_conv_test_util.h"
-#include "cuda_test_util.h"
 
 #include "kernels/cuda/cuda_ops.h"
 
@@ -37,18 +36,18 @@ TEST_P(CudaGenerator, ForwardAndBackwardMatchCpu) {
   cpu->generate_backward(&g, dw.data(), wb.data(), u.data(), v.data(), wc.data(), dwb.data(), du.data(), dv.data(),
                          dwc.data());
 
-  DevVec gwb(wb), gu(u), gv(v), gdw(dw), gw = DevVec::poisoned(wn), gdwc = DevVec::poisoned(wcn);
-  DevVec gwc = g.level1 ? DevVec::poisoned(wcn) : DevVec(wc_free);
-  DevVec gdwb(dwb0), gdu(du0), gdv(dv0);
-  ist_cuda_generate_forward(&g, gwb.p, gu.p, gv.p, gwc.p, gw.p);
-  ist_cuda_generate_backward(&g, gdw.p, gwb.p, gu.p, gv.p, gwc.p, gdwb.p, gdu.p, gdv.p, gdwc.p);
+  ist_dev_buf<float> gwb(wb), gu(u), gv(v), gdw(dw), gw = poisoned(wn), gdwc = poisoned(wcn);
+  ist_dev_buf<float> gwc = g.level1 ? poisoned(wcn) : ist_dev_buf<float>(wc_free);
+  ist_dev_buf<float> gdwb(dwb0), gdu(du0), gdv(dv0);
+  ist_cuda_generate_forward(&g, gwb.get(), gu.get(), gv.get(), gwc.get(), gw.get());
+  ist_cuda_generate_backward(&g, gdw.get(), gwb.get(), gu.get(), gv.get(), gwc.get(), gdwb.get(), gdu.get(), gdv.get(), gdwc.get());
   expect_no_cuda_failure("generator");
-  expect_close(gw.get(), w, "W");
-  expect_close(gwc.get(), wc, "Wc");
-  expect_close(gdwc.get(), dwc, "dWc overwritten");
-  expect_close(gdwb.get(), dwb, "dWb accumulated");
-  expect_close(gdu.get(), du, "dU accumulated");
-  expect_close(gdv.get(), dv, "dV accumulated");
+  expect_close(gw.download(), w, "W");
+  expect_close(gwc.download(), wc, "Wc");
+  expect_close(gdwc.download(), dwc, "dWc overwritten");
+  expect_close(gdwb.download(), dwb, "dWb accumulated");
+  expect_close(gdu.download(), du, "dU accumulated");
+  expect_close(gdv.download(), dv, "dV accumulated");
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, CudaGenerator,

@@ -1,7 +1,6 @@
 // The CUDA fully-connected layer (kernels/cuda/linear.cu, cuBLAS) against the CPU backend: forward
 // with and without bias, backward with dx overwritten (or NULL) and dw, db accumulating.
 #include "cuda_conv_test_util.h"
-#include "cuda_test_util.h"
 
 #include "kernels/cuda/cuda_ops.h"
 
@@ -30,15 +29,15 @@ TEST_P(CudaLinear, ForwardAndBackwardMatchCpu) {
   cpu->linear_backward(c.n, c.in, c.out, dy.data(), x.data(), w.data(), c.dx ? dx.data() : nullptr, dw.data(),
                        c.bias ? db.data() : nullptr);
 
-  DevVec gx(x), gw(w), gb(b), gdy(dy), gy = DevVec::poisoned(yn), gdx = DevVec::poisoned(xn), gdw(dw0), gdb(db0);
-  ist_cuda_linear_forward(c.n, c.in, c.out, gx.p, gw.p, c.bias ? gb.p : nullptr, gy.p);
-  ist_cuda_linear_backward(c.n, c.in, c.out, gdy.p, gx.p, gw.p, c.dx ? gdx.p : nullptr, gdw.p,
-                           c.bias ? gdb.p : nullptr);
+  ist_dev_buf<float> gx(x), gw(w), gb(b), gdy(dy), gy = poisoned(yn), gdx = poisoned(xn), gdw(dw0), gdb(db0);
+  ist_cuda_linear_forward(c.n, c.in, c.out, gx.get(), gw.get(), c.bias ? gb.get() : nullptr, gy.get());
+  ist_cuda_linear_backward(c.n, c.in, c.out, gdy.get(), gx.get(), gw.get(), c.dx ? gdx.get() : nullptr, gdw.get(),
+                           c.bias ? gdb.get() : nullptr);
   expect_no_cuda_failure("linear");
-  expect_close(gy.get(), y, "y");
-  if (c.dx) expect_close(gdx.get(), dx, "dx");
-  expect_close(gdw.get(), dw, "dw accumulated");
-  expect_close(gdb.get(), c.bias ? db : db0, "db");
+  expect_close(gy.download(), y, "y");
+  if (c.dx) expect_close(gdx.download(), dx, "dx");
+  expect_close(gdw.download(), dw, "dw accumulated");
+  expect_close(gdb.download(), c.bias ? db : db0, "db");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaLinear,

@@ -72,6 +72,21 @@ TEST(CudaQuantize, ChoosesTheCpuClipBitForBitOnManyTensors) {
   EXPECT_EQ(ist_cuda_error(), nullptr);
 }
 
+TEST(CudaQuantize, ChoosesTheCpuClipOnRandomSizesAndBitWidths) {
+  IST_REQUIRE_CUDA();
+  const int cases = 16, max_n = 5000;
+  std::vector<float> r = randn(2 * cases, 250);
+  for (int i = 0; i < cases; i++) {
+    const size_t n = 1 + (size_t)(std::fabs(r[2 * i]) * 7919) % max_n;
+    const int bits = 2 + (int)(std::fabs(r[2 * i + 1]) * 104729) % 7;
+    const Kind kind = i % 2 ? OUTLIERS : NORMAL;
+    expect_same_quantization(tensor(kind, n, bits, 260 + i), bits,
+                             std::string(kKindName[kind]) + ", n=" + std::to_string(n) + ", " + std::to_string(bits) +
+                                 " bits");
+  }
+  EXPECT_EQ(ist_cuda_error(), nullptr);
+}
+
 TEST(CudaQuantize, ChoosesTheCpuClipForEveryBitWidthOfOneTensor) {
   IST_REQUIRE_CUDA();
   for (int bits = 2; bits <= 8; bits++)

@@ -94,6 +94,7 @@ TEST(EmuCore, MissingSyncthreadsIsReportedAsARace) {
   EXPECT_NE(r.find("shared-memory race in kernel matmul_tiled<kSecondSync>"), std::string::npos) << r;
   EXPECT_NE(r.find("no __syncthreads between"), std::string::npos) << r;
   EXPECT_NE(r.find("`as`"), std::string::npos) << r;
+  EXPECT_NE(r.find("; the two accesses: `addr2line -Cfpie "), std::string::npos) << r;  // where in the kernel
   // The device stays failed until reset, as a GPU context does after a fault.
   EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorLaunchFailure);
   ist_emu_reset();
@@ -230,6 +231,7 @@ TEST(EmuCore, OutOfBoundsSharedWriteIsReported) {
                    "(31,0,0) accessed `s`[32] (bytes 128..131), outside its 128 bytes"),
             std::string::npos)
       << r;
+  EXPECT_NE(r.find("; the access: `addr2line -Cfpie "), std::string::npos) << r;  // where in the kernel
 }
 
 // Each thread writes its word, then reads its neighbour's in the other warp without a barrier: thread 0
@@ -493,6 +495,172 @@ TEST(EmuCore, CublasRefusesMatricesOutsideDeviceMemory) {
             CUBLAS_STATUS_EXECUTION_FAILED);
   EXPECT_NE(report().find("matrix B (4 × 4, ld 4"), std::string::npos) << report();
   EXPECT_NE(report().find("is not inside one cudaMalloc allocation"), std::string::npos) << report();
+}
+
+// ---- Dynamic shared memory, 16-byte accesses through ist_scast, blocks on several OS threads.
+// y[i] = x[n − 1 − i] within each block's chunk of blockDim.x·4 floats, staged as float4.
+__global__ void reverse_chunks_float4(const float *x, float *y) {
+  IST_DYNAMIC_SHARED(float, s);
+  ist_sptr<float4> s4 = ist_scast<float4>(s);
+  int chunk = blockDim.x * 4, base = blockIdx.x * chunk;
+  s4[threadIdx.x] = reinterpret_cast<const float4 *>(x + base)[threadIdx.x];
+  __syncthreads();
+  for (int j = threadIdx.x; j < chunk; j += blockDim.x) y[base + j] = s[chunk - 1 - j];
+}
+
+TEST(EmuCore, DynamicSharedMemoryThroughFloat4Handles) {
+  IST_REQUIRE_CUDA();
+  const int threads = 64, blocks = 5, chunk = threads * 4;
+  auto x = randn((size_t)blocks * chunk, 51);
+  ist_dev_buf<float> dx(x), dy(x.size());
+  IST_LAUNCH(reverse_chunks_float4, blocks, threads, chunk * sizeof(float), ist_cuda_stream(), dx.get(), dy.get());
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  std::vector<float> want(x.size());
+  for (int b = 0; b < blocks; b++)
+    for (int j = 0; j < chunk; j++) want[(size_t)b * chunk + j] = x[(size_t)b * chunk + chunk - 1 - j];
+  EXPECT_EQ(dy.download(), want);
+}
+
+TEST(EmuCore, TooLittleDynamicSharedMemoryIsAnOutOfBoundsAccess) {
+  IST_REQUIRE_CUDA();
+  const int threads = 64, chunk = threads * 4;
+  auto x = randn(chunk, 52);
+  ist_dev_buf<float> dx(x), dy(x.size());
+  IST_LAUNCH(reverse_chunks_float4, 1, threads, chunk * sizeof(float) / 2, ist_cuda_stream(), dx.get(), dy.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_NE(report().find("out-of-bounds shared-memory write in kernel reverse_chunks_float4, block (0,0,0): thread "
+                          "(32,0,0) accessed `s`[32] (bytes 512..527), outside its 512 bytes"),
+            std::string::npos)
+      << report();
+}
+
+TEST(EmuCore, BlocksOnSeveralOsThreadsGiveTheSameProduct) {
+  IST_REQUIRE_CUDA();
+  const int m = 48, n = 64, k = 32;
+  auto a = randn((size_t)m * k, 53), b = randn((size_t)k * n, 54);
+  std::vector<float> one, three;
+  run_matmul<true>(m, n, k, a, b, one);
+  setenv("IST_EMU_THREADS", "3", 1);
+  run_matmul<true>(m, n, k, a, b, three);
+  unsetenv("IST_EMU_THREADS");
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess) << report();
+  EXPECT_EQ(one, three);
+  EXPECT_TRUE(ist_expect_close(three, matmul_ref(m, n, k, a, b), 1e-4, 1e-4, "C"));
+}
+
+// Lane 0 goes to a barrier while the rest of its warp waits for it in a shuffle.
+__global__ void barrier_inside_warp_divergence(float *out) {
+  float v = (float)threadIdx.x;
+  if (threadIdx.x == 0) {
+    __syncthreads();
+  } else {
+    v = __shfl_sync(0xffffffffu, v, 1);
+    __syncthreads();
+  }
+  out[threadIdx.x] = v;
+}
+
+TEST(EmuCore, LaneAtABarrierWhileItsWarpShufflesIsReported) {
+  IST_REQUIRE_CUDA();
+  ist_dev_buf<float> out(32);
+  IST_LAUNCH(barrier_inside_warp_divergence, 1, 32, 0, ist_cuda_stream(), out.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  std::string r = report();
+  EXPECT_NE(r.find("warp divergence in kernel barrier_inside_warp_divergence, block (0,0,0): lane 0 (thread "
+                   "(0,0,0)) waits at __syncthreads"),
+            std::string::npos)
+      << r;
+  EXPECT_NE(r.find("waits at __shfl_sync"), std::string::npos) << r;
+}
+
+__global__ void too_much_static_shared(float *out) {
+  IST_SHARED(float, big, 13 * 1024);
+  big[threadIdx.x] = 1.0f;
+  out[threadIdx.x] = big[threadIdx.x];
+}
+
+TEST(EmuCore, StaticSharedMemoryAbove48KiBIsRefused) {
+  IST_REQUIRE_CUDA();
+  ist_dev_buf<float> out(32);
+  IST_LAUNCH(too_much_static_shared, 1, 32, 0, ist_cuda_stream(), out.get());
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_NE(report().find("more than 49152 bytes of static shared memory"), std::string::npos) << report();
+}
+
+TEST(EmuCore, TheDeviceDescribesItselfAsTheEmulation) {
+  IST_REQUIRE_CUDA();
+  cudaDeviceProp p;
+  ASSERT_EQ(cudaGetDeviceProperties(&p, 0), cudaSuccess);
+  EXPECT_STREQ(p.name, "insitu CPU emulation");
+  EXPECT_EQ(p.major, 9);
+  EXPECT_EQ(ist_cuda_sm_count(), p.multiProcessorCount);
+  EXPECT_EQ(ist_cuda_smem_optin(), (int)p.sharedMemPerBlockOptin);
+  EXPECT_STREQ(ist_test_cuda_mode(), "emulated");
+  float *d = nullptr;
+  ASSERT_EQ(cudaMalloc(&d, 8 * sizeof(float)), cudaSuccess);
+  float h[8];
+  ASSERT_EQ(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_TRUE(std::isnan(h[0]));  // fresh device memory reads as NaN
+  EXPECT_EQ(cudaMemcpy(h, d, 9 * sizeof(float), cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFree(d), cudaSuccess);
+}
+
+TEST(EmuCore, CublasBatchedProductsTf32ModeAndTranspose) {
+  IST_REQUIRE_CUDA();
+  const int m = 5, n = 4, k = 9, batch = 3;
+  auto a = randn((size_t)batch * m * k, 61), b = randn((size_t)batch * k * n, 62);
+  ist_dev_buf<float> da(a), db(b), dc((size_t)batch * m * n), dt((size_t)m * n);
+  const float one = 1, zero = 0;
+  cublasHandle_t h = ist_cuda_blas();
+  ASSERT_EQ(cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, db, n, (long long)k * n, da, k,
+                                      (long long)m * k, &zero, dc, n, (long long)m * n, batch),
+            CUBLAS_STATUS_SUCCESS);
+  auto c = dc.download();
+  for (int i = 0; i < batch; i++) {
+    std::vector<float> ai(a.begin() + i * m * k, a.begin() + (i + 1) * m * k);
+    std::vector<float> bi(b.begin() + i * k * n, b.begin() + (i + 1) * k * n);
+    std::vector<float> ci(c.begin() + i * m * n, c.begin() + (i + 1) * m * n);
+    EXPECT_TRUE(ist_expect_close(ci, matmul_ref(m, n, k, ai, bi), 1e-5, 1e-5, "batch")) << "batch " << i;
+  }
+  // Under the TF32 math mode the operands are rounded to TF32, as the tensor cores read them.
+  ASSERT_EQ(cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, db, n, da, k, &zero, dc, n), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH), CUBLAS_STATUS_SUCCESS);
+  std::vector<float> a0(a.begin(), a.begin() + m * k), b0(b.begin(), b.begin() + k * n), zeros((size_t)m * n, 0.0f);
+  auto c0 = dc.download();
+  c0.resize((size_t)m * n);
+  EXPECT_TRUE(ist_expect_close(c0, mma_ref(m, n, k, a0, b0, zeros, tf32_round), 1e-5, 1e-5, "TF32 product"));
+  EXPECT_FALSE(ist_expect_close(c0, matmul_ref(m, n, k, a0, b0), 1e-6, 1e-6));
+  // The row-major m × n C0, transposed by geam (column-major n × m → m × n).
+  ASSERT_EQ(cublasSgeam(h, CUBLAS_OP_T, CUBLAS_OP_N, m, n, &one, dc, n, &zero, dt, m, dt, m), CUBLAS_STATUS_SUCCESS);
+  auto t = dt.download();
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) EXPECT_EQ(t[(size_t)j * m + i], c0[(size_t)i * n + j]);
+}
+
+TEST(EmuCore, StreamsAndEventsRunInOrderAtCallTime) {
+  IST_REQUIRE_CUDA();
+  cudaStream_t s;
+  cudaEvent_t e0, e1;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&e0), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&e1), cudaSuccess);
+  ist_dev_buf<float> d(256);
+  std::vector<float> h(256, 3.0f), back(256);
+  ASSERT_EQ(cudaEventRecord(e0, s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(d.get(), h.data(), 256 * sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(d.get(), 0, 128 * sizeof(float), s), cudaSuccess);
+  ASSERT_EQ(cudaMemcpyAsync(back.data(), d.get(), 256 * sizeof(float), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(e1, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  float ms = -1;
+  ASSERT_EQ(cudaEventElapsedTime(&ms, e0, e1), cudaSuccess);
+  EXPECT_GE(ms, 0.0f);
+  EXPECT_EQ(back[127], 0.0f);
+  EXPECT_EQ(back[128], 3.0f);
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaStreamDestroy(s);
 }
 
 }  // namespace

@@ -14,30 +14,39 @@
 
 #define BN_THREADS 256
 
-/* Σ over (n, hw) of channel ch of EXPR(x_at, i) (o + p indexes the element), in double. */
-#define CHANNEL_SUM(acc, EXPR)                                                  \
-  do {                                                                          \
-    acc = 0;                                                                    \
-    for (int b = 0; b < n; b++) {                                               \
-      const int64_t o = ((int64_t)b * c + ch) * hw;                             \
-      for (int p = threadIdx.x; p < hw; p += blockDim.x) acc += (EXPR);         \
-    }                                                                           \
+/* acc = this thread's share of Σ over (n, hw) of channel ch of EXPR, in double: the block's threads
+ * stride over the channel's n·hw values as one range (o indexes the element), so that small planes
+ * (4×4 late in a network) still keep every thread busy. */
+#define CHANNEL_SUM(acc, EXPR)                                            \
+  do {                                                                    \
+    acc = 0;                                                              \
+    for (int64_t i = threadIdx.x; i < (int64_t)n * hw; i += blockDim.x) { \
+      const int64_t o = channel_offset(i, c, hw, ch);                     \
+      acc += (EXPR);                                                      \
+    }                                                                     \
   } while (0)
 
+/* Offset of value i (of n·hw) of channel ch in an NCHW tensor. */
+static __device__ __forceinline__ int64_t channel_offset(int64_t i, int c, int hw, int ch) {
+  const int64_t b = i / hw;
+  return (b * c + ch) * hw + (i - b * hw);
+}
+
 /* y = x·a + (β − mean·a), a = γ·rstd, for channel ch (the CPU's float expression). */
-static __device__ __forceinline__ void bn_apply_channel(int n, int c, int hw, int ch, const float *x, const float *gamma,
-                                                 const float *beta, float mean, float rstd, float *y) {
+static __device__ __forceinline__ void bn_apply_channel(int n, int c, int hw, int ch, const float *x,
+                                                        const float *gamma, const float *beta, float mean, float rstd,
+                                                        float *y) {
   const float a = gamma[ch] * rstd, bsh = beta[ch] - mean * a;
-  for (int b = 0; b < n; b++) {
-    const int64_t o = ((int64_t)b * c + ch) * hw;
-    for (int p = threadIdx.x; p < hw; p += blockDim.x) y[o + p] = x[o + p] * a + bsh;
+  for (int64_t i = threadIdx.x; i < (int64_t)n * hw; i += blockDim.x) {
+    const int64_t o = channel_offset(i, c, hw, ch);
+    y[o] = x[o] * a + bsh;
   }
 }
 
 /* Saved statistics and running stats of a channel from its mean and Σ(x − mean)² over cnt values. */
-static __device__ __forceinline__ void bn_finish_stats(int ch, double mean, double ss, double cnt, float momentum, float eps,
-                                                float *save_mean, float *save_rstd, float *run_mean,
-                                                float *run_var) {
+static __device__ __forceinline__ void bn_finish_stats(int ch, double mean, double ss, double cnt, float momentum,
+                                                       float eps, float *save_mean, float *save_rstd, float *run_mean,
+                                                       float *run_var) {
   const double var = ss / cnt, unbiased = cnt > 1 ? ss / (cnt - 1) : var;
   save_mean[ch] = (float)mean;
   save_rstd[ch] = (float)(1.0 / sqrt(var + eps));
@@ -46,25 +55,25 @@ static __device__ __forceinline__ void bn_finish_stats(int ch, double mean, doub
 }
 
 /* Training, one rank: both passes, the statistics and the output of channel blockIdx.x. */
-static __global__ void bn_train_forward_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
-                                        float *y, float *save_mean, float *save_rstd, float *run_mean, float *run_var,
-                                        float momentum, float eps) {
+static __global__ void bn_train_forward_kernel(int n, int c, int hw, const float *x, const float *gamma,
+                                               const float *beta, float *y, float *save_mean, float *save_rstd,
+                                               float *run_mean, float *run_var, float momentum, float eps) {
   IST_SHARED(double, red, IST_RED_SLOTS);
   const int ch = blockIdx.x;
   const double cnt = (double)n * hw;
   double acc;
-  CHANNEL_SUM(acc, (double)x[o + p]);
+  CHANNEL_SUM(acc, (double)x[o]);
   const double mean = ist_block_sum(acc, red) / cnt;
-  CHANNEL_SUM(acc, ((double)x[o + p] - mean) * ((double)x[o + p] - mean));
+  CHANNEL_SUM(acc, ((double)x[o] - mean) * ((double)x[o] - mean));
   const double ss = ist_block_sum(acc, red);
   if (threadIdx.x == 0) bn_finish_stats(ch, mean, ss, cnt, momentum, eps, save_mean, save_rstd, run_mean, run_var);
   bn_apply_channel(n, c, hw, ch, x, gamma, beta, (float)mean, (float)(1.0 / sqrt(ss / cnt + eps)), y);
 }
 
 /* Eval: the running statistics, saved for an eval-mode backward, then the output. */
-static __global__ void bn_eval_forward_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
-                                       float *y, float *save_mean, float *save_rstd, const float *run_mean,
-                                       const float *run_var, float eps) {
+static __global__ void bn_eval_forward_kernel(int n, int c, int hw, const float *x, const float *gamma,
+                                              const float *beta, float *y, float *save_mean, float *save_rstd,
+                                              const float *run_mean, const float *run_var, float eps) {
   const int ch = blockIdx.x;
   const float mean = run_mean[ch], rstd = 1.0f / sqrtf(run_var[ch] + eps);
   if (threadIdx.x == 0) save_mean[ch] = mean, save_rstd[ch] = rstd;
@@ -78,18 +87,19 @@ static __global__ void bn_channel_sums_kernel(int n, int c, int hw, const float 
   double acc;
   if (mean) {
     const double m = mean[ch];
-    CHANNEL_SUM(acc, ((double)x[o + p] - m) * ((double)x[o + p] - m));
+    CHANNEL_SUM(acc, ((double)x[o] - m) * ((double)x[o] - m));
   } else {
-    CHANNEL_SUM(acc, (double)x[o + p]);
+    CHANNEL_SUM(acc, (double)x[o]);
   }
   acc = ist_block_sum(acc, red);
   if (threadIdx.x == 0) sums[ch] = acc;
 }
 
 /* Synchronized training, the end: stats from every rank's mean and Σ(x − mean)², then the output. */
-static __global__ void bn_sync_finish_kernel(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
-                                      float *y, const double *mean, const double *ss, double cnt, float *save_mean,
-                                      float *save_rstd, float *run_mean, float *run_var, float momentum, float eps) {
+static __global__ void bn_sync_finish_kernel(int n, int c, int hw, const float *x, const float *gamma,
+                                             const float *beta, float *y, const double *mean, const double *ss,
+                                             double cnt, float *save_mean, float *save_rstd, float *run_mean,
+                                             float *run_var, float momentum, float eps) {
   const int ch = blockIdx.x;
   if (threadIdx.x == 0)
     bn_finish_stats(ch, mean[ch], ss[ch], cnt, momentum, eps, save_mean, save_rstd, run_mean, run_var);
@@ -99,13 +109,13 @@ static __global__ void bn_sync_finish_kernel(int n, int c, int hw, const float *
 /* Backward sums of a channel: Σdy and Σdy·x̂ (the CPU's double expression); this rank's share goes to
  * dbeta and dgamma. */
 static __device__ __forceinline__ void bn_backward_sums(int n, int c, int hw, int ch, const float *dy, const float *x,
-                                                 const float *save_mean, const float *save_rstd, float *dgamma,
-                                                 float *dbeta, ist_sptr<double> red, double *sdy, double *sdyx) {
+                                                        const float *save_mean, const float *save_rstd, float *dgamma,
+                                                        float *dbeta, ist_sptr<double> red, double *sdy, double *sdyx) {
   const float mean = save_mean[ch], rstd = save_rstd[ch];
   double acc;
-  CHANNEL_SUM(acc, (double)dy[o + p]);
+  CHANNEL_SUM(acc, (double)dy[o]);
   *sdy = ist_block_sum(acc, red);
-  CHANNEL_SUM(acc, dy[o + p] * ((double)x[o + p] - mean) * rstd);
+  CHANNEL_SUM(acc, dy[o] * ((double)x[o] - mean) * rstd);
   *sdyx = ist_block_sum(acc, red);
   if (threadIdx.x == 0) {
     dgamma[ch] += (float)*sdyx;
@@ -115,18 +125,18 @@ static __device__ __forceinline__ void bn_backward_sums(int n, int c, int hw, in
 
 /* dx = γ·rstd·(dy − mean(dy) − x̂·mean(dy·x̂)) (training; both means 0 in eval mode). */
 static __device__ __forceinline__ void bn_backward_dx(int n, int c, int hw, int ch, const float *dy, const float *x,
-                                               const float *gamma, const float *save_mean, const float *save_rstd,
-                                               float mdy, float mdyx, float *dx) {
+                                                      const float *gamma, const float *save_mean,
+                                                      const float *save_rstd, float mdy, float mdyx, float *dx) {
   const float mean = save_mean[ch], rstd = save_rstd[ch], k = gamma[ch] * rstd;
-  for (int b = 0; b < n; b++) {
-    const int64_t o = ((int64_t)b * c + ch) * hw;
-    for (int p = threadIdx.x; p < hw; p += blockDim.x) dx[o + p] = k * (dy[o + p] - mdy - (x[o + p] - mean) * rstd * mdyx);
+  for (int64_t i = threadIdx.x; i < (int64_t)n * hw; i += blockDim.x) {
+    const int64_t o = channel_offset(i, c, hw, ch);
+    dx[o] = k * (dy[o] - mdy - (x[o] - mean) * rstd * mdyx);
   }
 }
 
 static __global__ void bn_backward_kernel(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
-                                   const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
-                                   float *dbeta, int training) {
+                                          const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
+                                          float *dbeta, int training) {
   IST_SHARED(double, red, IST_RED_SLOTS);
   const int ch = blockIdx.x;
   double sdy, sdyx;
@@ -138,8 +148,8 @@ static __global__ void bn_backward_kernel(int n, int c, int hw, const float *dy,
 
 /* Synchronized backward, first half: this rank's sums to sums[ch] (Σdy) and sums[c + ch] (Σdy·x̂). */
 static __global__ void bn_backward_sums_kernel(int n, int c, int hw, const float *dy, const float *x,
-                                        const float *save_mean, const float *save_rstd, float *dgamma, float *dbeta,
-                                        double *sums) {
+                                               const float *save_mean, const float *save_rstd, float *dgamma,
+                                               float *dbeta, double *sums) {
   IST_SHARED(double, red, IST_RED_SLOTS);
   const int ch = blockIdx.x;
   double sdy, sdyx;
@@ -148,12 +158,12 @@ static __global__ void bn_backward_sums_kernel(int n, int c, int hw, const float
 }
 
 /* Second half: dx from every rank's sums. */
-static __global__ void bn_backward_sync_dx_kernel(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
-                                           const float *save_mean, const float *save_rstd, const double *sums,
-                                           double cnt, float *dx) {
+static __global__ void bn_backward_sync_dx_kernel(int n, int c, int hw, const float *dy, const float *x,
+                                                  const float *gamma, const float *save_mean, const float *save_rstd,
+                                                  const double *sums, double cnt, float *dx) {
   const int ch = blockIdx.x;
-  bn_backward_dx(n, c, hw, ch, dy, x, gamma, save_mean, save_rstd, (float)(sums[ch] / cnt),
-                 (float)(sums[c + ch] / cnt), dx);
+  bn_backward_dx(n, c, hw, ch, dy, x, gamma, save_mean, save_rstd, (float)(sums[ch] / cnt), (float)(sums[c + ch] / cnt),
+                 dx);
 }
 
 /* The synchronized path's device staging (4·c doubles) and its host mirror. */
@@ -185,9 +195,9 @@ static void stage_sum_over_ranks(const ist_reducer *sync, double *dev, int len) 
   ist_cuda_upload(dev, stage_host, sizeof(double) * (size_t)len);
 }
 
-extern "C" void ist_cuda_batchnorm_forward(int n, int c, int hw, const float *x, const float *gamma,
-                                           const float *beta, float *y, float *save_mean, float *save_rstd,
-                                           float *run_mean, float *run_var, float momentum, float eps, int training,
+extern "C" void ist_cuda_batchnorm_forward(int n, int c, int hw, const float *x, const float *gamma, const float *beta,
+                                           float *y, float *save_mean, float *save_rstd, float *run_mean,
+                                           float *run_var, float momentum, float eps, int training,
                                            const ist_reducer *sync) {
   if (c <= 0) return;
   cudaStream_t st = ist_cuda_stream();
@@ -216,10 +226,9 @@ extern "C" void ist_cuda_batchnorm_forward(int n, int c, int hw, const float *x,
   IST_CUDA_CHECK_LAUNCH("batchnorm_forward n=%d c=%d hw=%d training=%d", n, c, hw, training);
 }
 
-extern "C" void ist_cuda_batchnorm_backward(int n, int c, int hw, const float *dy, const float *x,
-                                            const float *gamma, const float *save_mean, const float *save_rstd,
-                                            float *dx, float *dgamma, float *dbeta, int training,
-                                            const ist_reducer *sync) {
+extern "C" void ist_cuda_batchnorm_backward(int n, int c, int hw, const float *dy, const float *x, const float *gamma,
+                                            const float *save_mean, const float *save_rstd, float *dx, float *dgamma,
+                                            float *dbeta, int training, const ist_reducer *sync) {
   if (c <= 0) return;
   cudaStream_t st = ist_cuda_stream();
   if (!(training && sync)) {

@@ -66,8 +66,10 @@ size_t own_ws_floats(const ist_conv_shape *s) {
 
 /* ---- The three GEMM problems. Each gives, for group grp, the A (M × K) and B (K × N) entries the
  * tile loader needs and where a C entry goes; K is cut into [k_begin, k_end) slices by blockIdx.z
- * (z = slice · groups + grp). */
+ * (z = slice · groups + grp). kAKFast / kBKFast: whether neighbouring addresses of the operand lie
+ * along K (then consecutive threads load along K) or along M / N. */
 struct FwdProblem {
+  static constexpr bool kAKFast = false, kBKFast = true; /* pixels along a row of x; a row of W */
   ist_conv_shape s;
   const float *x, *w, *bias;
   float *y;
@@ -87,6 +89,7 @@ struct FwdProblem {
 };
 
 struct DgradProblem {
+  static constexpr bool kAKFast = false, kBKFast = true; /* pixels along a row of dy; taps of W */
   ist_conv_shape s;
   const float *dy, *w;
   float *dx;
@@ -107,6 +110,7 @@ struct DgradProblem {
 
 /* dW (cog × cig·k² per group) = dyᵀ (cog × pixels) · im2col(x) (pixels × cig·k²). */
 struct WgradProblem {
+  static constexpr bool kAKFast = true, kBKFast = true; /* both run along pixels */
   ist_conv_shape s;
   const float *dy, *x;
   float *dw;      /* accumulated when there is one slice */
@@ -139,11 +143,13 @@ __global__ void conv_gemm_kernel(P p, int M, int N, int K, int groups, int k_sli
   float acc[kMicroM][kMicroN] = {};
   for (int k0 = k_begin; k0 < k_end; k0 += kTileK) {
     for (int e = tid; e < kTileK * kTileM; e += kThreads) {
-      const int kl = e / kTileM, ml = e % kTileM, m = m0 + ml, kk = k0 + kl;
+      const int kl = P::kAKFast ? e % kTileK : e / kTileM, ml = P::kAKFast ? e / kTileK : e % kTileM;
+      const int m = m0 + ml, kk = k0 + kl;
       as[kl * kTileM + ml] = (m < M && kk < k_end) ? p.a(grp, m, kk) : 0.0f;
     }
     for (int e = tid; e < kTileK * kTileN; e += kThreads) {
-      const int kl = e / kTileN, nl = e % kTileN, n = n0 + nl, kk = k0 + kl;
+      const int kl = P::kBKFast ? e % kTileK : e / kTileN, nl = P::kBKFast ? e / kTileK : e % kTileN;
+      const int n = n0 + nl, kk = k0 + kl;
       bs[kl * kTileN + nl] = (n < N && kk < k_end) ? p.b(grp, kk, n) : 0.0f;
     }
     __syncthreads();
@@ -269,12 +275,6 @@ __global__ void bias_grad_kernel(int n, int co, int hw, const float *dy, float *
   if (threadIdx.x == 0) dbias[o] += sum;
 }
 
-/* y[b, o, p] += bias[o] (the cuDNN path's bias). */
-__global__ void bias_add_kernel(int64_t total, int co, int hw, const float *bias, float *y) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
-    y[i] += bias[i / hw % co];
-}
-
 void own_forward(const ist_conv_shape *s, const float *x, const float *w, const float *bias, float *y) {
   if (use_direct(s)) {
     const int64_t total = (int64_t)s->n * s->co * s->ho * s->wo;
@@ -322,14 +322,6 @@ void own_backward_filter(const ist_conv_shape *s, const float *dy, const float *
   }
 }
 
-void bias_forward(const ist_conv_shape *s, const float *bias, float *y) {
-  const int hw = s->ho * s->wo;
-  const int64_t total = (int64_t)s->n * s->co * hw;
-  IST_LAUNCH(bias_add_kernel, ist_cuda_blocks(total, kDirectThreads, kMaxBlocks), kDirectThreads, 0,
-             ist_cuda_stream(), total, s->co, hw, bias, y);
-  IST_CUDA_CHECK_LAUNCH("conv2d bias n=%d co=%d %dx%d", s->n, s->co, s->ho, s->wo);
-}
-
 void bias_backward(const ist_conv_shape *s, const float *dy, float *dbias) {
   IST_LAUNCH(bias_grad_kernel, (unsigned)s->co, kReduceThreads, 0, ist_cuda_stream(), s->n, s->co, s->ho * s->wo, dy,
              dbias);
@@ -339,6 +331,20 @@ void bias_backward(const ist_conv_shape *s, const float *dy, float *dbias) {
 ist_conv_impl g_impl = IST_CUDA_REAL ? IST_CONV_CUDNN : IST_CONV_OWN;
 
 #if IST_CUDA_REAL
+/* y[b, o, p] += bias[o] (the cuDNN path's bias). */
+__global__ void bias_add_kernel(int64_t total, int co, int hw, const float *bias, float *y) {
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] += bias[i / hw % co];
+}
+
+void bias_forward(const ist_conv_shape *s, const float *bias, float *y) {
+  const int hw = s->ho * s->wo;
+  const int64_t total = (int64_t)s->n * s->co * hw;
+  IST_LAUNCH(bias_add_kernel, ist_cuda_blocks(total, kDirectThreads, kMaxBlocks), kDirectThreads, 0,
+             ist_cuda_stream(), total, s->co, hw, bias, y);
+  IST_CUDA_CHECK_LAUNCH("conv2d bias n=%d co=%d %dx%d", s->n, s->co, s->ho, s->wo);
+}
+
 /* ---- cuDNN: one plan per shape (descriptors and the algorithms), chosen by
  * ist_cuda_conv_ws_floats and kept in a small table. FP32 FMA math (no TF32: a precision flag
  * of its own, later); the backward algorithms are deterministic ones. */
@@ -398,12 +404,13 @@ CudnnPlan *find_plan(const ist_conv_shape *s) {
   return nullptr;
 }
 
-/* The first of cuDNN's ranked candidates that ran, fits the workspace limit and (when asked) is
- * deterministic; false when none does. */
+/* The first of cuDNN's ranked candidates that ran, fits the workspace limit, computes in FP32 (no
+ * tensor-op math) and (when asked) is deterministic; false when none does. */
 template <class Perf, class Algo>
 bool pick(const Perf *perf, int n, bool deterministic, Algo *algo, size_t *bytes) {
   for (int i = 0; i < n; i++)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kCudnnWorkspaceLimitBytes &&
+        perf[i].mathType != CUDNN_TENSOR_OP_MATH && perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION &&
         (!deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
       *algo = perf[i].algo;
       *bytes = perf[i].memory;

@@ -60,7 +60,7 @@ void ist_cuda_linear_forward(int n, int in, int out, const float *x, const float
 void ist_cuda_linear_backward(int n, int in, int out, const float *dy, const float *x, const float *w, float *dx,
                               float *dw, float *db);
 
-/* losses.cu: *loss_sum += the batch's mean loss, *correct += its argmax hits (both device scalars;
+/* softmax_xent.cu, kd_loss.cu: *loss_sum += the batch's mean loss, *correct += its argmax hits (both device scalars;
  * correct may be NULL); dlogits (may be NULL) gets the gradient of the mean loss. */
 void ist_cuda_cross_entropy(int n, int c, const float *logits, const int32_t *labels, float *dlogits,
                             float *loss_sum, int32_t *correct);

@@ -15,8 +15,8 @@ static unsigned ew_blocks(int64_t n) { return ist_cuda_blocks(n, EW_THREADS, EW_
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)gridDim.x * blockDim.x)
 
 /* Element i of the (n, c, hw) slice ↔ its place in src (src_c channels) and dst (dst_c channels). */
-static __global__ void copy_channels_kernel(int64_t total, int64_t len, int hw, const float *src, int src_c, int src_off,
-                                     float *dst, int dst_c, int dst_off, int accumulate) {
+static __global__ void copy_channels_kernel(int64_t total, int64_t len, int hw, const float *src, int src_c,
+                                            int src_off, float *dst, int dst_c, int dst_off, int accumulate) {
   GRID_STRIDE(i, total) {
     const int64_t b = i / len, r = i % len;
     const float v = src[(b * src_c + src_off) * hw + r];
@@ -45,9 +45,7 @@ extern "C" void ist_cuda_add(int64_t n, const float *a, const float *b, float *y
   IST_CUDA_CHECK_LAUNCH("add n=%lld", (long long)n);
 }
 
-static __global__ void scale_kernel(int64_t n, float a, float *x) {
-  GRID_STRIDE(i, n) x[i] *= a;
-}
+static __global__ void scale_kernel(int64_t n, float a, float *x) { GRID_STRIDE(i, n) x[i] *= a; }
 
 extern "C" void ist_cuda_scale(int64_t n, float a, float *x) {
   if (n <= 0) return;

@@ -8,7 +8,7 @@
 #include "kernels/cuda/softmax_row.cuh"
 
 static __global__ void kd_loss_kernel(int n, int c, const float *student, const float *teacher, const int32_t *labels,
-                               float beta, float t, float *dlogits, float *loss_sum, int32_t *correct) {
+                                      float beta, float t, float *dlogits, float *loss_sum, int32_t *correct) {
   IST_SHARED(double, sample_ce, IST_LOSS_CHUNK);
   IST_SHARED(double, sample_kl, IST_LOSS_CHUNK);
   IST_SHARED(int, sample_hit, IST_LOSS_CHUNK);
@@ -27,7 +27,7 @@ static __global__ void kd_loss_kernel(int n, int c, const float *student, const 
       double part = 0;
       for (int j = lane; j < c; j += IST_WARP) {
         const float q = ist_row_prob(zt[j], mt, t, qt), p = ist_row_prob(zs[j], ms, t, st);
-        if (q > 0) part += q * (log(q) - log(p > IST_PROB_FLOOR ? p : IST_PROB_FLOOR));
+        if (q > 0) part += q * (log((double)q) - log((double)(p > IST_PROB_FLOOR ? p : IST_PROB_FLOOR)));
         if (dlogits) {
           /* ∂(T²·KL)/∂z_s = T·(p_T − q_T); the CE part as cross_entropy writes it */
           const float d = (ist_row_prob(zs[j], ms, 1.0f, s1) - (j == y)) / n;
@@ -37,7 +37,7 @@ static __global__ void kd_loss_kernel(int n, int c, const float *student, const 
       part = ist_warp_sum(part);
       if (lane == 0) {
         const float py = ist_row_prob(zs[y], ms, 1.0f, s1);
-        sample_ce[s] = -log(py > IST_PROB_FLOOR ? py : IST_PROB_FLOOR);
+        sample_ce[s] = -log((double)(py > IST_PROB_FLOOR ? py : IST_PROB_FLOOR));
         sample_kl[s] = part;
         sample_hit[s] = am == y;
       }

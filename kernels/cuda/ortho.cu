@@ -17,8 +17,8 @@
 #define ORTHO_NORM_GUARD 1e-12f
 /* d‖E‖²/dA = 4·E·A for E = A·Aᵀ − I (symmetric E). */
 #define ORTHO_GRAD_FACTOR 4.0f
-/* Static shared memory limit for one block without opting in. */
-#define ORTHO_SMEM_LIMIT (48 * 1024)
+/* Shared memory one block may use without opting in (dynamic + the static reduction slots). */
+#define ORTHO_SMEM_LIMIT (48 * 1024 - (int)sizeof(double) * IST_RED_SLOTS)
 
 static __device__ double ortho_part[ORTHO_MAX_BLOCKS];
 
@@ -49,7 +49,7 @@ static __device__ double rows_penalty(int r, int c, const float *a, float scale,
  * scale·(G − ã·(ã·G))/‖a‖ per column with G = 4·Ã·E, to da (when not NULL).
  * sm: c·c (E) + c (norms) + r (a gradient column) floats. */
 static __device__ double cols_penalty(int r, int c, const float *a, float scale, float *da, ist_sptr<float> sm,
-                               ist_sptr<double> red) {
+                                      ist_sptr<double> red) {
   ist_sptr<float> e = sm, nrm = sm + c * c, gcol = sm + c * c + c;
   for (int j = threadIdx.x; j < c; j += blockDim.x) {
     double s = 0;
@@ -89,8 +89,9 @@ static __device__ double cols_penalty(int r, int c, const float *a, float scale,
 }
 
 /* Factor f: 2j is Wb_j's rows, 2j+1 U_j's columns (level 1), the last V's columns (level 2). */
-static __device__ double factor_penalty(ist_gen_shape g, int f, const float *wb, const float *u, const float *v, float scale,
-                                 float *dwb, float *du, float *dv, ist_sptr<float> sm, ist_sptr<double> red) {
+static __device__ double factor_penalty(ist_gen_shape g, int f, const float *wb, const float *u, const float *v,
+                                        float scale, float *dwb, float *du, float *dv, ist_sptr<float> sm,
+                                        ist_sptr<double> red) {
   if (g.level1 && f < 2 * g.nb) {
     const int j = f / 2;
     if (f % 2 == 0) {
@@ -104,7 +105,7 @@ static __device__ double factor_penalty(ist_gen_shape g, int f, const float *wb,
 }
 
 static __global__ void ortho_kernel(ist_gen_shape g, int factors, const float *wb, const float *u, const float *v,
-                             float scale, float *dwb, float *du, float *dv, int forward) {
+                                    float scale, float *dwb, float *du, float *dv, int forward) {
   IST_DYNAMIC_SHARED(float, sm);
   IST_SHARED(double, red, IST_RED_SLOTS);
   double loss = 0;

@@ -33,7 +33,8 @@ static __global__ void avgpool_forward_kernel(int64_t total, int h, int w, int o
 }
 
 /* Per input cell: the bins holding it, in the CPU's (i, j) order, each adding dy / bin size. */
-static __global__ void avgpool_backward_kernel(int64_t total, int h, int w, int oh, int ow, const float *dy, float *dx) {
+static __global__ void avgpool_backward_kernel(int64_t total, int h, int w, int oh, int ow, const float *dy,
+                                               float *dx) {
   GRID_STRIDE(o, total) {
     const int64_t pc = o / ((int64_t)h * w);
     const int yy = (int)(o / w % h), xx = (int)(o % w);
@@ -68,7 +69,7 @@ extern "C" void ist_cuda_avgpool_backward(int n, int c, int h, int w, int oh, in
 
 /* The CPU's scan: row-major over the window, the first cell wins, a later one only when greater. */
 static __global__ void maxpool_forward_kernel(int64_t total, int h, int w, int k, int stride, int pad, int oh, int ow,
-                                       const float *x, float *y, int32_t *idx) {
+                                              const float *x, float *y, int32_t *idx) {
   GRID_STRIDE(o, total) {
     const int64_t pc = o / ((int64_t)oh * ow);
     const int i = (int)(o / ow % oh), j = (int)(o % ow);
@@ -94,7 +95,7 @@ static __global__ void maxpool_forward_kernel(int64_t total, int h, int w, int k
  * deterministic, no atomics (the window geometry, which a gather per input cell would need, is not
  * an argument of the backward). dx was zeroed before. */
 static __global__ void maxpool_backward_kernel(int64_t planes, int h, int w, int oh, int ow, const float *dy,
-                                        const int32_t *idx, float *dx) {
+                                               const int32_t *idx, float *dx) {
   GRID_STRIDE(pc, planes) {
     float *dp = dx + pc * h * w;
     for (int64_t o = pc * oh * ow; o < (pc + 1) * oh * ow; o++) dp[idx[o]] += dy[o];

@@ -26,7 +26,7 @@ static __device__ float quant_max;
  * kernels/quantize_grid.h. The result is in thread 0. ABS: Σ|x|, else the squared grid errors. */
 template <bool ABS>
 static __device__ double chunked_sum(int64_t n, const float *x, float inv, float step, float levels,
-                              ist_sptr<double> part) {
+                                     ist_sptr<double> part) {
   const int64_t chunks = (n + IST_QUANT_CHUNK - 1) / IST_QUANT_CHUNK;
   double total = 0;
   for (int64_t base = 0; base < chunks; base += blockDim.x) {
@@ -119,8 +119,8 @@ extern "C" void ist_cuda_quantize_forward(int64_t n, int bits, const float *x, f
 }
 
 /* Straight through: dx += dy inside the clip (everything for 1 bit and the identity). */
-static __global__ void quant_backward_kernel(int64_t n, int pass_all, const float *scale, const float *x, const float *dy,
-                                      float *dx) {
+static __global__ void quant_backward_kernel(int64_t n, int pass_all, const float *scale, const float *x,
+                                             const float *dy, float *dx) {
   const float s = *scale;
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     if (pass_all || fabsf(x[i]) <= s) dx[i] += dy[i];

@@ -9,7 +9,7 @@
 #include "kernels/cuda/softmax_row.cuh"
 
 static __global__ void cross_entropy_kernel(int n, int c, const float *logits, const int32_t *labels, float *dlogits,
-                                     float *loss_sum, int32_t *correct) {
+                                            float *loss_sum, int32_t *correct) {
   IST_SHARED(double, sample_loss, IST_LOSS_CHUNK);
   IST_SHARED(int, sample_hit, IST_LOSS_CHUNK);
   const int lane = threadIdx.x % IST_WARP, warp = threadIdx.x / IST_WARP, warps = blockDim.x / IST_WARP;
@@ -25,7 +25,7 @@ static __global__ void cross_entropy_kernel(int n, int c, const float *logits, c
       const int am = ist_row_argmax(c, z, lane);
       if (lane == 0) {
         const float py = ist_row_prob(z[y], mx, 1.0f, sum);
-        sample_loss[s] = -log(py > IST_PROB_FLOOR ? py : IST_PROB_FLOOR);
+        sample_loss[s] = -log((double)(py > IST_PROB_FLOOR ? py : IST_PROB_FLOOR)); /* in double, as the C reference */
         sample_hit[s] = am == y;
       }
       if (dlogits)
@@ -46,7 +46,7 @@ static __global__ void cross_entropy_kernel(int n, int c, const float *logits, c
 extern "C" void ist_cuda_cross_entropy(int n, int c, const float *logits, const int32_t *labels, float *dlogits,
                                        float *loss_sum, int32_t *correct) {
   if (n <= 0 || c <= 0) return;
-  IST_LAUNCH(cross_entropy_kernel, 1, IST_LOSS_THREADS, 0, ist_cuda_stream(), n, c, logits, labels, dlogits,
-             loss_sum, correct);
+  IST_LAUNCH(cross_entropy_kernel, 1, IST_LOSS_THREADS, 0, ist_cuda_stream(), n, c, logits, labels, dlogits, loss_sum,
+             correct);
   IST_CUDA_CHECK_LAUNCH("cross_entropy n=%d c=%d", n, c);
 }

@@ -173,6 +173,34 @@ cublasStatus_t ist_emu_cublasSgemv(cublasHandle_t h, cublasOperation_t ta, int m
   return CUBLAS_STATUS_SUCCESS;
 }
 
+cublasStatus_t ist_emu_cublasSgeam(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                                   const float *alpha, const float *A, int lda, const float *beta, const float *B,
+                                   int ldb, float *C, int ldc) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (ist_emu::sticky() != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
+  int ar = ta == CUBLAS_OP_N ? m : n, br = tb == CUBLAS_OP_N ? m : n;
+  if (!valid_op(ta) || !valid_op(tb) || m < 0 || n < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
+      ldc < (m > 1 ? m : 1) || !alpha || !beta) {
+    ist_emu::report_note(ist_emu::format("cublasSgeam(m=%d, n=%d, lda=%d, ldb=%d, ldc=%d): invalid value", m, n, lda,
+                                         ldb, ldc));
+    return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  int ac = ta == CUBLAS_OP_N ? n : m, bc = tb == CUBLAS_OP_N ? n : m;
+  float al = *alpha, be = *beta;
+  if (al != 0 && !in_device(A, ar, ac, lda)) return outside("cublasSgeam", "A", A, ar, ac, lda);
+  if (be != 0 && !in_device(B, br, bc, ldb)) return outside("cublasSgeam", "B", B, br, bc, ldb);
+  if (!in_device(C, m, n, ldc)) return outside("cublasSgeam", "C", C, m, n, ldc);
+  if ((C == A && (ta != CUBLAS_OP_N || lda != ldc)) || (C == B && (tb != CUBLAS_OP_N || ldb != ldc)))
+    return CUBLAS_STATUS_INVALID_VALUE; /* in place only without transposition, as cuBLAS */
+  for (int j = 0; j < n; j++)
+    for (int i = 0; i < m; i++) {
+      float a = al != 0 ? A[ta == CUBLAS_OP_N ? i + (size_t)j * lda : j + (size_t)i * lda] : 0.0f;
+      float b = be != 0 ? B[tb == CUBLAS_OP_N ? i + (size_t)j * ldb : j + (size_t)i * ldb] : 0.0f;
+      C[i + (size_t)j * ldc] = al * a + be * b;
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
 const char *ist_emu_cublasGetStatusString(cublasStatus_t s) {
   switch (s) {
   case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";

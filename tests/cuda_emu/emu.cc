@@ -3,6 +3,7 @@
  * would not report plainly: divergent barriers, threads exiting while others wait, warp collectives
  * whose lanes do not meet, out-of-bounds and misaligned shared accesses, shared-memory races, reads
  * of shared memory a cp.async is still filling. The first fault stops the launch (docs/EMULATION.md). */
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
@@ -108,7 +109,7 @@ struct Thr {
 };
 
 struct Warp {
-  uint32_t arrived, sync;
+  uint32_t arrived, done, sync; /* lanes waiting in a collective, lanes returned, collectives so far */
   WarpOp *ops[32];
 };
 
@@ -120,6 +121,7 @@ struct Word {
   int16_t writer, reader, reader2, athr;
   uint16_t pend;
   int16_t pend_thr;
+  const void *w_pc, *r_pc; /* the code of the last write and of the first read, for reports */
 };
 
 struct Alloc {
@@ -158,6 +160,7 @@ struct Exec {
   size_t sched_size = 0;
   bool failed = false;
   std::string msg;
+  const void *acc_pc = nullptr; /* the kernel code of the shared access being checked, when known */
   ~Exec() {
     if (stacks) munmap(stacks, nstacks * (kStackBytes + kGuardBytes));
     free(arena);
@@ -252,21 +255,24 @@ void leave_fiber(Exec *ex, Thr *t, bool final) {
 #endif
 }
 
-/* A fault: recorded on the executor; inside a fiber the fiber is abandoned (never resumed). */
-[[noreturn]] void fiber_fail(Exec *ex, Thr *t, const std::string &msg) {
-  if (!ex->failed) {
-    ex->failed = true;
-    ex->msg = msg;
-  }
-  leave_fiber(ex, t, true);
-  abort(); /* unreachable: a failed block's fibers are never resumed */
-}
+/* A fault: recorded on the executor; inside a fiber the fiber is then abandoned (never resumed). The
+ * message is built and stored in a statement of its own, so no temporary string is left alive on
+ * the abandoned stack (LeakSanitizer would report it). */
 void sched_fail(Exec *ex, const std::string &msg) {
   if (!ex->failed) {
     ex->failed = true;
     ex->msg = msg;
   }
 }
+[[noreturn]] void abandon(Exec *ex, Thr *t) {
+  leave_fiber(ex, t, true);
+  abort(); /* unreachable: a failed block's fibers are never resumed */
+}
+#define fiber_fail(ex, t, msg) \
+  do {                         \
+    sched_fail((ex), (msg));   \
+    abandon((ex), (t));        \
+  } while (0)
 
 [[noreturn]] void outside_kernel(const char *what) {
   fprintf(stderr, "insitu CUDA emulation: %s called outside a kernel\n", what);
@@ -292,13 +298,24 @@ bool warp_separated(const Exec *ex, int u, uint32_t u_ws, int t) {
   return (u >> 5) == (t >> 5) && ex->warps[(size_t)(t >> 5)].sync != u_ws;
 }
 
+/* Where the kernel code of a shared access is, for addr2line (shared accesses carry no source line). */
+std::string code_at(const void *pc, const void *earlier = nullptr) {
+  Dl_info di, de;
+  if (!pc || !dladdr(pc, &di) || !di.dli_fname) return "";
+  unsigned long off = (unsigned long)((uintptr_t)pc - (uintptr_t)di.dli_fbase) - 1; /* the call, not the return */
+  if (earlier && dladdr(earlier, &de) && de.dli_fbase == di.dli_fbase) {
+    unsigned long e = (unsigned long)((uintptr_t)earlier - (uintptr_t)de.dli_fbase) - 1;
+    return format("; the two accesses: `addr2line -Cfpie %s %#lx %#lx`", di.dli_fname, e, off);
+  }
+  return format("; the access: `addr2line -Cfpie %s %#lx`", di.dli_fname, off);
+}
 [[noreturn]] void race(Exec *ex, Thr *t, int u, const char *u_did, const char *t_did, const char *name,
-                       int64_t rel) {
+                       int64_t rel, const void *u_pc) {
   fiber_fail(ex, t,
              format("shared-memory race in %s: thread %s %s `%s` byte %lld and thread %s %s it with no "
-                    "__syncthreads between (both after %s)",
+                    "__syncthreads between (both after %s)%s",
                     where(ex).c_str(), tname(ex, u).c_str(), u_did, name ? name : "?", (long long)rel,
-                    tname(ex, t->tid).c_str(), t_did, last_barrier(ex).c_str()));
+                    tname(ex, t->tid).c_str(), t_did, last_barrier(ex).c_str(), code_at(ex->acc_pc, u_pc).c_str()));
 }
 
 const Copy *find_copy(const Exec *ex, int thr, uint32_t ab) {
@@ -321,30 +338,32 @@ void check_units(Exec *ex, Thr *running, int t, uint32_t ab, unsigned size, int 
       fiber_fail(ex, running,
                  format("read before wait in %s: thread %s %s `%s` byte %lld while a cp.async of thread %s%s%s "
                         "is still filling it (wait for the copy with ist_cp_async_wait_group/_all first, and "
-                        "__syncthreads() before other threads read it)",
+                        "__syncthreads() before other threads read it)%s",
                         where(ex).c_str(), tname(ex, t).c_str(), did, name ? name : "?", (long long)rel,
                         tname(ex, W.pend_thr).c_str(), c ? " issued at " : "",
-                        c ? site(c->file, c->line).c_str() : ""));
+                        c ? site(c->file, c->line).c_str() : "", code_at(ex->acc_pc).c_str()));
     }
     if (W.w_ep == ep && W.writer != t && !warp_separated(ex, W.writer, W.w_ws, t))
-      race(ex, running, W.writer, "wrote", did, name, rel);
+      race(ex, running, W.writer, "wrote", did, name, rel, W.w_pc);
     if (W.a_ep == ep && W.athr != t && kind != ATOMIC) race(ex, running, W.athr < 0 ? t : W.athr,
-                                                            "atomically updated", did, name, rel);
+                                                            "atomically updated", did, name, rel, nullptr);
     if (kind != READ && W.r_ep == ep) {
-      if (W.reader != t && !warp_separated(ex, W.reader, W.r_ws, t)) race(ex, running, W.reader, "read", did, name, rel);
+      if (W.reader != t && !warp_separated(ex, W.reader, W.r_ws, t)) race(ex, running, W.reader, "read", did, name, rel, W.r_pc);
       if (W.reader2 >= 0 && W.reader2 != t && !warp_separated(ex, W.reader2, W.r2_ws, t))
-        race(ex, running, W.reader2, "read", did, name, rel);
+        race(ex, running, W.reader2, "read", did, name, rel, nullptr);
     }
     if (kind == WRITE) {
       W.w_ep = ep;
       W.writer = (int16_t)t;
       W.w_ws = ws;
+      W.w_pc = ex->acc_pc;
     } else if (kind == READ) {
       if (W.r_ep != ep) {
         W.r_ep = ep;
         W.reader = (int16_t)t;
         W.r_ws = ws;
         W.reader2 = -1;
+        W.r_pc = ex->acc_pc;
       } else if (W.reader != t && W.reader2 != t &&
                  (W.reader2 < 0 || ((W.reader2 >> 5) == (W.reader >> 5) && (t >> 5) != (W.reader >> 5)))) {
         W.reader2 = (int16_t)t; /* prefer a second reader from another warp */
@@ -383,6 +402,7 @@ void thread_exit(Exec *ex, Thr *t) {
                         where(ex).c_str(), lane, tname(ex, t->tid).c_str(), j, opname(w.ops[j]->kind),
                         site(w.ops[j]->file, w.ops[j]->line).c_str(), w.ops[j]->mask));
   t->st = DONE;
+  w.done |= 1u << lane;
   ex->ndone++;
   if (ex->first_done < 0) ex->first_done = t->tid;
 }
@@ -562,10 +582,8 @@ void resolve(Exec *ex, Warp &w, unsigned mask, int wbase, Thr *running) {
 }
 
 uint32_t live_lanes(const Exec *ex, int wbase) {
-  uint32_t m = 0;
-  for (int j = 0; j < 32 && (unsigned)(wbase + j) < ex->n; j++)
-    if (ex->thr[(size_t)(wbase + j)].st != DONE) m |= 1u << j;
-  return m;
+  uint32_t exist = ex->n - (unsigned)wbase >= 32 ? kFullMask : (1u << (ex->n - (unsigned)wbase)) - 1;
+  return exist & ~ex->warps[(size_t)(wbase >> 5)].done;
 }
 
 /* ---- Blocks and launches. */
@@ -655,6 +673,7 @@ void run_block(Exec *ex, uint64_t b) {
   ex->first_done = -1;
   for (auto &w : ex->warps) {
     w.arrived = 0;
+    w.done = 0;
     w.sync = 0;
   }
   for (unsigned i = 0; i < ex->n; i++) {
@@ -726,6 +745,7 @@ void *sacc(const SH &h, int64_t byte, unsigned size, unsigned align, int kind) {
   Exec *ex = tls_exec;
   Thr *t = tls_thr;
   if (!ex || !t) outside_kernel("a shared-memory access");
+  ex->acc_pc = __builtin_return_address(0);
   const char *did = kind == WRITE ? "write" : kind == READ ? "read" : "atomic update";
   if (!h.base)
     fiber_fail(ex, t, format("shared-memory %s through a null ist_sptr in %s by thread %s", did, where(ex).c_str(),
@@ -733,16 +753,16 @@ void *sacc(const SH &h, int64_t byte, unsigned size, unsigned align, int kind) {
   if (byte < 0 || byte + size > h.bytes)
     fiber_fail(ex, t,
                format("out-of-bounds shared-memory %s in %s: thread %s accessed `%s`[%lld] (bytes %lld..%lld), "
-                      "outside its %u bytes",
+                      "outside its %u bytes%s",
                       did, where(ex).c_str(), tname(ex, t->tid).c_str(), h.name ? h.name : "?",
                       (long long)(byte >= 0 ? byte / size : -((-byte + size - 1) / size)), (long long)byte,
-                      (long long)byte + size - 1, h.bytes));
+                      (long long)byte + size - 1, h.bytes, code_at(ex->acc_pc).c_str()));
   uint32_t ab = (uint32_t)(h.base - ex->arena + byte);
   if (align > 16) align = 16;
   if (align > 1 && ab % align)
-    fiber_fail(ex, t, format("misaligned shared-memory %s in %s: thread %s accessed %u bytes at `%s` byte %lld", did,
-                             where(ex).c_str(), tname(ex, t->tid).c_str(), size, h.name ? h.name : "?",
-                             (long long)byte));
+    fiber_fail(ex, t, format("misaligned shared-memory %s in %s: thread %s accessed %u bytes at `%s` byte %lld%s",
+                             did, where(ex).c_str(), tname(ex, t->tid).c_str(), size, h.name ? h.name : "?",
+                             (long long)byte, code_at(ex->acc_pc).c_str()));
   check_units(ex, t, t->tid, ab, size, kind, h.name, byte);
   return ex->arena + ab;
 }
@@ -815,6 +835,7 @@ void warp_op(WarpOp &op) {
   Exec *ex = tls_exec;
   Thr *t = tls_thr;
   if (!ex || !t) outside_kernel(opname(op.kind));
+  ex->acc_pc = nullptr; /* collectives name their source line */
   int lane = t->tid & 31, wbase = t->tid & ~31;
   Warp &w = ex->warps[(size_t)(t->tid >> 5)];
   uint32_t exist = ex->n - (unsigned)wbase >= 32 ? kFullMask : (1u << (ex->n - (unsigned)wbase)) - 1;
@@ -828,13 +849,18 @@ void warp_op(WarpOp &op) {
                              "last warp has %u threads)",
                              where(ex).c_str(), opname(op.kind), site(op.file, op.line).c_str(), op.mask,
                              ex->n - (unsigned)wbase));
-  for (int j = 0; j < 32; j++) {
-    if ((op.mask >> j & 1) && ex->thr[(size_t)(wbase + j)].st == DONE)
-      fiber_fail(ex, t, format("warp divergence in %s: lane %d (thread %s) calls %s %s with mask %#010x, but lane %d "
-                               "named in it has returned",
-                               where(ex).c_str(), lane, tname(ex, t->tid).c_str(), opname(op.kind),
-                               site(op.file, op.line).c_str(), op.mask, j));
-    if (!(w.arrived >> j & 1)) continue;
+  if (op.mask & w.done) {
+    int j = __builtin_ctz(op.mask & w.done);
+    fiber_fail(ex, t, format("warp divergence in %s: lane %d (thread %s) calls %s %s with mask %#010x, but lane %d "
+                             "named in it has returned",
+                             where(ex).c_str(), lane, tname(ex, t->tid).c_str(), opname(op.kind),
+                             site(op.file, op.line).c_str(), op.mask, j));
+  }
+  /* The lanes waiting in this mask agree with each other (each was checked on arrival), so the first
+   * stands for all; lanes waiting outside it must not name this lane. */
+  uint32_t others = w.arrived & ~op.mask, same = w.arrived & op.mask;
+  for (uint32_t bits = (same ? same & (0u - same) : 0u) | others; bits; bits &= bits - 1) {
+    int j = __builtin_ctz(bits);
     const WarpOp *o = w.ops[j];
     if (((op.mask >> j & 1) || (o->mask >> lane & 1)) && (o->kind != op.kind || o->mask != op.mask))
       fiber_fail(ex, t, format("warp divergence in %s: lane %d waits at %s %s with mask %#010x while lane %d reached "
@@ -848,8 +874,8 @@ void warp_op(WarpOp &op) {
     resolve(ex, w, op.mask, wbase, t);
     w.arrived &= ~op.mask;
     w.sync++;
-    for (int j = 0; j < 32; j++)
-      if ((op.mask >> j & 1) && j != lane) ex->thr[(size_t)(wbase + j)].st = RUN;
+    for (uint32_t bits = op.mask & ~(1u << lane); bits; bits &= bits - 1)
+      ex->thr[(size_t)(wbase + __builtin_ctz(bits))].st = RUN;
   } else {
     t->st = WARP;
     t->wop = &op;
@@ -900,6 +926,7 @@ void cp_async_wait(int n) {
   if (!ex || !t) outside_kernel("ist_cp_async_wait_group");
   long k = (long)t->groups.size() - n;
   if (k <= 0) return;
+  ex->acc_pc = nullptr;
   size_t end = t->groups[(size_t)k - 1];
   for (size_t i = 0; i < end; i++) { /* retire first: the copy's own write must not see itself pending */
     const Copy &c = t->cp[i];

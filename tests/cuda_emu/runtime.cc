@@ -111,6 +111,38 @@ cudaError_t ist_emu_cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cu
   (void)s;
   return ist_emu_cudaMemcpy(dst, src, bytes, kind);
 }
+cudaError_t ist_emu_cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                                 size_t height, cudaMemcpyKind kind) {
+  if (width > dpitch || width > spitch) return fail(cudaErrorInvalidValue, "cudaMemcpy2D: width above a pitch");
+  for (size_t r = 0; r < height; r++) {
+    cudaError_t e = ist_emu_cudaMemcpy(static_cast<char *>(dst) + r * dpitch,
+                                       static_cast<const char *>(src) + r * spitch, width, kind);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+cudaError_t ist_emu_cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                                      size_t height, cudaMemcpyKind kind, cudaStream_t s) {
+  (void)s;
+  return ist_emu_cudaMemcpy2D(dst, dpitch, src, spitch, width, height, kind);
+}
+cudaError_t ist_emu_cudaMallocAsync(void **p, size_t bytes, cudaStream_t s) {
+  (void)s;
+  return ist_emu_cudaMalloc(p, bytes);
+}
+cudaError_t ist_emu_cudaFreeAsync(void *p, cudaStream_t s) {
+  (void)s;
+  return ist_emu_cudaFree(p);
+}
+cudaError_t ist_emu_cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, const void *func, int block_size,
+                                                                  size_t dynamic_smem) {
+  (void)func;
+  if (!blocks || block_size <= 0 || block_size > 1024) return cudaErrorInvalidValue;
+  int by_threads = 2048 / block_size, by_smem = dynamic_smem ? (int)(233472 / (dynamic_smem + 1024)) : 32;
+  int b = by_threads < by_smem ? by_threads : by_smem;
+  *blocks = b < 32 ? b : 32;
+  return cudaSuccess;
+}
 cudaError_t ist_emu_cudaMemset(void *p, int value, size_t bytes) {
   cudaError_t s = ist_emu::sticky();
   if (s != cudaSuccess) return s;

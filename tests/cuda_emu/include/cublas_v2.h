@@ -42,6 +42,7 @@ typedef enum { CUBLAS_POINTER_MODE_HOST = 0, CUBLAS_POINTER_MODE_DEVICE = 1 } cu
 #define cublasSgemm ist_emu_cublasSgemm
 #define cublasSgemmStridedBatched ist_emu_cublasSgemmStridedBatched
 #define cublasSgemv ist_emu_cublasSgemv
+#define cublasSgeam ist_emu_cublasSgeam
 #define cublasGetStatusString ist_emu_cublasGetStatusString
 
 cublasStatus_t cublasCreate(cublasHandle_t *h);
@@ -64,6 +65,10 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
 /* y = alpha·op(A)·x + beta·y, A m×n column-major. */
 cublasStatus_t cublasSgemv(cublasHandle_t h, cublasOperation_t ta, int m, int n, const float *alpha, const float *A,
                            int lda, const float *x, int incx, const float *beta, float *y, int incy);
+/* C = alpha·op(A) + beta·op(B), C m×n column-major (also the usual way to transpose). */
+cublasStatus_t cublasSgeam(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                           const float *alpha, const float *A, int lda, const float *beta, const float *B, int ldb,
+                           float *C, int ldc);
 const char *cublasGetStatusString(cublasStatus_t s);
 
 #ifdef __cplusplus

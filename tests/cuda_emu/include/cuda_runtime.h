@@ -126,6 +126,11 @@ enum cudaFuncAttribute {
 #define cudaMemset ist_emu_cudaMemset
 #define cudaMemsetAsync ist_emu_cudaMemsetAsync
 #define cudaMemGetInfo ist_emu_cudaMemGetInfo
+#define cudaMemcpy2D ist_emu_cudaMemcpy2D
+#define cudaMemcpy2DAsync ist_emu_cudaMemcpy2DAsync
+#define cudaMallocAsync ist_emu_cudaMallocAsync
+#define cudaFreeAsync ist_emu_cudaFreeAsync
+#define cudaOccupancyMaxActiveBlocksPerMultiprocessor ist_emu_cudaOccupancyMaxActiveBlocksPerMultiprocessor
 #define cudaStreamCreate ist_emu_cudaStreamCreate
 #define cudaStreamCreateWithFlags ist_emu_cudaStreamCreateWithFlags
 #define cudaStreamDestroy ist_emu_cudaStreamDestroy
@@ -162,6 +167,15 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
 cudaError_t cudaMemset(void *p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s);
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
+cudaError_t cudaMemcpy2D(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+                         cudaMemcpyKind kind);
+cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t s);
+cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t s);
+cudaError_t cudaFreeAsync(void *p, cudaStream_t s);
+/* A rough answer (no register model): limited by threads (2048 per SM), 32 blocks and shared memory. */
+cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, const void *func, int block_size,
+                                                          size_t dynamic_smem);
 cudaError_t cudaStreamCreate(cudaStream_t *s);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
@@ -205,6 +219,16 @@ inline cudaError_t cudaMallocHost(T **p, size_t bytes) {
 template <class T>
 inline cudaError_t cudaHostAlloc(T **p, size_t bytes, unsigned flags) {
   return cudaHostAlloc(reinterpret_cast<void **>(p), bytes, flags);
+}
+template <class T>
+inline cudaError_t cudaMallocAsync(T **p, size_t bytes, cudaStream_t s) {
+  return cudaMallocAsync(reinterpret_cast<void **>(p), bytes, s);
+}
+template <class R, class... P>
+inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *blocks, R (*func)(P...), int block_size,
+                                                                 size_t dynamic_smem) {
+  return cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks, reinterpret_cast<const void *>(func), block_size,
+                                                       dynamic_smem);
 }
 template <class R, class... P>
 inline cudaError_t cudaFuncSetAttribute(R (*func)(P...), enum cudaFuncAttribute attr, int value) {
