@@ -162,7 +162,7 @@ step_sanitizer() {
   local rc=$?
   local summary
   summary=$(grep -E '^========= (ERROR SUMMARY|RACECHECK SUMMARY|LEAK SUMMARY)' "$WORK/$STEP.log" | tail -1 | sed 's/^========= //')
-  note "${summary:-no sanitizer summary}; $(grep -E '^\[  (PASSED|FAILED) ' "$WORK/$STEP.log" | tr '\n' ' ')"
+  note "${summary:-no sanitizer summary}; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?' "$WORK/$STEP.log" | tr '\n' ' ')"
   exit $rc
 }
 
