@@ -12,6 +12,11 @@
 #define FMNIST_MEAN 0.2860f
 #define FMNIST_STD 0.3530f
 
+const char *ist_fashion_mnist_dir(void) {
+  const char *env = getenv(IST_FMNIST_DIR_ENV);
+  return env && *env ? env : IST_FMNIST_DIR;
+}
+
 ist_status ist_fashion_mnist_load(const char *dir, const char *split, int64_t limit, ist_dataset *out) {
   memset(out, 0, sizeof *out);
   char ipath[4096], lpath[4096];

@@ -41,6 +41,11 @@ typedef struct {
 } ist_jpeg_options;
 
 #define IST_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define IST_FMNIST_DIR_ENV "INSITU_FASHION_MNIST" /* overrides IST_FMNIST_DIR (a private prefix's copy) */
+
+/* FashionMNIST's default directory: $INSITU_FASHION_MNIST if set, else IST_FMNIST_DIR (Debian's
+ * dataset-fashion-mnist). */
+const char *ist_fashion_mnist_dir(void);
 
 /* Loads the FashionMNIST split ("train" or "t10k") from dir; limit > 0 keeps the first limit images. */
 ist_status ist_fashion_mnist_load(const char *dir, const char *split, int64_t limit, ist_dataset *out);
@@ -62,6 +67,9 @@ int ist_image_folder_classes(const char *dir);
 ist_status ist_tiny_imagenet_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,
                                   ist_dataset *out);
 void ist_dataset_free(ist_dataset *d);
+/* IST_OK if this build reads the named data set (--dataset's names); otherwise a one-line error
+ * naming the library that was missing at build time (the optional features JPEG and SVHN). */
+ist_status ist_dataset_supported(const char *dataset);
 
 /* Copies batch [start, start+n) of the order into x and y (order NULL: identity; otherwise a
  * permutation of 0..n−1), augmented by aug (NULL: not). The image at order position p draws its

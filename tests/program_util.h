@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 // An empty folder "insitu_<name>" under the test temp directory (emptied if it exists).
@@ -17,10 +18,16 @@ inline std::string fresh_dir(const std::string &name) {
   return d;
 }
 
+// Where the program finds FashionMNIST by default: $INSITU_FASHION_MNIST, else Debian's folder.
 inline bool have_fashion_mnist() {
   struct stat st;
-  return stat("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz", &st) == 0;
+  const char *env = getenv("INSITU_FASHION_MNIST");
+  const std::string dir = env && *env ? env : "/usr/share/datasets/fashion-mnist";
+  return stat((dir + "/t10k-labels-idx1-ubyte.gz").c_str(), &st) == 0;
 }
+
+// Whether gnuplot (the plots of explore, analyze and hw) is on the PATH.
+inline bool have_gnuplot() { return system("command -v gnuplot >/dev/null 2>&1") == 0; }
 
 struct Result {
   int code;

@@ -1,7 +1,9 @@
 // Data sets the tests write themselves: CIFAR-10/100 binary files (and their errors), and the
 // training augmentation (flip, padded random crop).
 #include <gtest/gtest.h>
+#ifdef INSITU_HAVE_SVHN
 #include <matio.h>
+#endif
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -98,6 +100,7 @@ TEST(Cifar, MissingTruncatedAndCorruptFilesAreNamedErrors) {
   expect_error(d, 10, "test", "0 bytes");
 }
 
+#ifdef INSITU_HAVE_SVHN
 // An SVHN-style MATLAB file: X (32×32×3×n uint8, column-major) with X(r, c, ch, i) = r + c + ch + i,
 // y (n × 1 double) with labels 1..10.
 void write_svhn(const std::string &path, int n, const std::vector<double> &labels, size_t x_rows = 32) {
@@ -146,6 +149,16 @@ TEST(Svhn, MissingGarbageAndMisshapenFilesAreNamedErrors) {
   EXPECT_NE(ist_svhn_load(d.c_str(), "test", 0, &s), IST_OK);
   EXPECT_NE(std::string(ist_last_error()).find("label 1"), std::string::npos) << ist_last_error();
 }
+
+#else
+TEST(Svhn, BuildWithoutSvhnSupportSaysSoInOneLine) {
+  expect_one_line_error(run("teacher --dataset svhn --data /nowhere"),
+                        "--dataset svhn: this build has no SVHN support (libmatio not found at build time)");
+  ist_dataset s;
+  EXPECT_NE(ist_svhn_load("/nowhere", "train", 0, &s), IST_OK);
+}
+TEST(Svhn, NeedsSvhnSupport) { GTEST_SKIP() << "built without SVHN support (apt-get install libmatio-dev)"; }
+#endif  // INSITU_HAVE_SVHN
 
 // A 1-channel 4×4 image with pixel value = index, to follow where pixels go.
 struct Tiny {

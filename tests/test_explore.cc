@@ -66,6 +66,7 @@ TEST(Explore, ParetoFrontKeepsOnlyUndominatedPoints) {
 
 TEST(Explore, ProgramWritesTheGridTheSearchAndThePlots) {
   if (!have_fashion_mnist()) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  if (!have_gnuplot()) GTEST_SKIP() << "gnuplot is not installed (the explore plots need it)";
   const std::string d = fresh_dir("explore");
   struct stat sb;
   const std::string small = " --train-limit 640 --test-limit 200 --log-every 0 --bn-recalib 2 --out " + d;

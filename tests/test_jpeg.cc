@@ -1,10 +1,13 @@
 // JPEG data sets the tests write with TurboJPEG: ImageFolder and TinyImageNet-200 layouts, the
 // evaluation crop, DCT-scaled decoding, augmentation that does not depend on the prefetching
-// worker threads, grey and CMYK files, and damaged files and layouts as named errors.
+// worker threads, grey and CMYK files, and damaged files and layouts as named errors. In a build
+// without JPEG support (INSITU_JPEG off) they skip, and the program's one-line error is checked.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <turbojpeg.h>
 #include <unistd.h>
+#ifdef INSITU_HAVE_JPEG
+#include <turbojpeg.h>
+#endif
 
 #include <cmath>
 #include <fstream>
@@ -20,6 +23,17 @@ extern "C" {
 #include "tests/program_util.h"
 
 namespace {
+
+#ifndef INSITU_HAVE_JPEG
+TEST(JpegData, BuildWithoutJpegSupportSaysSoInOneLine) {
+  expect_one_line_error(run("teacher --dataset tinyimagenet --data /nowhere"), "this build has no JPEG support");
+  ist_dataset d;
+  EXPECT_NE(ist_image_folder_load("/nowhere", "train", nullptr, 0, &d), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("libturbojpeg not found at build time"), std::string::npos)
+      << ist_last_error();
+}
+TEST(JpegData, NeedsJpegSupport) { GTEST_SKIP() << "built without JPEG support (apt-get install libturbojpeg0-dev)"; }
+#else
 
 std::string tmp_dir(const std::string &name) { return fresh_dir("jpeg_" + name); }
 
@@ -324,5 +338,7 @@ TEST(JpegData, ProgramTrainsResNet18OnTinyImageNetAndImageFolders) {
   EXPECT_NE(r.out.find("insitu: error: " + f + "/train/dog/1.JPEG: not a JPEG file"), std::string::npos) << r.out;
   expect_one_line_error(run("teacher --dataset imagefolder --data " + f + "/none" + flags), "none/train");
 }
+
+#endif  // INSITU_HAVE_JPEG
 
 }  // namespace

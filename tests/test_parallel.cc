@@ -27,7 +27,7 @@ std::string tmp_dir(const std::string &name) { return fresh_dir("par_" + name); 
 
 // Largest |a − b| of any tensor, relative to that tensor's largest |b|; -1 if the files do not
 // hold the same tensors.
-double max_rel_diff(const std::string &a, const std::string &b) {
+[[maybe_unused]] double max_rel_diff(const std::string &a, const std::string &b) {  // (MPI builds only)
   ist_safetensors fa, fb;
   if (ist_st_read(a.c_str(), &fa) != IST_OK) return -1;
   if (ist_st_read(b.c_str(), &fb) != IST_OK) return ist_st_free(&fa), -1;

@@ -90,7 +90,7 @@ static ist_option *option_table(options *o, int *n) {
   int i = 0;
 #define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
   OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10, cifar100 (the binary version), svhn (.mat files), imagefolder (JPEGs in DATA/{train,val}/<class>/) or tinyimagenet (TinyImageNet-200's layout)");
-  OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
+  OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: $" IST_FMNIST_DIR_ENV " or " IST_FMNIST_DIR ")");
   OPT("loader-threads", IST_OPT_INT, loader_threads, "JPEG data sets: decoding threads (they decode the next batch during the training step)");
   OPT("eval-resize", IST_OPT_FLOAT, eval_resize, "JPEG data sets, evaluation: shorter side resized to input size × this, then centre-cropped (-1: 256/224 for imagefolder, 1 for tinyimagenet)");
   OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
@@ -273,7 +273,7 @@ static ist_status load_any(ist_model *m, const char *path) {
 static ist_status load_split(const options *o, int train, ist_dataset *d) {
   const int64_t limit = train ? o->train_limit : o->test_limit;
   if (!strcmp(o->dataset, "fashion-mnist"))
-    return ist_fashion_mnist_load(o->data ? o->data : IST_FMNIST_DIR, train ? "train" : "t10k", limit, d);
+    return ist_fashion_mnist_load(o->data ? o->data : ist_fashion_mnist_dir(), train ? "train" : "t10k", limit, d);
   if (!o->data) return ist_fail(IST_ERR_ARG, "--data: give the %s directory", o->dataset);
   if (!strcmp(o->dataset, "svhn")) return ist_svhn_load(o->data, train ? "train" : "test", limit, d);
   const ist_jpeg_options jo = {.size = o->input_size, .eval_resize = o->eval_resize, .threads = o->loader_threads};
@@ -824,6 +824,7 @@ int main(int argc, char **argv) {
       strcmp(o.dataset, "svhn") && !imagefolder && !tiny)
     st = ist_fail(IST_ERR_ARG, "--dataset: '%s' is not fashion-mnist, cifar10, cifar100, svhn, imagefolder or tinyimagenet",
                   o.dataset);
+  if (st == IST_OK) st = ist_dataset_supported(o.dataset);
   if (st == IST_OK && o.crop_pad < 0) o.crop_pad = strcmp(o.dataset, "fashion-mnist") && !imagefolder ? 4 : 0;
   if (st == IST_OK && o.rrc_min_scale < 0) o.rrc_min_scale = imagefolder ? 0.08f : 0;
   if (st == IST_OK && o.flip < 0) o.flip = strcmp(o.dataset, "svhn") != 0;
