@@ -83,7 +83,7 @@ typedef struct {
 
 /* Images per second over `epochs` timed passes through d in a shuffled order (one untimed first). */
 static ist_status time_case(const bench_case *c, int threads, int batch, int epochs, double *ips, int64_t *n) {
-  const ist_jpeg_options o = {c->size, c->eval_resize, threads};
+  const ist_jpeg_options o = {c->size, c->eval_resize, threads, 0};
   ist_dataset d;
   IST_TRY(ist_image_folder_load(c->dir, "train", &o, 0, &d));
   const ist_augment aug = {1, c->crop_pad, c->rrc, 0};

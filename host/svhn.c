@@ -4,10 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "host/dataset.h"
 
 #define SVHN_SIDE 32
+/* The extra split has 531131 images; a file declaring more than this is not SVHN. */
+#define SVHN_MAX_IMAGES (1 << 21)
+/* zlib's best compression ratio: a compressed variable holds at most this many bytes per file byte. */
+#define ZLIB_MAX_RATIO 1032u
 static const float SVHN_MEAN[3] = {0.4377f, 0.4438f, 0.4728f}, SVHN_STD[3] = {0.1980f, 0.2010f, 0.1970f};
 
 /* Label i of y as a class 0..9, or −1 when it is not 1..10. */
@@ -23,12 +28,41 @@ static int label_at(const matvar_t *y, int64_t i) {
   return (int)v % 10;
 }
 
+/* X's and y's declared shapes: X 32 × 32 × 3 × n uint8 with n ≤ SVHN_MAX_IMAGES and no more
+ * pixels than the file could hold compressed; y one label per image. */
+static ist_status check_info(const char *path, mat_t *mat, uint64_t file_bytes) {
+  matvar_t *x = Mat_VarReadInfo(mat, "X");
+  ist_status st = IST_OK;
+  if (!x) st = ist_fail(IST_ERR_FORMAT, "%s: no readable X variable (truncated?)", path);
+  else if (x->class_type != MAT_C_UINT8 || x->rank != 4 || !x->dims || x->dims[0] != SVHN_SIDE ||
+           x->dims[1] != SVHN_SIDE || x->dims[2] != 3)
+    st = ist_fail(IST_ERR_FORMAT, "%s: X is not a 32x32x3xN uint8 array", path);
+  else if (x->dims[3] > SVHN_MAX_IMAGES || (uint64_t)x->dims[3] * 3 * SVHN_SIDE * SVHN_SIDE > file_bytes * ZLIB_MAX_RATIO)
+    st = ist_fail(IST_ERR_FORMAT, "%s: X declares %zu images (allowed 0..%d, and no more than the file's %llu bytes can hold)",
+                  path, x->dims[3], SVHN_MAX_IMAGES, (unsigned long long)file_bytes);
+  const size_t n = st == IST_OK ? x->dims[3] : 0;
+  if (x) Mat_VarFree(x);
+  if (st != IST_OK) return st;
+  matvar_t *y = Mat_VarReadInfo(mat, "y");
+  if (!y) return ist_fail(IST_ERR_FORMAT, "%s: no readable y variable (truncated?)", path);
+  uint64_t count = 0;
+  if (y->rank == 2 && y->dims && y->dims[0] <= SVHN_MAX_IMAGES && y->dims[1] <= SVHN_MAX_IMAGES)
+    count = (uint64_t)y->dims[0] * y->dims[1];
+  const int ok = y->rank == 2 && count == n;
+  Mat_VarFree(y);
+  if (!ok) return ist_fail(IST_ERR_FORMAT, "%s: y does not hold one label per image of X (%zu)", path, n);
+  return IST_OK;
+}
+
 static ist_status convert(const char *path, const matvar_t *x, const matvar_t *y, int64_t limit, ist_dataset *out) {
   if (x->class_type != MAT_C_UINT8 || x->rank != 4 || x->dims[0] != SVHN_SIDE || x->dims[1] != SVHN_SIDE ||
       x->dims[2] != 3 || !x->data)
     return ist_fail(IST_ERR_FORMAT, "%s: X is not a 32x32x3xN uint8 array", path);
   const int64_t n_all = (int64_t)x->dims[3];
-  if (!y->data || y->rank != 2 || (int64_t)(y->dims[0] * y->dims[1]) != n_all)
+  const size_t ysize = y->class_type == MAT_C_DOUBLE ? 8 : y->class_type == MAT_C_SINGLE ? 4 : 1;
+  if (x->nbytes < (size_t)n_all * 3 * SVHN_SIDE * SVHN_SIDE)
+    return ist_fail(IST_ERR_FORMAT, "%s: X holds fewer bytes than its shape needs", path);
+  if (!y->data || y->rank != 2 || (int64_t)(y->dims[0] * y->dims[1]) != n_all || y->nbytes < (size_t)n_all * ysize)
     return ist_fail(IST_ERR_FORMAT, "%s: y does not hold one label per image of X (%lld)", path, (long long)n_all);
   const int64_t n = limit > 0 && limit < n_all ? limit : n_all, pixels = 3 * SVHN_SIDE * SVHN_SIDE;
   out->n = n;
@@ -58,15 +92,20 @@ ist_status ist_svhn_load(const char *dir, const char *split, int64_t limit, ist_
   memset(out, 0, sizeof *out);
   char path[4096];
   snprintf(path, sizeof path, "%s/%s_32x32.mat", dir, split);
-  FILE *probe = fopen(path, "rb");
-  if (!probe) return ist_fail(IST_ERR_IO, "%s: cannot open (is --data the SVHN directory?)", path);
-  fclose(probe);
+  struct stat sb;
+  if (stat(path, &sb) != 0) return ist_fail(IST_ERR_IO, "%s: cannot open (is --data the SVHN directory?)", path);
+  if (!S_ISREG(sb.st_mode)) return ist_fail(IST_ERR_IO, "%s: is not a regular file", path);
   mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
   if (!mat) return ist_fail(IST_ERR_FORMAT, "%s: not a MATLAB file libmatio can read", path);
-  matvar_t *x = Mat_VarRead(mat, "X"), *y = Mat_VarRead(mat, "y");
-  ist_status st;
-  if (!x || !y) st = ist_fail(IST_ERR_FORMAT, "%s: no readable %s variable (truncated?)", path, !x ? "X" : "y");
-  else st = convert(path, x, y, limit, out);
+  /* The variables' headers first: their sizes are checked before libmatio allocates for the data. */
+  matvar_t *x = NULL, *y = NULL;
+  ist_status st = check_info(path, mat, (uint64_t)sb.st_size);
+  if (st == IST_OK) {
+    x = Mat_VarRead(mat, "X");
+    y = Mat_VarRead(mat, "y");
+    if (!x || !y) st = ist_fail(IST_ERR_FORMAT, "%s: no readable %s variable (truncated?)", path, !x ? "X" : "y");
+  }
+  if (st == IST_OK) st = convert(path, x, y, limit, out);
   if (x) Mat_VarFree(x);
   if (y) Mat_VarFree(y);
   Mat_Close(mat);
