@@ -86,13 +86,13 @@ int main(int argc, char **argv) {
   int threads = 2, batch = 64, steps = 30, warmup = 5, no_torch = 0, help;
   const char *script = "bench/cnn3_step_torch.py", *python = "/usr/bin/python3";
   ist_option opts[] = {
-      {"threads", IST_OPT_INT, &threads, "CPU threads for both sides"},
-      {"batch", IST_OPT_INT, &batch, "batch size"},
-      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)"},
-      {"warmup", IST_OPT_INT, &warmup, "untimed steps first"},
-      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer"},
-      {"python", IST_OPT_STRING, &python, "the Python that has torch (Debian: python3-torch)"},
-      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer"},
+      {"threads", IST_OPT_INT, &threads, "CPU threads for both sides", 1, 1024},
+      {"batch", IST_OPT_INT, &batch, "batch size", 1, 65536},
+      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)", 1, 1000000},
+      {"warmup", IST_OPT_INT, &warmup, "untimed steps first", 0, 1000000},
+      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer", 0, 0},
+      {"python", IST_OPT_STRING, &python, "the Python that has torch (Debian: python3-torch)", 0, 0},
+      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer", 0, 0},
   };
   if (ist_cli_parse(argc, argv, 1, opts, 7, &help) != IST_OK || steps < 1 || warmup < 0 || batch < 1 || threads < 1) {
     fprintf(stderr, "bench_cnn3_step: error: %s\n", steps < 1 ? "--steps must be ≥ 1" : ist_last_error());

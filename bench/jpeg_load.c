@@ -130,13 +130,13 @@ int main(int argc, char **argv) {
   int threads = 2, batch = 64, epochs = 2, no_pil = 0, help;
   const char *work = "/tmp/insitu_bench_jpeg", *script = "bench/jpeg_load_pil.py", *python = "/usr/bin/python3";
   ist_option opts[] = {
-      {"threads", IST_OPT_INT, &threads, "decoding threads (ours) and worker processes (PIL's)"},
-      {"batch", IST_OPT_INT, &batch, "batch size"},
-      {"epochs", IST_OPT_INT, &epochs, "timed passes over each data set (after one untimed pass)"},
-      {"work", IST_OPT_STRING, &work, "where the synthetic data sets are written (kept for the next run)"},
-      {"pil-script", IST_OPT_STRING, &script, "the PIL peer"},
-      {"python", IST_OPT_STRING, &python, "the Python that has PIL and NumPy (Debian: python3-pil, python3-numpy)"},
-      {"no-pil", IST_OPT_FLAG, &no_pil, "skip the PIL peer"},
+      {"threads", IST_OPT_INT, &threads, "decoding threads (ours) and worker processes (PIL's)", 1, 1024},
+      {"batch", IST_OPT_INT, &batch, "batch size", 1, 65536},
+      {"epochs", IST_OPT_INT, &epochs, "timed passes over each data set (after one untimed pass)", 1, 10000},
+      {"work", IST_OPT_STRING, &work, "where the synthetic data sets are written (kept for the next run)", 0, 0},
+      {"pil-script", IST_OPT_STRING, &script, "the PIL peer", 0, 0},
+      {"python", IST_OPT_STRING, &python, "the Python that has PIL and NumPy (Debian: python3-pil, python3-numpy)", 0, 0},
+      {"no-pil", IST_OPT_FLAG, &no_pil, "skip the PIL peer", 0, 0},
   };
   enum { NOPTS = sizeof opts / sizeof opts[0] };
   if (ist_cli_parse(argc, argv, 1, opts, NOPTS, &help) != IST_OK || threads < 1 || batch < 1 || epochs < 1) {

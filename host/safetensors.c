@@ -34,6 +34,10 @@ typedef struct {
 
 static int sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int sb_printf(sbuf *b, const char *fmt, ...) {
+  if (!b->buf) { /* buf + len must point into an allocation, even when len is 0 */
+    if (!(b->buf = malloc(256))) return 0;
+    b->cap = 256;
+  }
   for (;;) {
     va_list ap;
     va_start(ap, fmt);
