@@ -28,6 +28,25 @@ static int label_at(const matvar_t *y, int64_t i) {
   return (int)v % 10;
 }
 
+/* A MATLAB 5 (or 7.3) header: 116 bytes of text starting "MATLAB 5.0 MAT-file" (or 7.3), and
+ * for version 5 the version 0x0100 and the byte-order mark at bytes 124..127. libmatio reads
+ * anything else as a headerless MATLAB 4 file, whose sizes it trusts (a few bytes can make it
+ * clear gigabytes). */
+static ist_status check_header(const char *path) {
+  unsigned char h[128];
+  FILE *f = fopen(path, "rb");
+  const size_t got = f ? fread(h, 1, sizeof h, f) : 0;
+  if (f) fclose(f);
+  const int v5 = got == sizeof h && !memcmp(h, "MATLAB 5.0 MAT-file", 19) &&
+                 ((h[124] == 0x00 && h[125] == 0x01 && h[126] == 'I' && h[127] == 'M') ||
+                  (h[124] == 0x01 && h[125] == 0x00 && h[126] == 'M' && h[127] == 'I'));
+  const int v73 = got == sizeof h && !memcmp(h, "MATLAB 7.3 MAT-file", 19);
+  if (!v5 && !v73)
+    return ist_fail(IST_ERR_FORMAT, "%s: no MATLAB 5.0 or 7.3 file header (the first 128 bytes: \"MATLAB 5.0 MAT-file\"…, "
+                    "version 0x0100 and IM/MI at byte 124)", path);
+  return IST_OK;
+}
+
 /* X's and y's declared shapes: X 32 × 32 × 3 × n uint8 with n ≤ SVHN_MAX_IMAGES and no more
  * pixels than the file could hold compressed; y one label per image. */
 static ist_status check_info(const char *path, mat_t *mat, uint64_t file_bytes) {
@@ -95,6 +114,7 @@ ist_status ist_svhn_load(const char *dir, const char *split, int64_t limit, ist_
   struct stat sb;
   if (stat(path, &sb) != 0) return ist_fail(IST_ERR_IO, "%s: cannot open (is --data the SVHN directory?)", path);
   if (!S_ISREG(sb.st_mode)) return ist_fail(IST_ERR_IO, "%s: is not a regular file", path);
+  IST_TRY(check_header(path));
   mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
   if (!mat) return ist_fail(IST_ERR_FORMAT, "%s: not a MATLAB file libmatio can read", path);
   /* The variables' headers first: their sizes are checked before libmatio allocates for the data. */

@@ -351,12 +351,11 @@ ist_status ist_checkpoint_config(const char *path, const ist_model_config *base,
   if (classes && !ist_parse_int(classes, 1, IST_MAX_CLASSES, &cfg->classes))
     st = ist_fail(IST_ERR_FORMAT, "%s: metadata classes '%.32s' is not a whole number in 1..%d", path, classes,
                   IST_MAX_CLASSES);
-  if (st != IST_OK) {
-  } else if (!layers || !a) {
+  if (st == IST_OK && (!layers || !a)) {
     /* A plain state_dict (e.g. saved from PyTorch): the given architecture with dense convs. */
     snprintf(arch, (size_t)cap, "%s", fallback_arch);
     st = ist_setting_parse("dense", &cfg->global);
-  } else {
+  } else if (st == IST_OK) {
     const char *x = input ? strchr(input, 'x') : NULL;
     int64_t h = 0, w = 0;
     if (input && (!x || !ist_parse_i64_n(input, (size_t)(x - input), 1, IST_MAX_INPUT_SIDE, &h) ||

@@ -232,6 +232,19 @@ TEST(StrictNumbers, ValidationAnnotationsNeedWholeBoxesAndPlainFileNames) {
   EXPECT_NE(std::string(ist_last_error()).find("is not a plain file name"), std::string::npos) << ist_last_error();
 }
 
+TEST(StrictNumbers, SvhnFilesWithoutAMatlab5HeaderAreRefusedBeforeLibmatioReadsThem) {
+  // Found by fuzz_svhn: a shifted header makes libmatio read the file as MATLAB 4 and trust its
+  // sizes (tens of seconds clearing memory for a 569-byte file).
+  const char *src = getenv("INSITU_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const std::string d = tmp_dir("svhn");
+  write(d + "/test_32x32.mat", slurp(std::string(src) + "/tests/fuzz/regressions/svhn/headerless_matlab4_reading_clears_gigabytes"));
+  ist_dataset ds;
+  ASSERT_NE(ist_svhn_load(d.c_str(), "test", 0, &ds), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find(d + "/test_32x32.mat: no MATLAB 5.0 or 7.3 file header"), std::string::npos)
+      << ist_last_error();
+}
+
 // ---- 2. no shell: any path is only a name ----
 
 TEST(NoShell, PngPathWithQuotesSpacesAndCommandsIsPlottedAsNamed) {

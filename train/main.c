@@ -1,6 +1,7 @@
 /* The insitu program: teacher → projection → quantization-aware distillation, stage by stage or
  * all at once (`insitu run`). */
 #include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -456,6 +457,10 @@ static ist_status cmd_eval(const options *o) {
     st = load_any(&m, o->checkpoint);
     if (st == IST_OK && o->bn_recalib > 0) st = ist_bn_recalibrate(&m, &train, o->bn_recalib);
     if (st == IST_OK) st = ist_evaluate(&m, &test, &acc, &loss);
+    /* Finite weights can still make a non-finite network (a negative BN variance): no silent chance accuracy. */
+    if (st == IST_OK && !isfinite(loss))
+      st = ist_fail(IST_ERR_NUMERIC, "%s: the test loss is %g: the checkpoint's values make the network's outputs non-finite",
+                    o->checkpoint, (double)loss);
     if (st == IST_OK && o->logits) st = write_logits(&m, &test, o->logits);
     if (st == IST_OK) {
       printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
