@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "host/cli.h"
+#include "host/spawn.h"
 #include "host/rng.h"
 #include "models/model.h"
 #include "train/optimizer.h"
@@ -66,11 +67,15 @@ static ist_status time_step(const char *setting, ist_conv_exec exec, int batch, 
 /* Runs the PyTorch peer and reads "setting ms" lines back. */
 static int run_torch(const char *python, const char *script, int threads, int batch, int steps,
                      const char *settings, double *ms, int n) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "%s %s --threads %d --batch %d --steps %d --settings %s", python, script, threads, batch,
-           steps, settings);
-  FILE *p = popen(cmd, "r");
-  if (!p) return 0;
+  char t[16], b[16], s[16];
+  snprintf(t, sizeof t, "%d", threads);
+  snprintf(b, sizeof b, "%d", batch);
+  snprintf(s, sizeof s, "%d", steps);
+  char *argv[] = {(char *)python, (char *)script, "--threads", t, "--batch", b, "--steps", s, "--settings",
+                  (char *)settings, NULL};
+  FILE *p;
+  pid_t pid;
+  if (ist_spawn_reader(argv, &p, &pid) != 0) return 0;
   char line[512];
   int got = 0;
   while (fgets(line, sizeof line, p)) {
@@ -79,7 +84,7 @@ static int run_torch(const char *python, const char *script, int threads, int ba
     if (sscanf(line, "RESULT %63s %lf", name, &v) == 2 && got < n) ms[got++] = v;
     else fputs(line, stderr);
   }
-  return pclose(p) == 0 && got == n;
+  return ist_spawn_finish(p, pid) == 0 && got == n;
 }
 
 int main(int argc, char **argv) {

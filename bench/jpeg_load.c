@@ -12,6 +12,7 @@
 #include <turbojpeg.h>
 
 #include "host/cli.h"
+#include "host/spawn.h"
 #include "host/dataset.h"
 #include "host/rng.h"
 
@@ -111,19 +112,25 @@ static ist_status time_case(const bench_case *c, int threads, int batch, int epo
 
 /* The PIL peer's images per second for case c ("RESULT ips" line), or 0 if it did not run. */
 static double run_pil(const char *python, const char *script, const bench_case *c, int threads, int batch, int epochs) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd,
-           "%s %s --data %s --size %d --mode %s --rrc %g --crop-pad %d --eval-resize %g --workers %d --batch %d "
-           "--epochs %d",
-           python, script, c->dir, c->size, c->train ? "train" : "eval", (double)c->rrc, c->crop_pad,
-           (double)c->eval_resize, threads, batch, epochs);
-  FILE *p = popen(cmd, "r");
-  if (!p) return 0;
+  char size[16], rrc[32], pad[16], resize[32], workers[16], b[16], e[16];
+  snprintf(size, sizeof size, "%d", c->size);
+  snprintf(rrc, sizeof rrc, "%g", (double)c->rrc);
+  snprintf(pad, sizeof pad, "%d", c->crop_pad);
+  snprintf(resize, sizeof resize, "%g", (double)c->eval_resize);
+  snprintf(workers, sizeof workers, "%d", threads);
+  snprintf(b, sizeof b, "%d", batch);
+  snprintf(e, sizeof e, "%d", epochs);
+  char *argv[] = {(char *)python, (char *)script, "--data", (char *)c->dir, "--size", size, "--mode",
+                  c->train ? "train" : "eval", "--rrc", rrc, "--crop-pad", pad, "--eval-resize", resize, "--workers",
+                  workers, "--batch", b, "--epochs", e, NULL};
+  FILE *p;
+  pid_t pid;
+  if (ist_spawn_reader(argv, &p, &pid) != 0) return 0;
   char line[512];
   double ips = 0;
   while (fgets(line, sizeof line, p))
     if (sscanf(line, "RESULT %lf", &ips) != 1) fputs(line, stderr);
-  return pclose(p) == 0 ? ips : 0;
+  return ist_spawn_finish(p, pid) == 0 ? ips : 0;
 }
 
 int main(int argc, char **argv) {
