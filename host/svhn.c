@@ -112,8 +112,8 @@ static ist_status check_elements(const char *path, int swap, uint64_t size) {
   return st;
 }
 
-/* A MATLAB 5 (or 7.3) header: 116 bytes of text starting "MATLAB 5.0 MAT-file" (or 7.3), and
- * for version 5 the version 0x0100 and the byte-order mark at bytes 124..127. libmatio reads
+/* A MATLAB 5 header: 116 bytes of text starting "MATLAB 5.0 MAT-file", then the version 0x0100
+ * and the byte-order mark at bytes 124..127. libmatio reads
  * anything else as a headerless MATLAB 4 file, whose sizes it trusts (a few bytes can make it
  * clear gigabytes). */
 static ist_status check_header(const char *path, uint64_t size) {
@@ -121,14 +121,15 @@ static ist_status check_header(const char *path, uint64_t size) {
   FILE *f = fopen(path, "rb");
   const size_t got = f ? fread(h, 1, sizeof h, f) : 0;
   if (f) fclose(f);
+  /* libmatio takes the version from bytes 124..125 whatever the text says: both must say 5.0.
+   * (SVHN's files are MATLAB 5; version 7.3 files would reach HDF5's parser, not checked here.) */
   const int v5 = got == sizeof h && !memcmp(h, "MATLAB 5.0 MAT-file", 19) &&
                  ((h[124] == 0x00 && h[125] == 0x01 && h[126] == 'I' && h[127] == 'M') ||
                   (h[124] == 0x01 && h[125] == 0x00 && h[126] == 'M' && h[127] == 'I'));
-  const int v73 = got == sizeof h && !memcmp(h, "MATLAB 7.3 MAT-file", 19);
-  if (!v5 && !v73)
-    return ist_fail(IST_ERR_FORMAT, "%s: no MATLAB 5.0 or 7.3 file header (the first 128 bytes: \"MATLAB 5.0 MAT-file\"…, "
-                    "version 0x0100 and IM/MI at byte 124)", path);
-  return v5 ? check_elements(path, h[126] == 'M', size) : IST_OK;
+  if (!v5)
+    return ist_fail(IST_ERR_FORMAT, "%s: no MATLAB 5.0 file header (the first 128 bytes: \"MATLAB 5.0 MAT-file\"…, "
+                    "version 0x0100 and IM/MI at byte 124; SVHN's files are MATLAB 5.0)", path);
+  return check_elements(path, h[126] == 'M', size);
 }
 
 /* X's and y's declared shapes: X 32 × 32 × 3 × n uint8 with n ≤ SVHN_MAX_IMAGES and no more
