@@ -249,7 +249,7 @@ TEST(StrictNumbers, SvhnFilesWhoseSizesLibmatioWouldTrustAreRefusedBeforeItReads
     ist_dataset ds;
     ASSERT_NE(ist_svhn_load(d.c_str(), "test", 0, &ds), IST_OK) << c.file;
     EXPECT_NE(std::string(ist_last_error()).find(d + "/test_32x32.mat: " + c.message), std::string::npos)
-        << ist_last_error();
+        << c.file << ": " << ist_last_error();
   }
 }
 
