@@ -25,7 +25,8 @@ static int label_at(const matvar_t *y, int64_t i) {
     case MAT_C_UINT8: v = ((const uint8_t *)y->data)[i]; break;
     default: return -1;
   }
-  if (v != (int)v || v < 1 || v > 10) return -1;
+  /* The range first: converting a value outside int's (or NaN) to int is undefined. */
+  if (!(v >= 1 && v <= 10) || v != (int)v) return -1;
   return (int)v % 10;
 }
 
