@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, builds and runs every test: the Release build, then the CPU tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then the libFuzzer harnesses (clang, ASan + UBSan):
+# every committed regression input replayed and a short fuzzing run of each (tests/fuzz/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 ./install-deps.sh
@@ -11,3 +12,4 @@ ctest --test-dir build --output-on-failure
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINSITU_SANITIZE=ON > /dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure
+FUZZ_JOBS=$jobs tests/fuzz/run.sh "${FUZZ_SECONDS:-20}"

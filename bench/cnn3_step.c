@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "host/cli.h"
+#include "host/spawn.h"
 #include "host/rng.h"
 #include "models/model.h"
 #include "train/optimizer.h"
@@ -66,11 +67,15 @@ static ist_status time_step(const char *setting, ist_conv_exec exec, int batch, 
 /* Runs the PyTorch peer and reads "setting ms" lines back. */
 static int run_torch(const char *python, const char *script, int threads, int batch, int steps,
                      const char *settings, double *ms, int n) {
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd, "%s %s --threads %d --batch %d --steps %d --settings %s", python, script, threads, batch,
-           steps, settings);
-  FILE *p = popen(cmd, "r");
-  if (!p) return 0;
+  char t[16], b[16], s[16];
+  snprintf(t, sizeof t, "%d", threads);
+  snprintf(b, sizeof b, "%d", batch);
+  snprintf(s, sizeof s, "%d", steps);
+  char *argv[] = {(char *)python, (char *)script, "--threads", t, "--batch", b, "--steps", s, "--settings",
+                  (char *)settings, NULL};
+  FILE *p;
+  pid_t pid;
+  if (ist_spawn_reader(argv, &p, &pid) != 0) return 0;
   char line[512];
   int got = 0;
   while (fgets(line, sizeof line, p)) {
@@ -79,20 +84,20 @@ static int run_torch(const char *python, const char *script, int threads, int ba
     if (sscanf(line, "RESULT %63s %lf", name, &v) == 2 && got < n) ms[got++] = v;
     else fputs(line, stderr);
   }
-  return pclose(p) == 0 && got == n;
+  return ist_spawn_finish(p, pid) == 0 && got == n;
 }
 
 int main(int argc, char **argv) {
   int threads = 2, batch = 64, steps = 30, warmup = 5, no_torch = 0, help;
   const char *script = "bench/cnn3_step_torch.py", *python = "/usr/bin/python3";
   ist_option opts[] = {
-      {"threads", IST_OPT_INT, &threads, "CPU threads for both sides"},
-      {"batch", IST_OPT_INT, &batch, "batch size"},
-      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)"},
-      {"warmup", IST_OPT_INT, &warmup, "untimed steps first"},
-      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer"},
-      {"python", IST_OPT_STRING, &python, "the Python that has torch (Debian: python3-torch)"},
-      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer"},
+      {"threads", IST_OPT_INT, &threads, "CPU threads for both sides", 1, 1024},
+      {"batch", IST_OPT_INT, &batch, "batch size", 1, 65536},
+      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)", 1, 1000000},
+      {"warmup", IST_OPT_INT, &warmup, "untimed steps first", 0, 1000000},
+      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer", 0, 0},
+      {"python", IST_OPT_STRING, &python, "the Python that has torch (Debian: python3-torch)", 0, 0},
+      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer", 0, 0},
   };
   if (ist_cli_parse(argc, argv, 1, opts, 7, &help) != IST_OK || steps < 1 || warmup < 0 || batch < 1 || threads < 1) {
     fprintf(stderr, "bench_cnn3_step: error: %s\n", steps < 1 ? "--steps must be ≥ 1" : ist_last_error());

@@ -12,6 +12,7 @@
 #include <turbojpeg.h>
 
 #include "host/cli.h"
+#include "host/spawn.h"
 #include "host/dataset.h"
 #include "host/rng.h"
 
@@ -83,7 +84,7 @@ typedef struct {
 
 /* Images per second over `epochs` timed passes through d in a shuffled order (one untimed first). */
 static ist_status time_case(const bench_case *c, int threads, int batch, int epochs, double *ips, int64_t *n) {
-  const ist_jpeg_options o = {c->size, c->eval_resize, threads};
+  const ist_jpeg_options o = {c->size, c->eval_resize, threads, 0};
   ist_dataset d;
   IST_TRY(ist_image_folder_load(c->dir, "train", &o, 0, &d));
   const ist_augment aug = {1, c->crop_pad, c->rrc, 0};
@@ -111,32 +112,38 @@ static ist_status time_case(const bench_case *c, int threads, int batch, int epo
 
 /* The PIL peer's images per second for case c ("RESULT ips" line), or 0 if it did not run. */
 static double run_pil(const char *python, const char *script, const bench_case *c, int threads, int batch, int epochs) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd,
-           "%s %s --data %s --size %d --mode %s --rrc %g --crop-pad %d --eval-resize %g --workers %d --batch %d "
-           "--epochs %d",
-           python, script, c->dir, c->size, c->train ? "train" : "eval", (double)c->rrc, c->crop_pad,
-           (double)c->eval_resize, threads, batch, epochs);
-  FILE *p = popen(cmd, "r");
-  if (!p) return 0;
+  char size[16], rrc[32], pad[16], resize[32], workers[16], b[16], e[16];
+  snprintf(size, sizeof size, "%d", c->size);
+  snprintf(rrc, sizeof rrc, "%g", (double)c->rrc);
+  snprintf(pad, sizeof pad, "%d", c->crop_pad);
+  snprintf(resize, sizeof resize, "%g", (double)c->eval_resize);
+  snprintf(workers, sizeof workers, "%d", threads);
+  snprintf(b, sizeof b, "%d", batch);
+  snprintf(e, sizeof e, "%d", epochs);
+  char *argv[] = {(char *)python, (char *)script, "--data", (char *)c->dir, "--size", size, "--mode",
+                  c->train ? "train" : "eval", "--rrc", rrc, "--crop-pad", pad, "--eval-resize", resize, "--workers",
+                  workers, "--batch", b, "--epochs", e, NULL};
+  FILE *p;
+  pid_t pid;
+  if (ist_spawn_reader(argv, &p, &pid) != 0) return 0;
   char line[512];
   double ips = 0;
   while (fgets(line, sizeof line, p))
     if (sscanf(line, "RESULT %lf", &ips) != 1) fputs(line, stderr);
-  return pclose(p) == 0 ? ips : 0;
+  return ist_spawn_finish(p, pid) == 0 ? ips : 0;
 }
 
 int main(int argc, char **argv) {
   int threads = 2, batch = 64, epochs = 2, no_pil = 0, help;
   const char *work = "/tmp/insitu_bench_jpeg", *script = "bench/jpeg_load_pil.py", *python = "/usr/bin/python3";
   ist_option opts[] = {
-      {"threads", IST_OPT_INT, &threads, "decoding threads (ours) and worker processes (PIL's)"},
-      {"batch", IST_OPT_INT, &batch, "batch size"},
-      {"epochs", IST_OPT_INT, &epochs, "timed passes over each data set (after one untimed pass)"},
-      {"work", IST_OPT_STRING, &work, "where the synthetic data sets are written (kept for the next run)"},
-      {"pil-script", IST_OPT_STRING, &script, "the PIL peer"},
-      {"python", IST_OPT_STRING, &python, "the Python that has PIL and NumPy (Debian: python3-pil, python3-numpy)"},
-      {"no-pil", IST_OPT_FLAG, &no_pil, "skip the PIL peer"},
+      {"threads", IST_OPT_INT, &threads, "decoding threads (ours) and worker processes (PIL's)", 1, 1024},
+      {"batch", IST_OPT_INT, &batch, "batch size", 1, 65536},
+      {"epochs", IST_OPT_INT, &epochs, "timed passes over each data set (after one untimed pass)", 1, 10000},
+      {"work", IST_OPT_STRING, &work, "where the synthetic data sets are written (kept for the next run)", 0, 0},
+      {"pil-script", IST_OPT_STRING, &script, "the PIL peer", 0, 0},
+      {"python", IST_OPT_STRING, &python, "the Python that has PIL and NumPy (Debian: python3-pil, python3-numpy)", 0, 0},
+      {"no-pil", IST_OPT_FLAG, &no_pil, "skip the PIL peer", 0, 0},
   };
   enum { NOPTS = sizeof opts / sizeof opts[0] };
   if (ist_cli_parse(argc, argv, 1, opts, NOPTS, &help) != IST_OK || threads < 1 || batch < 1 || epochs < 1) {

@@ -5,34 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/checked.h"
 #include "host/dataset.h"
 
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
 #define CIFAR10_TRAIN_FILES 5
+/* A CIFAR file is 30 MB; this bounds what a wrong --data can make us read. */
+#define CIFAR_MAX_FILE_BYTES ((size_t)1 << 32)
 
 /* Per-channel statistics of each training set (the values torchvision users normalize with). */
 static const float CIFAR10_MEAN[3] = {0.4914f, 0.4822f, 0.4465f}, CIFAR10_STD[3] = {0.2470f, 0.2435f, 0.2616f};
 static const float CIFAR100_MEAN[3] = {0.5071f, 0.4865f, 0.4409f}, CIFAR100_STD[3] = {0.2673f, 0.2564f, 0.2762f};
-
-/* Reads a whole file; fails naming it. */
-static ist_status read_file(const char *path, uint8_t **data, size_t *size) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return ist_fail(IST_ERR_IO, "%s: cannot open (is --data the CIFAR binary directory?)", path);
-  ist_status st = IST_OK;
-  long n = -1;
-  if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-    st = ist_fail(IST_ERR_IO, "%s: cannot read its size", path);
-  } else if (!(*data = malloc(n ? (size_t)n : 1))) {
-    st = ist_fail(IST_ERR_MEMORY, "%s: cannot allocate %ld bytes", path, n);
-  } else if (fread(*data, 1, (size_t)n, f) != (size_t)n) {
-    free(*data);
-    st = ist_fail(IST_ERR_IO, "%s: read error", path);
-  }
-  fclose(f);
-  if (st == IST_OK) *size = (size_t)n;
-  return st;
-}
 
 /* Appends the records of one file to out (images normalized with mean/std). */
 static ist_status append_file(const char *path, int classes, int64_t limit, const float *mean, const float *std,
@@ -40,7 +24,9 @@ static ist_status append_file(const char *path, int classes, int64_t limit, cons
   const int label_bytes = classes == 100 ? 2 : 1, rec = label_bytes + CIFAR_PIXELS;
   uint8_t *data;
   size_t size;
-  IST_TRY(read_file(path, &data, &size));
+  ist_status rs = ist_read_file(path, CIFAR_MAX_FILE_BYTES, &data, &size);
+  if (rs != IST_OK)
+    return rs == IST_ERR_IO ? ist_fail(rs, "%s (is --data the CIFAR binary directory?)", ist_last_error()) : rs;
   ist_status st = IST_OK;
   if (size == 0 || size % (size_t)rec)
     st = ist_fail(IST_ERR_FORMAT, "%s: %zu bytes is not a whole number of %d-byte CIFAR-%d records (truncated?)",

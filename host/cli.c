@@ -1,10 +1,10 @@
 /* Flag parsing against a table of options. */
 #include "host/cli.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "host/checked.h"
 
 static const ist_option *find(const ist_option *opts, int n, const char *name, size_t len) {
   for (int i = 0; i < n; i++)
@@ -12,29 +12,36 @@ static const ist_option *find(const ist_option *opts, int n, const char *name, s
   return NULL;
 }
 
+/* The option's range as text ("1..65536"), for messages and --help. */
+static void range_text(const ist_option *o, char *buf, size_t cap) {
+  if (o->type == IST_OPT_INT) snprintf(buf, cap, "%.0f..%.0f", o->lo, o->hi);
+  else snprintf(buf, cap, "%g..%g", o->lo, o->hi);
+}
+
+static int ranged(const ist_option *o) { return o->lo != 0 || o->hi != 0; }
+
 static ist_status set_value(const ist_option *o, const char *v) {
-  char *end;
-  errno = 0;
+  char range[64];
+  const double lo = ranged(o) ? o->lo : o->type == IST_OPT_INT ? -2147483647.0 : -3.4e38;
+  const double hi = ranged(o) ? o->hi : o->type == IST_OPT_INT ? 2147483647.0 : 3.4e38;
+  range_text(&(ist_option){.type = o->type, .lo = lo, .hi = hi}, range, sizeof range);
   switch (o->type) {
   case IST_OPT_INT: {
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < -2147483647L || x > 2147483647L)
-      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not an integer", o->name, v);
+    int64_t x;
+    if (!ist_parse_i64(v, INT64_MIN, INT64_MAX, &x))
+      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a whole number (allowed %s)", o->name, v, range);
+    if (x < lo || x > hi) return ist_fail(IST_ERR_ARG, "--%s: %s is out of range (allowed %s)", o->name, v, range);
     *(int *)o->dst = (int)x;
     return IST_OK;
   }
-  case IST_OPT_DOUBLE: {
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(x))
-      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a number", o->name, v);
-    *(double *)o->dst = x;
-    return IST_OK;
-  }
+  case IST_OPT_DOUBLE:
   case IST_OPT_FLOAT: {
-    float x = strtof(v, &end);
-    if (end == v || *end || errno || !isfinite(x))
-      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a number", o->name, v);
-    *(float *)o->dst = x;
+    double x;
+    if (!ist_parse_double(v, -1e308, 1e308, &x))
+      return ist_fail(IST_ERR_ARG, "--%s: '%s' is not a finite number (allowed %s)", o->name, v, range);
+    if (x < lo || x > hi) return ist_fail(IST_ERR_ARG, "--%s: %s is out of range (allowed %s)", o->name, v, range);
+    if (o->type == IST_OPT_FLOAT) *(float *)o->dst = (float)x;
+    else *(double *)o->dst = x;
     return IST_OK;
   }
   case IST_OPT_STRING:
@@ -83,7 +90,13 @@ void ist_cli_print_help(FILE *out, const char *usage, const ist_option *opts, in
     case IST_OPT_STRING: snprintf(def, sizeof def, "%s", *(const char **)o->dst ? *(const char **)o->dst : ""); break;
     case IST_OPT_FLAG: break;
     }
-    fprintf(out, "  --%-16s %s%s%s%s\n", o->name, o->help, o->type == IST_OPT_FLAG ? "" : " (default: ",
-            o->type == IST_OPT_FLAG ? "" : (def[0] ? def : "none"), o->type == IST_OPT_FLAG ? "" : ")");
+    char range[80] = "";
+    if (ranged(o)) {
+      char r[64];
+      range_text(o, r, sizeof r);
+      snprintf(range, sizeof range, "; allowed: %s", r);
+    }
+    fprintf(out, "  --%-16s %s%s%s%s%s\n", o->name, o->help, o->type == IST_OPT_FLAG ? "" : " (default: ",
+            o->type == IST_OPT_FLAG ? "" : (def[0] ? def : "none"), range, o->type == IST_OPT_FLAG ? "" : ")");
   }
 }

@@ -16,10 +16,12 @@ typedef struct {
   ist_opt_type type;
   void *dst;        /* int*, float*, const char**, int* (flag) */
   const char *help;
+  double lo, hi;    /* numbers: the allowed range, checked as parsed (lo = hi = 0: the type's range) */
 } ist_option;
 
 /* Parses argv[first..argc) as --name value / --name=value / --flag. *help is set when --help or
- * -h is given. Fails naming the flag on an unknown flag, a missing value or a malformed number. */
+ * -h is given. Fails naming the flag on an unknown flag, a missing value, a number that is not
+ * the whole value (no wrap-around) or one outside the option's range (the message gives it). */
 ist_status ist_cli_parse(int argc, char **argv, int first, const ist_option *opts, int nopts, int *help);
 void ist_cli_print_help(FILE *out, const char *usage, const ist_option *opts, int nopts);
 

@@ -38,7 +38,13 @@ typedef struct {
                       * size × size (ImageNet's 256/224); in training (no random-resized crop) the
                       * shorter side becomes size and the centre is cropped */
   int threads;       /* decoding threads (≥ 1) */
+  int64_t max_pixels; /* a file whose header declares more pixels fails before decoding (0: IST_JPEG_MAX_PIXELS) */
 } ist_jpeg_options;
+
+/* The default bound on a JPEG's width × height (PIL's): what one image may make the loader allocate. */
+#define IST_JPEG_MAX_PIXELS 89478485
+/* The largest number --max-image-pixels accepts (65535², the format's own limit). */
+#define IST_JPEG_MAX_PIXELS_LIMIT ((int64_t)65535 * 65535)
 
 #define IST_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 #define IST_FMNIST_DIR_ENV "INSITU_FASHION_MNIST" /* overrides IST_FMNIST_DIR (a private prefix's copy) */

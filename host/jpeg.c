@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <turbojpeg.h>
 
+#include "host/checked.h"
 #include "host/dataset.h"
 
 /* The statistics torchvision's ImageNet models are trained with. */
@@ -138,31 +139,57 @@ static int grow(void *pp, size_t *cap, size_t need) {
   return 1;
 }
 
+/* The bytes a JPEG of at most max_pixels pixels may take: far more than any encoder writes. */
+static size_t max_file_bytes(int64_t max_pixels) { return (size_t)max_pixels * 8 + ((size_t)1 << 24); }
+
+/* Reads the file at path into s->bytes (*len bytes); on failure writes the reason into err. */
+static int read_jpeg(const char *path, int64_t max_pixels, scratch *s, size_t *len, char *err, size_t errcap) {
+  uint8_t *data;
+  if (ist_read_file(path, max_file_bytes(max_pixels), &data, len) != IST_OK) {
+    snprintf(err, errcap, "%s", ist_last_error());
+    return 0;
+  }
+  if (*len == 0) {
+    free(data);
+    snprintf(err, errcap, "%s: cannot read (empty file)", path);
+    return 0;
+  }
+  free(s->bytes);
+  s->bytes = data, s->bytes_cap = *len + 1;
+  return 1;
+}
+
+/* The frame's size and colour space from the header, checked against max_pixels before any
+ * pixel memory is sized from them; a stream without a frame (tables only) is an error. */
+static int jpeg_header(tjhandle tj, const char *path, const unsigned char *bytes, size_t len, int64_t max_pixels,
+                       int *W, int *H, int *subsamp, int *cs, char *err, size_t errcap) {
+  *W = *H = 0;
+  if (tjDecompressHeader3(tj, bytes, (unsigned long)len, W, H, subsamp, cs) != 0) {
+    snprintf(err, errcap, "%s: not a JPEG file (%s)", path, tjGetErrorStr2(tj));
+    return 0;
+  }
+  if (*W < 1 || *H < 1) {
+    snprintf(err, errcap, "%s: JPEG header has no frame (width × height %d × %d; tables only?)", path, *W, *H);
+    return 0;
+  }
+  if ((int64_t)*W * *H > max_pixels) {
+    snprintf(err, errcap, "%s: header declares %d × %d = %lld pixels, more than --max-image-pixels %lld allows",
+             path, *W, *H, (long long)*W * *H, (long long)max_pixels);
+    return 0;
+  }
+  return 1;
+}
+
 /* Decodes image i of the job into dst (c × size × size, normalized and augmented); on failure
  * writes the reason, naming the file, into err. */
 static void decode_one(ist_image_files *f, int i, scratch *s, float *dst, char *err, size_t errcap) {
   const char *path = f->paths[f->jidx[i]];
   const ist_augment *aug = f->jaug_on ? &f->jaug : NULL;
   const int size = f->o.size;
-  FILE *fp = fopen(path, "rb");
-  if (!fp) {
-    snprintf(err, errcap, "%s: cannot open (%s)", path, strerror(errno));
-    return;
-  }
-  long len = -1;
-  if (fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
-  int ok = len > 0 && fseek(fp, 0, SEEK_SET) == 0 && grow(&s->bytes, &s->bytes_cap, (size_t)len) &&
-           fread(s->bytes, 1, (size_t)len, fp) == (size_t)len;
-  fclose(fp);
-  if (!ok) {
-    snprintf(err, errcap, "%s: cannot read (%s)", path, len == 0 ? "empty file" : strerror(errno));
-    return;
-  }
-  int W, H, subsamp, cs;
-  if (tjDecompressHeader3(s->tj, s->bytes, (unsigned long)len, &W, &H, &subsamp, &cs) != 0) {
-    snprintf(err, errcap, "%s: not a JPEG file (%s)", path, tjGetErrorStr2(s->tj));
-    return;
-  }
+  size_t len = 0;
+  if (!read_jpeg(path, f->o.max_pixels, s, &len, err, errcap)) return;
+  int W = 0, H = 0, subsamp, cs;
+  if (!jpeg_header(s->tj, path, s->bytes, len, f->o.max_pixels, &W, &H, &subsamp, &cs, err, errcap)) return;
   ist_rng rng;
   ist_rng_for(&rng, f->jseed, (uint64_t)(f->jstart + i));
   /* The box of the original image that becomes the output, in original pixels. */
@@ -190,7 +217,8 @@ static void decode_one(ist_image_files *f, int i, scratch *s, float *dst, char *
     return;
   }
   /* Warnings (a truncated file, corrupt data) fail too: a damaged image is never trained on. */
-  if (tjDecompress2(s->tj, s->bytes, (unsigned long)len, s->pixels, sw, 0, sh, cmyk ? TJPF_CMYK : TJPF_RGB, 0) != 0) {
+  if (tjDecompress2(s->tj, s->bytes, (unsigned long)len, s->pixels, sw, 0, sh, cmyk ? TJPF_CMYK : TJPF_RGB,
+                    TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
     snprintf(err, errcap, "%s: corrupt or truncated JPEG (%s)", path, tjGetErrorStr2(s->tj));
     return;
   }
@@ -349,8 +377,38 @@ void ist_image_files_free(ist_image_files *f) {
 
 /* Makes out a file data set over paths/labels (taking both), keeping an evenly spread subset of
  * limit images when 0 < limit < paths->n. */
+/* Every file's header (size and frame within o->max_pixels), before any training step: a bad
+ * validation image fails now, not after the first epoch. Reads each file's first 64 KiB, all of it
+ * when the frame comes later. */
+static ist_status check_headers(char *const *paths, int64_t n, const ist_jpeg_options *o) {
+  tjhandle tj = tjInitDecompress();
+  if (!tj) return ist_fail(IST_ERR_MEMORY, "JPEG decoder: out of memory");
+  enum { PREFIX = 1 << 16 };
+  unsigned char *head = malloc(PREFIX);
+  scratch s = {.tj = tj};
+  char err[1024] = "";
+  for (int64_t i = 0; head && !err[0] && i < n; i++) {
+    FILE *fp = fopen(paths[i], "rb");
+    size_t got = fp ? fread(head, 1, PREFIX, fp) : 0;
+    if (fp) fclose(fp);
+    int W, H, subsamp, cs;
+    if (got > 0 && tjDecompressHeader3(tj, head, (unsigned long)got, &W, &H, &subsamp, &cs) == 0 && W > 0 && H > 0) {
+      jpeg_header(tj, paths[i], head, got, o->max_pixels, &W, &H, &subsamp, &cs, err, sizeof err);
+      continue;
+    }
+    size_t len;
+    if (read_jpeg(paths[i], o->max_pixels, &s, &len, err, sizeof err))
+      jpeg_header(tj, paths[i], s.bytes, len, o->max_pixels, &W, &H, &subsamp, &cs, err, sizeof err);
+  }
+  tjDestroy(tj);
+  free(s.bytes);
+  ist_status st = !head ? ist_fail(IST_ERR_MEMORY, "JPEG headers: out of memory") : err[0] ? ist_fail(IST_ERR_FORMAT, "%s", err) : IST_OK;
+  free(head);
+  return st;
+}
+
 static ist_status make_dataset(strvec *paths, int32_t *labels, int classes, const ist_jpeg_options *o, int64_t limit,
-                               ist_dataset *out) {
+                               int check, ist_dataset *out) {
   if (limit > 0 && limit < paths->n) {
     for (int64_t i = 0; i < limit; i++) {
       const int64_t j = i * paths->n / limit;
@@ -361,6 +419,12 @@ static ist_status make_dataset(strvec *paths, int32_t *labels, int classes, cons
     }
     for (int64_t i = limit; i < paths->n; i++) free(paths->v[i]);
     paths->n = limit;
+  }
+  ist_status cs = check ? check_headers(paths->v, paths->n, o) : IST_OK;
+  if (cs != IST_OK) {
+    strvec_free(paths);
+    free(labels);
+    return cs;
   }
   ist_image_files *f = calloc(1, sizeof *f);
   if (!f || !(f->workers = calloc((size_t)o->threads, sizeof(pthread_t)))) {
@@ -398,6 +462,9 @@ static ist_status check_options(const ist_jpeg_options *o) {
   if (o->threads < 1 || o->threads > 256) return ist_fail(IST_ERR_ARG, "--loader-threads: %d (1..256)", o->threads);
   if (!(o->eval_resize >= 1.0f && o->eval_resize <= 4.0f))
     return ist_fail(IST_ERR_ARG, "--eval-resize: %g (1..4)", (double)o->eval_resize);
+  if (o->max_pixels < 0 || o->max_pixels > IST_JPEG_MAX_PIXELS_LIMIT)
+    return ist_fail(IST_ERR_ARG, "--max-image-pixels: %lld (1..%lld; 0: %d)", (long long)o->max_pixels,
+                    (long long)IST_JPEG_MAX_PIXELS_LIMIT, IST_JPEG_MAX_PIXELS);
   return IST_OK;
 }
 
@@ -447,17 +514,31 @@ static ist_status read_val_annotations(const char *dir, const strvec *classes, s
   if (!fp) return ist_fail(IST_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
   ist_status st = IST_OK;
   for (int lineno = 1; st == IST_OK && fgets(line, sizeof line, fp); lineno++) {
+    if (!strchr(line, '\n') && !feof(fp)) {
+      st = ist_fail(IST_ERR_FORMAT, "%s:%d: line longer than %zu characters", path, lineno, sizeof line - 2);
+      break;
+    }
     if (line[0] == '\n' || line[0] == '\r') continue;
     char *save, *file = strtok_r(line, "\t\r\n", &save), *wnid = strtok_r(NULL, "\t\r\n", &save);
     int label = wnid ? class_index(classes, wnid) : -1;
+    /* The box (x0, y0, x1, y1) is not used, but a line that has one must have a whole one. */
+    int nbox = 0, box_ok = 1;
+    for (char *b; (b = strtok_r(NULL, "\t\r\n", &save));) {
+      int v;
+      box_ok = box_ok && nbox < 4 && ist_parse_int(b, 0, 65535, &v);
+      nbox++;
+    }
     char img[4096];
     struct stat sb;
-    if (!file || !wnid) {
-      st = ist_fail(IST_ERR_FORMAT, "%s:%d: expected 'file<TAB>wnid<TAB>box'", path, lineno);
+    if (!file || !wnid || !box_ok || (nbox != 0 && nbox != 4)) {
+      st = ist_fail(IST_ERR_FORMAT, "%s:%d: expected 'file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1' (box values 0..65535)",
+                    path, lineno);
+    } else if (strchr(file, '/') || !strcmp(file, "..") || !strcmp(file, ".")) {
+      st = ist_fail(IST_ERR_FORMAT, "%s:%d: file '%s' is not a plain file name in val/images", path, lineno, file);
     } else if (label < 0) {
       st = ist_fail(IST_ERR_FORMAT, "%s:%d: class '%s' has no folder in %s/train", path, lineno, wnid, dir);
-    } else if (snprintf(img, sizeof img, "%s/val/images/%s", dir, file), stat(img, &sb) != 0) {
-      st = ist_fail(IST_ERR_IO, "%s:%d: %s does not exist", path, lineno, img);
+    } else if (snprintf(img, sizeof img, "%s/val/images/%s", dir, file), stat(img, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+      st = ist_fail(IST_ERR_IO, "%s:%d: %s does not exist or is not a file", path, lineno, img);
     } else {
       int32_t *lab = realloc(*labels, sizeof(int32_t) * (size_t)(paths->n + 1));
       if (lab) *labels = lab, lab[paths->n] = label;
@@ -490,6 +571,8 @@ static ist_status load_layout(const char *dir, const char *split, const ist_jpeg
                               ist_dataset *out, split_lister list) {
   memset(out, 0, sizeof *out);
   IST_TRY(check_options(o));
+  ist_jpeg_options jo = *o;
+  if (!jo.max_pixels) jo.max_pixels = IST_JPEG_MAX_PIXELS;
   IST_TRY(check_split(split));
   strvec classes = {0}, paths = {0};
   int32_t *labels = NULL;
@@ -502,7 +585,7 @@ static ist_status load_layout(const char *dir, const char *split, const ist_jpeg
     free(labels);
     return st;
   }
-  return make_dataset(&paths, labels, nclasses, o, limit, out);
+  return make_dataset(&paths, labels, nclasses, &jo, limit, strcmp(split, "train") != 0, out);
 }
 
 ist_status ist_image_folder_load(const char *dir, const char *split, const ist_jpeg_options *o, int64_t limit,

@@ -2,6 +2,8 @@
  * The reader parses only the JSON this format uses (objects, strings, integer arrays). */
 #include "host/safetensors.h"
 
+#include "host/checked.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -32,6 +34,10 @@ typedef struct {
 
 static int sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int sb_printf(sbuf *b, const char *fmt, ...) {
+  if (!b->buf) { /* buf + len must point into an allocation, even when len is 0 */
+    if (!(b->buf = malloc(256))) return 0;
+    b->cap = 256;
+  }
   for (;;) {
     va_list ap;
     va_start(ap, fmt);
@@ -154,15 +160,12 @@ static int parse_string(parser *ps, char *out, size_t cap) {
   return 1;
 }
 
+/* A non-negative integer: digits only, no wrap-around. */
 static int parse_int(parser *ps, int64_t *v) {
   skip_ws(ps);
-  char *e;
-  errno = 0;
-  long long x = strtoll(ps->p, &e, 10);
-  if (e == ps->p || errno || x < 0) return 0;
-  ps->p = e;
-  *v = x;
-  return 1;
+  const char *b = ps->p;
+  while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') ps->p++;
+  return ist_parse_i64_n(b, (size_t)(ps->p - b), 0, INT64_MAX, v);
 }
 
 static int parse_int_array(parser *ps, int64_t *v, int cap, int *n) {
@@ -216,6 +219,8 @@ static ist_status parse_header(parser *ps, ist_safetensors *f, size_t data_len) 
       if (expect(ps, '}')) continue;
       do {
         ist_st_meta m;
+        if (f->nmeta == IST_ST_MAX_META)
+          return ist_fail(IST_ERR_FORMAT, "%s: __metadata__ has more than %d entries", path, IST_ST_MAX_META);
         if (!parse_string(ps, m.key, sizeof m.key) || !expect(ps, ':') || !parse_string(ps, m.value, sizeof m.value))
           return ist_fail(IST_ERR_FORMAT, "%s: malformed __metadata__ entry", path);
         ist_st_meta *nm = realloc(f->meta, sizeof *nm * (f->nmeta + 1));
@@ -256,13 +261,17 @@ static ist_status parse_header(parser *ps, ist_safetensors *f, size_t data_len) 
     } while (expect(ps, ','));
     if (!expect(ps, '}') || !have_dtype || !have_shape || !have_off)
       return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: needs dtype, shape and data_offsets", path, key);
-    int64_t numel = 1;
-    for (int d = 0; d < t.ndim; d++) numel *= t.shape[d];
+    int64_t numel = 1, want = 0;
+    for (int d = 0; d < t.ndim; d++)
+      if (!ist_mul_i64(numel, t.shape[d], &numel))
+        return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: shape's element count exceeds 2^63", path, key);
+    if (!ist_mul_i64(numel, (int64_t)ist_dtype_size(t.dtype), &want))
+      return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: shape's byte count exceeds 2^63", path, key);
     t.nbytes = (size_t)(off[1] - off[0]);
-    if ((size_t)off[1] > data_len)
+    if ((uint64_t)off[1] > (uint64_t)data_len)
       return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: data ends at byte %lld, file has %zu (truncated?)", path, key,
                       (long long)off[1], data_len);
-    if ((int64_t)t.nbytes != numel * (int64_t)ist_dtype_size(t.dtype))
+    if ((int64_t)t.nbytes != want)
       return ist_fail(IST_ERR_FORMAT, "%s: tensor %s: %zu bytes for %lld elements of %s", path, key, t.nbytes,
                       (long long)numel, dtype_name(t.dtype));
     t.data = (const void *)(uintptr_t)off[0]; /* rebased onto the blob by the caller */
@@ -280,20 +289,10 @@ static ist_status parse_header(parser *ps, ist_safetensors *f, size_t data_len) 
 
 ist_status ist_st_read(const char *path, ist_safetensors *out) {
   memset(out, 0, sizeof *out);
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return ist_fail(IST_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-  ist_status st = IST_OK;
-  if (fseek(fp, 0, SEEK_END) != 0) st = ist_fail(IST_ERR_IO, "%s: cannot seek", path);
-  long size = st == IST_OK ? ftell(fp) : -1;
-  if (st == IST_OK && size < 8) st = ist_fail(IST_ERR_FORMAT, "%s: %ld bytes is too short for safetensors", path, size);
-  if (st == IST_OK) {
-    rewind(fp);
-    out->blob = malloc((size_t)size + 1);
-    if (!out->blob) st = ist_fail(IST_ERR_MEMORY, "%s: cannot allocate %ld bytes", path, size);
-    else if (fread(out->blob, 1, (size_t)size, fp) != (size_t)size) st = ist_fail(IST_ERR_IO, "%s: read failed", path);
-    out->size = (size_t)size;
-  }
-  fclose(fp);
+  ist_status st = ist_read_file(path, SIZE_MAX - 1, &out->blob, &out->size);
+  if (st != IST_OK) return st;
+  const long size = (long)out->size;
+  if (out->size < 8) st = ist_fail(IST_ERR_FORMAT, "%s: %ld bytes is too short for safetensors", path, size);
   uint64_t hlen = 0;
   if (st == IST_OK) {
     for (int i = 0; i < 8; i++) hlen |= (uint64_t)out->blob[i] << (8 * i);

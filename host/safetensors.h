@@ -19,6 +19,9 @@ typedef struct {
   size_t nbytes;
 } ist_st_tensor;
 
+/* A header holds at most this many metadata entries (insitu writes fewer than 10). */
+#define IST_ST_MAX_META 256
+
 typedef struct {
   char key[64];
   char value[4096];

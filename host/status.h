@@ -12,7 +12,8 @@ typedef enum {
   IST_ERR_FORMAT,  /* a file's contents are not what they claim to be */
   IST_ERR_ARG,     /* a bad flag, setting or shape */
   IST_ERR_MEMORY,  /* allocation failed or an arena is full */
-  IST_ERR_STATE    /* an operation does not fit the object's state (e.g. mismatched checkpoint) */
+  IST_ERR_STATE,   /* an operation does not fit the object's state (e.g. mismatched checkpoint) */
+  IST_ERR_NUMERIC  /* a computation produced NaN or Inf (training stopped, nothing bad written) */
 } ist_status;
 
 /* Sets the message returned by ist_last_error and returns code (so callers can `return ist_fail(...)`). */

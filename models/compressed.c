@@ -49,6 +49,9 @@ ist_status ist_model_save_compressed(const ist_model *m, const char *path) {
   int nt = 0;
   float *host = ist_model_params_to_host(m);
   ist_status st = host ? IST_OK : ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+  for (int i = 0; i < m->nparams && st == IST_OK; i++)
+    if (ist_check_finite(path, m->params[i].name, ist_param_in(m, host, &m->params[i]), m->params[i].numel) != IST_OK)
+      st = ist_fail(IST_ERR_NUMERIC, "%s; not written", ist_last_error());
   for (int i = 0; i < m->nparams && st == IST_OK; i++) {
     const ist_param *p = &m->params[i];
     if (!quantized(p)) {
@@ -111,6 +114,7 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path) {
         const ist_st_tensor *d = ist_st_find(&f, p->name);
         if (!d || d->dtype != IST_F32 || d->nbytes != sizeof(float) * (size_t)p->numel)
           st = ist_fail(IST_ERR_STATE, "%s: tensor %s missing or of another shape", path, p->name);
+        else if (!pass) st = ist_check_finite(path, p->name, d->data, p->numel);
         else if (pass) m->be->upload(p->data, d->data, d->nbytes);
         continue;
       }
@@ -121,7 +125,10 @@ ist_status ist_model_load_compressed(ist_model *m, const char *path) {
       if (!c || !s || c->dtype != IST_U8 || c->nbytes != (size_t)((p->numel * p->bits + 7) / 8) || s->dtype != IST_F32 ||
           s->nbytes != sizeof(float))
         st = ist_fail(IST_ERR_STATE, "%s: codes or scale of %s (%d bits) missing or of another size", path, p->name, p->bits);
-      else if (pass) {
+      else if (!pass) {
+        snprintf(name, sizeof name, "%s.scale", p->name);
+        st = ist_check_finite(path, name, s->data, 1);
+      } else {
         float scale;
         memcpy(&scale, s->data, sizeof scale);
         float *vals = malloc(sizeof(float) * (size_t)p->numel);

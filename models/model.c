@@ -2,10 +2,12 @@
  * sizing, and checkpoints. */
 #include "models/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/checked.h"
 #include "host/safetensors.h"
 
 ist_status ist_setting_parse(const char *text, ist_conv_setting *out) {
@@ -17,18 +19,27 @@ ist_status ist_setting_parse(const char *text, ist_conv_setting *out) {
       out->baseline = (ist_base_type)i;
       return IST_OK;
     }
-  int v[5], used = 0;
-  if (sscanf(text, "%d-%d-%d-%d-%d%n", &v[0], &v[1], &v[2], &v[3], &v[4], &used) != 5 || text[used] != 0)
+  /* Five dash-separated whole numbers (no sign, no spaces, no wrap-around). */
+  int64_t v[5];
+  const char *p = text;
+  int n = 0;
+  for (; n < 5; n++) {
+    const char *dash = strchr(p, '-'), *end = dash ? dash : p + strlen(p);
+    if (n < 4 ? !dash : dash != NULL) break;
+    if (!ist_parse_i64_n(p, (size_t)(end - p), 0, INT64_MAX, &v[n])) break;
+    p = end + (dash ? 1 : 0);
+  }
+  if (n != 5)
     return ist_fail(IST_ERR_ARG,
                     "setting '%s': expected Bi-Bc-qb-qu-qv (e.g. 2-16-4-4-4), 'dense' or a baseline (dsconv, bsconv, "
                     "penni, circnn)",
                     text);
-  if (v[0] < 1 || v[1] < 1)
-    return ist_fail(IST_ERR_ARG, "setting '%s': Bi and Bc must be at least 1", text);
+  if (v[0] < 1 || v[1] < 1 || v[0] > IST_MAX_RANK || v[1] > IST_MAX_RANK)
+    return ist_fail(IST_ERR_ARG, "setting '%s': Bi and Bc must be 1..%d", text, IST_MAX_RANK);
   for (int i = 2; i < 5; i++)
     if (v[i] < 1 || v[i] > 32)
       return ist_fail(IST_ERR_ARG, "setting '%s': bitwidths must be 1..32 (32 = not quantized)", text);
-  *out = (ist_conv_setting){1, v[0], v[1], v[2], v[3], v[4], IST_BASE_NONE};
+  *out = (ist_conv_setting){1, (int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], IST_BASE_NONE};
   return IST_OK;
 }
 
@@ -276,6 +287,12 @@ ist_status ist_model_save(const ist_model *m, const char *path, const char *role
   ist_st_tensor t[IST_MAX_PARAMS];
   float *host = ist_model_params_to_host(m);
   if (!host) return ist_fail(IST_ERR_MEMORY, "%s: out of memory", path);
+  /* A checkpoint with NaN or Inf is never written (over a good one). */
+  for (int i = 0; i < m->nparams; i++)
+    if (ist_check_finite(path, m->params[i].name, ist_param_in(m, host, &m->params[i]), m->params[i].numel) != IST_OK) {
+      free(host);
+      return ist_fail(IST_ERR_NUMERIC, "%s; not written, the previous file is kept", ist_last_error());
+    }
   for (int i = 0; i < m->nparams; i++) {
     const ist_param *p = &m->params[i];
     memset(&t[i], 0, sizeof t[i]);
@@ -318,8 +335,71 @@ ist_status ist_model_load_from(ist_model *m, const ist_safetensors *fp, const ch
     int same = t->dtype == IST_F32 && t->ndim == p->ndim;
     for (int d = 0; same && d < p->ndim; d++) same = t->shape[d] == p->shape[d];
     if (!same) st = ist_fail(IST_ERR_STATE, "%s: tensor %s has another dtype or shape than the model's", path, p->name);
+    else st = ist_check_finite(path, p->name, t->data, p->numel);
   }
   for (int i = 0; st == IST_OK && i < m->nparams; i++)
     m->be->upload(m->params[i].data, ist_st_find(&f, m->params[i].name)->data, sizeof(float) * (size_t)m->params[i].numel);
   return st;
+}
+
+ist_status ist_check_finite(const char *path, const char *name, const void *data, int64_t n) {
+  const unsigned char *b = data;
+  for (int64_t i = 0; i < n; i++) {
+    float x;
+    memcpy(&x, b + sizeof(float) * (size_t)i, sizeof x); /* file data need not be aligned */
+    if (!isfinite(x))
+      return ist_fail(IST_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at element %lld): refused", path, name,
+                      (double)x, (long long)i);
+  }
+  return IST_OK;
+}
+
+ist_status ist_checkpoint_config(const char *path, const ist_model_config *base, const char *fallback_arch,
+                                 ist_model_config *cfg, char *arch, int cap) {
+  ist_safetensors f;
+  IST_TRY(ist_st_read(path, &f));
+  const char *layers = ist_st_meta_get(&f, "layers"), *a = ist_st_meta_get(&f, "arch");
+  const char *classes = ist_st_meta_get(&f, "classes"), *input = ist_st_meta_get(&f, "input");
+  ist_status st = IST_OK;
+  *cfg = *base;
+  /* Checkpoints without classes/input metadata get the architecture's defaults (or the flags). */
+  if (classes && !ist_parse_int(classes, 1, IST_MAX_CLASSES, &cfg->classes))
+    st = ist_fail(IST_ERR_FORMAT, "%s: metadata classes '%.32s' is not a whole number in 1..%d", path, classes,
+                  IST_MAX_CLASSES);
+  if (st == IST_OK && (!layers || !a)) {
+    /* A plain state_dict (e.g. saved from PyTorch): the given architecture with dense convs. */
+    snprintf(arch, (size_t)cap, "%s", fallback_arch);
+    st = ist_setting_parse("dense", &cfg->global);
+  } else if (st == IST_OK) {
+    const char *x = input ? strchr(input, 'x') : NULL;
+    int64_t h = 0, w = 0;
+    if (input && (!x || !ist_parse_i64_n(input, (size_t)(x - input), 1, IST_MAX_INPUT_SIDE, &h) ||
+                  !ist_parse_i64(x + 1, 1, IST_MAX_INPUT_SIDE, &w)))
+      st = ist_fail(IST_ERR_FORMAT, "%s: metadata input '%.32s' is not HxW with sides 1..%d", path, input,
+                    IST_MAX_INPUT_SIDE);
+    if (input && st == IST_OK) cfg->in_h = (int)h, cfg->in_w = (int)w;
+    if (st == IST_OK && strlen(a) >= (size_t)cap)
+      st = ist_fail(IST_ERR_FORMAT, "%s: metadata arch '%.32s...' is not an architecture", path, a);
+    if (st == IST_OK) {
+      char buf[4096];
+      snprintf(buf, sizeof buf, "%s", layers);
+      for (char *p = buf; *p; p++)
+        if (*p == ';') *p = ',';
+      snprintf(arch, (size_t)cap, "%s", a);
+      st = ist_config_parse_overrides(buf, cfg);
+      if (st != IST_OK) st = ist_fail(IST_ERR_FORMAT, "%s: bad layers metadata (%s)", path, ist_last_error());
+    }
+  }
+  ist_st_free(&f);
+  return st;
+}
+
+static int is_compressed(const char *path) {
+  const char *suffix = ".compressed.safetensors";
+  size_t n = strlen(path), k = strlen(suffix);
+  return n >= k && !strcmp(path + n - k, suffix);
+}
+
+ist_status ist_model_load_any(ist_model *m, const char *path) {
+  return is_compressed(path) ? ist_model_load_compressed(m, path) : ist_model_load(m, path);
 }

@@ -15,6 +15,11 @@ extern "C" {
 #define IST_MAX_PARAMS 1024
 #define IST_MAX_CONVS 256
 #define IST_NAME_LEN 64
+/* The ranges a setting, a checkpoint or a flag may give: ranks Bi, Bc (a rank not below the
+ * dimensions it factors switches its level off), classes, and input sides. */
+#define IST_MAX_RANK 65536
+#define IST_MAX_CLASSES 100000
+#define IST_MAX_INPUT_SIDE 4096
 /* BatchNorm's running-statistics momentum and epsilon (PyTorch's defaults). */
 #define IST_BN_MOMENTUM 0.1f
 #define IST_BN_EPS 1e-5f
@@ -184,6 +189,16 @@ ist_status ist_model_load_from(ist_model *m, const ist_safetensors *f, const cha
 /* The compressed form: quantized factors (and the 8-bit classifier) as packed codes + scales. */
 ist_status ist_model_save_compressed(const ist_model *m, const char *path);
 ist_status ist_model_load_compressed(ist_model *m, const char *path);
+/* Either form, by the file name (".compressed.safetensors": the compressed one). */
+ist_status ist_model_load_any(ist_model *m, const char *path);
+/* The configuration a checkpoint was saved with: base (the flags' classes, input, conv execution)
+ * overridden by its metadata (arch, layers, classes 1..IST_MAX_CLASSES, input HxW with sides
+ * 1..IST_MAX_INPUT_SIDE), each checked; a file without arch/layers (a plain state_dict) gets
+ * fallback_arch with dense convs. */
+ist_status ist_checkpoint_config(const char *path, const ist_model_config *base, const char *fallback_arch,
+                                 ist_model_config *cfg, char *arch, int cap);
+/* Fails naming path and tensor when one of the n floats at data (any alignment) is NaN or ±Inf. */
+ist_status ist_check_finite(const char *path, const char *name, const void *data, int64_t n);
 /* For other frameworks (PyTorch): every tensor the forward uses, quantized ones as their
  * dequantized values; materialize: each generated or baseline conv as its one dense weight
  * "<conv>.weight" (torchvision's state_dict), else its factors under their own names. */

@@ -168,8 +168,8 @@ TEST(Cli, ParsesValuesAndRejectsBadFlags) {
   int epochs = 3, flag = 0, help;
   float lr = 0.1f;
   const char *name = "a";
-  ist_option opts[] = {{"epochs", IST_OPT_INT, &epochs, ""}, {"lr", IST_OPT_FLOAT, &lr, ""},
-                       {"name", IST_OPT_STRING, &name, ""}, {"quiet", IST_OPT_FLAG, &flag, ""}};
+  ist_option opts[] = {{"epochs", IST_OPT_INT, &epochs, "", 0, 0}, {"lr", IST_OPT_FLOAT, &lr, "", 0, 0},
+                       {"name", IST_OPT_STRING, &name, "", 0, 0}, {"quiet", IST_OPT_FLAG, &flag, "", 0, 0}};
   const char *ok[] = {"prog", "--epochs", "7", "--lr=0.5", "--name", "x", "--quiet"};
   ASSERT_EQ(ist_cli_parse(7, (char **)ok, 1, opts, 4, &help), IST_OK) << ist_last_error();
   EXPECT_EQ(epochs, 7);

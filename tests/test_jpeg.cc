@@ -80,7 +80,7 @@ Pixel texture(int seed) {
   };
 }
 
-const ist_jpeg_options SMALL = {16, 1.0f, 2};
+const ist_jpeg_options SMALL = {16, 1.0f, 2, 0};
 
 // The pixel value (0..255) that normalized value v of channel c stands for.
 float pixel(const ist_dataset &d, int c, float v) { return (v * d.std[c] + d.mean[c]) * 255.0f; }
@@ -150,7 +150,7 @@ TEST(ImageFolder, EvaluationCropsTheCentreAtAnyDecodingScale) {
     auto half = [w](int x, int) { return x < w / 2 ? std::vector<int>{0, 0, 0} : std::vector<int>{255, 255, 255}; };
     write(d + "/train/a/0.jpg", jpeg_bytes(w, w / 2, half));
     write(d + "/val/a/0.jpg", jpeg_bytes(w, w / 2, half));
-    const ist_jpeg_options o = {10, 1.0f, 1};
+    const ist_jpeg_options o = {10, 1.0f, 1, 0};
     ist_dataset v;
     ASSERT_EQ(ist_image_folder_load(d.c_str(), "val", &o, 0, &v), IST_OK) << ist_last_error();
     Batch b = batch(v, nullptr, 0, 1, nullptr, 0);
@@ -177,7 +177,7 @@ TEST(ImageFolder, AugmentedBatchesDependOnlyOnTheOrderAndTheRng) {
   const int32_t order[8] = {5, 2, 7, 0, 1, 6, 3, 4};
   std::vector<Batch> runs[2];
   for (int threads : {1, 3}) {
-    ist_jpeg_options o = {16, 1.0f, threads};
+    ist_jpeg_options o = {16, 1.0f, threads, 0};
     ist_dataset t;
     ASSERT_EQ(ist_image_folder_load(d.c_str(), "train", &o, 0, &t), IST_OK) << ist_last_error();
     auto &r = runs[threads == 3];
@@ -239,7 +239,7 @@ TEST(TinyImageNet, TrainFoldersAndValidationAnnotations) {
     ann << "val_" << k << ".JPEG\t" << (k == 1 ? "n01" : "n02") << "\t0\t0\t63\t63\n";
   }
   ann.close();
-  const ist_jpeg_options o = {64, 1.0f, 2};
+  const ist_jpeg_options o = {64, 1.0f, 2, 0};
   ist_dataset train, val;
   ASSERT_EQ(ist_tiny_imagenet_load(d.c_str(), "train", &o, 0, &train), IST_OK) << ist_last_error();
   ASSERT_EQ(ist_tiny_imagenet_load(d.c_str(), "val", &o, 0, &val), IST_OK) << ist_last_error();
@@ -294,7 +294,7 @@ TEST(JpegData, DamagedFilesAndLayoutsAreNamedErrors) {
   write(tiny + "/train/n01/images/a.JPEG", good);
   mkdirs(tiny + "/val/images");
   write(tiny + "/val/images/v.JPEG", good);
-  const ist_jpeg_options o = {16, 1.0f, 1};
+  const ist_jpeg_options o = {16, 1.0f, 1, 0};
   std::ofstream(tiny + "/val/val_annotations.txt") << "v.JPEG\tn01\t0\t0\t1\t1\nv.JPEG\tn09\t0\t0\t1\t1\n";
   expect_error(ist_tiny_imagenet_load(tiny.c_str(), "val", &o, 0, &t), "val_annotations.txt:2: class 'n09'");
   std::ofstream(tiny + "/val/val_annotations.txt") << "missing.JPEG\tn01\t0\t0\t1\t1\n";

@@ -27,8 +27,8 @@ TEST(Program, HelpListsEveryFlagWithItsDefault) {
   Result r = run("run --help");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("--lr-decay"), std::string::npos);
-  EXPECT_NE(r.out.find("(default: 0.002)"), std::string::npos);
-  EXPECT_NE(r.out.find("(default: 0.0005)"), std::string::npos) << "weight decay";
+  EXPECT_NE(r.out.find("(default: 0.002; allowed: 1e-12..1000)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(default: 0.0005; allowed: 0..1)"), std::string::npos) << "weight decay";
   EXPECT_NE(r.out.find("(default: 2-16-4-4-4)"), std::string::npos);
 }
 

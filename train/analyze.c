@@ -1,6 +1,8 @@
 /* Figure 2's analysis: the share of the top 30% singular values, per kernel and across kernels. */
 #include "train/analyze.h"
 
+#include "host/gnuplot.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +45,7 @@ ist_status ist_analyze_weight(int co, int ci, int k2, const float *w, ist_spectr
 
 /* Writes the data and a gnuplot script next to png, and runs gnuplot. */
 static ist_status plot(const ist_model *m, const ist_spectrum *sp, const char *png) {
+  IST_TRY(ist_gnuplot_check_path("--png", png));
   char dat[4096], gp[4096];
   snprintf(dat, sizeof dat, "%s.dat", png);
   snprintf(gp, sizeof gp, "%s.gp", png);
@@ -52,18 +55,18 @@ static ist_status plot(const ist_model *m, const ist_spectrum *sp, const char *p
     fprintf(f, "%d \"%s\" %.6f %.6f %.6f\n", i, m->convs[i]->name, sp[i].intra_mean, sp[i].intra_std, sp[i].cross);
   fclose(f);
   if (!(f = fopen(gp, "w"))) return ist_fail(IST_ERR_IO, "--png: cannot write %s", gp);
-  fprintf(f,
-          "set terminal pngcairo size 1200,600\nset output '%s'\nset style data histograms\n"
-          "set style histogram errorbars gap 1 lw 1\nset style fill solid 0.6\nset yrange [0:1.05]\n"
-          "set ylabel 'share of the top 30%% singular values'\nset xtics rotate by -60 font ',8'\n"
-          "plot '%s' using 3:4:xtic(2) title 'intra-kernel (Ci x k^2, mean and spread)', '' using 5:(0) title "
-          "'cross-kernel (Co x Ci k^2)'\n",
-          png, dat);
+  fputs("set terminal pngcairo size 1200,600\nset output ", f);
+  ist_gnuplot_quote(f, png);
+  fputs("\nset style data histograms\n"
+        "set style histogram errorbars gap 1 lw 1\nset style fill solid 0.6\nset yrange [0:1.05]\n"
+        "set ylabel 'share of the top 30% singular values'\nset xtics rotate by -60 font ',8'\nplot ",
+        f);
+  ist_gnuplot_quote(f, dat);
+  fputs(" using 3:4:xtic(2) title 'intra-kernel (Ci x k^2, mean and spread)', '' using 5:(0) title "
+        "'cross-kernel (Co x Ci k^2)'\n",
+        f);
   fclose(f);
-  char cmd[8400];
-  snprintf(cmd, sizeof cmd, "gnuplot '%s'", gp);
-  if (system(cmd) != 0) return ist_fail(IST_ERR_IO, "--png: gnuplot failed on %s (is gnuplot installed?)", gp);
-  return IST_OK;
+  return ist_gnuplot_run("--png", gp);
 }
 
 ist_status ist_analyze_print(FILE *out, ist_model *m, const char *png) {

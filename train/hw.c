@@ -1,6 +1,8 @@
 /* SPEC §7's cost model and a roofline view (see hw.h). */
 #include "train/hw.h"
 
+#include "host/gnuplot.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +105,7 @@ static void row(FILE *out, ist_report_format f, int ncol, const char *const *cel
 
 static ist_status plot_roofline(const ist_model *m, const ist_hw_params *p, const ist_accelerator *a, int batch,
                                 double act_bits, const char *png) {
+  IST_TRY(ist_gnuplot_check_path("--png", png));
   char dat[4096], gp[4096];
   snprintf(dat, sizeof dat, "%s.dat", png);
   snprintf(gp, sizeof gp, "%s.gp", png);
@@ -119,20 +122,22 @@ static ist_status plot_roofline(const ist_model *m, const ist_hw_params *p, cons
   f = fopen(gp, "w");
   if (!f) return ist_fail(IST_ERR_IO, "--png: cannot write %s", gp);
   const double ridge = a->peak_tflops * 1e12 / (a->bandwidth_gbs * 1e9);
+  fputs("set terminal pngcairo size 900,600\nset output ", f);
+  ist_gnuplot_quote(f, png);
   fprintf(f,
-          "set terminal pngcairo size 900,600\nset output '%s'\nset logscale xy\nset grid\n"
+          "\nset logscale xy\nset grid\n"
           "set xlabel 'arithmetic intensity (FLOP/byte)'\nset ylabel 'attainable TFLOP/s'\n"
           "set title '%s roofline (%.0f TFLOP/s, %.0f GB/s), %s, batch %d'\nset key left top\n"
           "roof(x) = x < %g ? x * %g : %g\nset xrange [0.1:%g]\n"
-          "plot roof(x) title 'roofline' lw 2 lc rgb 'black', '%s' index 0 using 1:2 title 'dense' pt 7 ps 1.2, "
-          "'%s' index 1 using 1:2 title 'generated' pt 5 ps 1.2\n",
-          png, a->name, a->peak_tflops, a->bandwidth_gbs, m->arch, batch, ridge, a->bandwidth_gbs / 1e3,
-          a->peak_tflops, ridge * 100, dat, dat);
+          "plot roof(x) title 'roofline' lw 2 lc rgb 'black', ",
+          a->name, a->peak_tflops, a->bandwidth_gbs, m->arch, batch, ridge, a->bandwidth_gbs / 1e3, a->peak_tflops,
+          ridge * 100);
+  ist_gnuplot_quote(f, dat);
+  fputs(" index 0 using 1:2 title 'dense' pt 7 ps 1.2, ", f);
+  ist_gnuplot_quote(f, dat);
+  fputs(" index 1 using 1:2 title 'generated' pt 5 ps 1.2\n", f);
   fclose(f);
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", gp);
-  if (system(cmd) != 0) return ist_fail(IST_ERR_IO, "--png: gnuplot failed on %s (is gnuplot installed?)", gp);
-  return IST_OK;
+  return ist_gnuplot_run("--png", gp);
 }
 
 ist_status ist_hw_print(FILE *out, const ist_model *m, const ist_hw_params *p, const ist_accelerator *a, int batch,

@@ -1,14 +1,19 @@
 /* The insitu program: teacher → projection → quantization-aware distillation, stage by stage or
  * all at once (`insitu run`). */
+#include <errno.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "host/cli.h"
 #include "host/comm.h"
+#include "host/checked.h"
 #include "host/dataset.h"
+#include "host/gnuplot.h"
 #include "host/safetensors.h"
 #include "kernels/backend.h"
 #include "models/model.h"
@@ -25,7 +30,7 @@ typedef struct {
   int teacher_epochs, epochs, batch, l2_iters, seed, threads, train_limit, test_limit, log_every, flip, no_kd;
   int bn_recalib;
   int markdown, csv;
-  int classes, input_size, crop_pad, loader_threads;
+  int classes, input_size, crop_pad, loader_threads, max_image_pixels;
   const char *comm_kind, *to, *logits, *accelerator, *grid_bi, *grid_bc, *grid_q;
   int explore_epochs;
   int gpu; /* --device cuda: the GPU (-1: the node-local rank) */
@@ -58,6 +63,11 @@ static options defaults(void) {
 #define SHORT_LR_DECAY 0.8f
 #define FULL_EPOCHS 200
 #define FULL_LR_DECAY 0.98f
+/* The largest epoch count and batch the flags take. */
+#define MAX_EPOCHS 1000000
+#define MAX_BATCH 65536
+#define IST_STR_(x) #x
+#define IST_STR(x) IST_STR_(x)
 
 static const char *USAGE =
     "usage: insitu COMMAND [flags]\n"
@@ -88,16 +98,18 @@ static const char *USAGE =
 static ist_option *option_table(options *o, int *n) {
   static ist_option t[96]; /* room for every OPT below */
   int i = 0;
-#define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help}
+#define OPT(name, type, field, help) t[i++] = (ist_option){name, type, &o->field, help, 0, 0}
+#define OPTR(name, type, field, lo, hi, help) t[i++] = (ist_option){name, type, &o->field, help, lo, hi}
   OPT("dataset", IST_OPT_STRING, dataset, "fashion-mnist, cifar10, cifar100 (the binary version), svhn (.mat files), imagefolder (JPEGs in DATA/{train,val}/<class>/) or tinyimagenet (TinyImageNet-200's layout)");
   OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: $" IST_FMNIST_DIR_ENV " or " IST_FMNIST_DIR ")");
-  OPT("loader-threads", IST_OPT_INT, loader_threads, "JPEG data sets: decoding threads (they decode the next batch during the training step)");
-  OPT("eval-resize", IST_OPT_FLOAT, eval_resize, "JPEG data sets, evaluation: shorter side resized to input size × this, then centre-cropped (-1: 256/224 for imagefolder, 1 for tinyimagenet)");
+  OPTR("loader-threads", IST_OPT_INT, loader_threads, 1, 256, "JPEG data sets: decoding threads (they decode the next batch during the training step)");
+  OPTR("max-image-pixels", IST_OPT_INT, max_image_pixels, 0, 2147483647, "JPEG data sets: a file whose header declares more pixels (width × height) fails before decoding (0: " IST_STR(IST_JPEG_MAX_PIXELS) ")");
+  OPTR("eval-resize", IST_OPT_FLOAT, eval_resize, -1, 4, "JPEG data sets, evaluation: shorter side resized to input size × this, then centre-cropped (-1: 256/224 for imagefolder, 1 for tinyimagenet)");
   OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
-  OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
-  OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
+  OPTR("classes", IST_OPT_INT, classes, 0, IST_MAX_CLASSES, "number of classes (0: the architecture's default)");
+  OPTR("input-size", IST_OPT_INT, input_size, 0, IST_MAX_INPUT_SIDE, "input height = width (0: the architecture's default)");
   OPT("device", IST_OPT_STRING, device, "backend: cpu, or cuda (in a build with CUDA)");
-  OPT("gpu", IST_OPT_INT, gpu, "--device cuda: the GPU to use (-1: the node-local rank, one GPU per rank)");
+  OPTR("gpu", IST_OPT_INT, gpu, -1, 1023, "--device cuda: the GPU to use (-1: the node-local rank, one GPU per rank)");
   OPT("out", IST_OPT_STRING, out, "output directory");
   OPT("conv-exec", IST_OPT_STRING, conv_exec, "generated convs: materialize (W, then a dense conv), factored (no W) or auto (fewer multiply-adds)");
   OPT("teacher", IST_OPT_STRING, teacher, "teacher checkpoint (default: OUT/teacher.safetensors)");
@@ -108,55 +120,56 @@ static ist_option *option_table(options *o, int *n) {
   OPT("layers", IST_OPT_STRING, layers, "per-layer overrides name=setting,...");
   OPT("init", IST_OPT_STRING, init, "student initialization: l2, svd or random");
   OPT("schedule", IST_OPT_STRING, schedule, "short (minutes) or full (the paper's 200 epochs)");
-  OPT("teacher-epochs", IST_OPT_INT, teacher_epochs, "teacher epochs (-1: from --schedule)");
-  OPT("epochs", IST_OPT_INT, epochs, "distillation epochs (-1: from --schedule)");
-  OPT("batch", IST_OPT_INT, batch, "batch size");
-  OPT("lr", IST_OPT_FLOAT, lr, "RAdam initial learning rate");
-  OPT("lr-decay", IST_OPT_FLOAT, lr_decay, "learning-rate factor per epoch (-1: from --schedule: 0.8 short, 0.98 full)");
-  OPT("weight-decay", IST_OPT_FLOAT, weight_decay, "L2 weight decay");
-  OPT("kd-beta", IST_OPT_FLOAT, kd_beta, "weight of the KD term (beta)");
-  OPT("kd-temperature", IST_OPT_FLOAT, kd_temperature, "KD temperature T");
-  OPT("lambda-ort", IST_OPT_FLOAT, lambda_ort, "orthogonality penalty weight (0: off)");
+  OPTR("teacher-epochs", IST_OPT_INT, teacher_epochs, -1, MAX_EPOCHS, "teacher epochs (-1: from --schedule)");
+  OPTR("epochs", IST_OPT_INT, epochs, -1, MAX_EPOCHS, "distillation epochs (-1: from --schedule)");
+  OPTR("batch", IST_OPT_INT, batch, 1, MAX_BATCH, "batch size");
+  OPTR("lr", IST_OPT_FLOAT, lr, 1e-12, 1e3, "RAdam initial learning rate");
+  OPTR("lr-decay", IST_OPT_FLOAT, lr_decay, -1, 1, "learning-rate factor per epoch (-1: from --schedule: 0.8 short, 0.98 full)");
+  OPTR("weight-decay", IST_OPT_FLOAT, weight_decay, 0, 1, "L2 weight decay");
+  OPTR("kd-beta", IST_OPT_FLOAT, kd_beta, 0, 1, "weight of the KD term (beta)");
+  OPTR("kd-temperature", IST_OPT_FLOAT, kd_temperature, 1e-3, 1e3, "KD temperature T");
+  OPTR("lambda-ort", IST_OPT_FLOAT, lambda_ort, 0, 1e3, "orthogonality penalty weight (0: off)");
   OPT("no-kd", IST_OPT_FLAG, no_kd, "distill with cross-entropy only (no teacher term)");
-  OPT("l2-iters", IST_OPT_INT, l2_iters, "iterations of the l2 projection");
-  OPT("l2-lr", IST_OPT_FLOAT, l2_lr, "RAdam learning rate of the l2 projection");
-  OPT("flip", IST_OPT_INT, flip, "random horizontal flips in training (1/0; -1: on, except for SVHN's digits)");
-  OPT("rrc-min-scale", IST_OPT_FLOAT, rrc_min_scale, "random-resized crops of at least this share of the image instead of padded crops (0: off; -1: 0.08 on imagefolder, off elsewhere)");
-  OPT("jitter", IST_OPT_FLOAT, jitter, "colour jitter: brightness, contrast, saturation ×[1-j, 1+j] (0: off)");
-  OPT("crop-pad", IST_OPT_INT, crop_pad, "random crops after padding by N pixels in training (-1: 4 on CIFAR, SVHN and TinyImageNet, 0 on FashionMNIST and imagefolder)");
-  OPT("bn-recalib", IST_OPT_INT, bn_recalib, "training batches that re-estimate BN statistics before each evaluation (0: off)");
-  OPT("seed", IST_OPT_INT, seed, "random seed (same seed, same run)");
+  OPTR("l2-iters", IST_OPT_INT, l2_iters, 0, 1e8, "iterations of the l2 projection");
+  OPTR("l2-lr", IST_OPT_FLOAT, l2_lr, 1e-12, 1e3, "RAdam learning rate of the l2 projection");
+  OPTR("flip", IST_OPT_INT, flip, -1, 1, "random horizontal flips in training (1/0; -1: on, except for SVHN's digits)");
+  OPTR("rrc-min-scale", IST_OPT_FLOAT, rrc_min_scale, -1, 1, "random-resized crops of at least this share of the image instead of padded crops (0: off; -1: 0.08 on imagefolder, off elsewhere)");
+  OPTR("jitter", IST_OPT_FLOAT, jitter, 0, 0.999, "colour jitter: brightness, contrast, saturation ×[1-j, 1+j] (0: off)");
+  OPTR("crop-pad", IST_OPT_INT, crop_pad, -1, 1024, "random crops after padding by N pixels in training (-1: 4 on CIFAR, SVHN and TinyImageNet, 0 on FashionMNIST and imagefolder)");
+  OPTR("bn-recalib", IST_OPT_INT, bn_recalib, 0, 1e6, "training batches that re-estimate BN statistics before each evaluation (0: off)");
+  OPTR("seed", IST_OPT_INT, seed, 0, 2147483647, "random seed (same seed, same run)");
   OPT("comm", IST_OPT_STRING, comm_kind, "data-parallel communication: auto (mpi when started by mpirun/srun), none, mpi (CPU ranks) or nccl (GPU ranks)");
   OPT("sync-bn", IST_OPT_FLAG, sync_bn, "data-parallel: BatchNorm statistics over every rank's batch (default: per rank, as PyTorch DDP)");
   OPT("resume", IST_OPT_FLAG, resume, "continue teacher/distill from OUT/<stage>.state.safetensors if it exists (same flags)");
-  OPT("checkpoint-every", IST_OPT_INT, checkpoint_every, "steps between training-state writes (0: only after each epoch)");
-  OPT("threads", IST_OPT_INT, threads, "CPU threads");
-  OPT("train-limit", IST_OPT_INT, train_limit, "use only the first N training images (0: all)");
-  OPT("test-limit", IST_OPT_INT, test_limit, "use only the first N test images (0: all)");
-  OPT("log-every", IST_OPT_INT, log_every, "steps between progress lines");
+  OPTR("checkpoint-every", IST_OPT_INT, checkpoint_every, 0, 2147483647, "steps between training-state writes (0: only after each epoch)");
+  OPTR("threads", IST_OPT_INT, threads, 1, 1024, "CPU threads");
+  OPTR("train-limit", IST_OPT_INT, train_limit, 0, 2147483647, "use only the first N training images (0: all)");
+  OPTR("test-limit", IST_OPT_INT, test_limit, 0, 2147483647, "use only the first N test images (0: all)");
+  OPTR("log-every", IST_OPT_INT, log_every, 0, 2147483647, "steps between progress lines");
   OPT("markdown", IST_OPT_FLAG, markdown, "report as a markdown table");
   OPT("csv", IST_OPT_FLAG, csv, "report as CSV");
   OPT("png", IST_OPT_STRING, png, "analyze: also plot the shares into this PNG (needs gnuplot)");
   OPT("to", IST_OPT_STRING, to, "export: the safetensors file to write");
   OPT("materialize", IST_OPT_FLAG, materialize, "export: each generated/baseline conv as its dense weight (a torchvision state_dict) instead of its factors");
   OPT("logits", IST_OPT_STRING, logits, "eval: also write the test logits and labels to this safetensors file");
-  OPT("qw", IST_OPT_DOUBLE, hw.qw, "hw: bitwidth of the dense reference weights");
-  OPT("sram-gibs", IST_OPT_DOUBLE, hw.sram_gibs, "hw: weight-loading (SRAM) bandwidth, GiB/s");
-  OPT("t-dac-ps", IST_OPT_DOUBLE, hw.t_dac_ps, "hw: DAC latency, ps (10 Gb/s)");
-  OPT("t-mod-ps", IST_OPT_DOUBLE, hw.t_mod_ps, "hw: modulator latency, ps");
-  OPT("t-oe-ps", IST_OPT_DOUBLE, hw.t_oe_ps, "hw: optical-electrical conversion latency, ps");
-  OPT("ring-um", IST_OPT_DOUBLE, hw.ring_um, "hw: micro-ring diameter R, µm");
-  OPT("group-index", IST_OPT_DOUBLE, hw.group_index, "hw: waveguide group index n_g (v_g = c / n_g)");
+  OPTR("qw", IST_OPT_DOUBLE, hw.qw, 1, 64, "hw: bitwidth of the dense reference weights");
+  OPTR("sram-gibs", IST_OPT_DOUBLE, hw.sram_gibs, 1e-6, 1e9, "hw: weight-loading (SRAM) bandwidth, GiB/s");
+  OPTR("t-dac-ps", IST_OPT_DOUBLE, hw.t_dac_ps, 0, 1e9, "hw: DAC latency, ps (10 Gb/s)");
+  OPTR("t-mod-ps", IST_OPT_DOUBLE, hw.t_mod_ps, 0, 1e9, "hw: modulator latency, ps");
+  OPTR("t-oe-ps", IST_OPT_DOUBLE, hw.t_oe_ps, 0, 1e9, "hw: optical-electrical conversion latency, ps");
+  OPTR("ring-um", IST_OPT_DOUBLE, hw.ring_um, 0, 1e6, "hw: micro-ring diameter R, µm");
+  OPTR("group-index", IST_OPT_DOUBLE, hw.group_index, 1, 100, "hw: waveguide group index n_g (v_g = c / n_g)");
   OPT("accelerator", IST_OPT_STRING, accelerator, "hw roofline: h100, a100, jetson-orin or edge-npu");
-  OPT("peak-tflops", IST_OPT_FLOAT, peak_tflops, "hw roofline: peak compute instead of the accelerator's (0: its own)");
-  OPT("bandwidth-gbs", IST_OPT_FLOAT, bandwidth_gbs, "hw roofline: memory bandwidth instead of the accelerator's (0: its own)");
-  OPT("act-bits", IST_OPT_FLOAT, act_bits, "hw roofline: bits per activation");
+  OPTR("peak-tflops", IST_OPT_FLOAT, peak_tflops, 0, 1e9, "hw roofline: peak compute instead of the accelerator's (0: its own)");
+  OPTR("bandwidth-gbs", IST_OPT_FLOAT, bandwidth_gbs, 0, 1e9, "hw roofline: memory bandwidth instead of the accelerator's (0: its own)");
+  OPTR("act-bits", IST_OPT_FLOAT, act_bits, 1, 64, "hw roofline: bits per activation");
   OPT("grid-bi", IST_OPT_STRING, grid_bi, "explore: Bi values");
   OPT("grid-bc", IST_OPT_STRING, grid_bc, "explore: Bc values");
   OPT("grid-q", IST_OPT_STRING, grid_q, "explore: qb-qu-qv bitwidth triples");
-  OPT("explore-epochs", IST_OPT_INT, explore_epochs, "explore: distillation epochs per point (0: train-free, ratios and projection errors only)");
-  OPT("target-ratio", IST_OPT_FLOAT, target_ratio, "explore: whole-model memory ratio for the per-layer search (0: no search)");
+  OPTR("explore-epochs", IST_OPT_INT, explore_epochs, 0, MAX_EPOCHS, "explore: distillation epochs per point (0: train-free, ratios and projection errors only)");
+  OPTR("target-ratio", IST_OPT_FLOAT, target_ratio, 0, 1, "explore: whole-model memory ratio for the per-layer search (0: no search)");
 #undef OPT
+#undef OPTR
   *n = i;
   return t;
 }
@@ -203,6 +216,30 @@ static ist_status make_dir(const char *dir) {
     struct stat st;
     if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode)) return ist_fail(IST_ERR_IO, "--out: cannot create directory %s", dir);
   }
+  /* Writable now, not after an epoch of training: a file is created there and removed. */
+  char probe[4200];
+  snprintf(probe, sizeof probe, "%s/.insitu-write-test.%ld", dir, (long)getpid());
+  FILE *f = fopen(probe, "w");
+  if (!f) return ist_fail(IST_ERR_IO, "--out: cannot write into %s (%s)", dir, strerror(errno));
+  fclose(f);
+  unlink(probe);
+  return IST_OK;
+}
+
+/* The folder a file will be written to exists and is writable (checked before any work). */
+static ist_status check_writable(const char *flag, const char *path) {
+  if (!path) return IST_OK;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash == dir) dir[1] = 0;
+  else if (slash) *slash = 0;
+  else snprintf(dir, sizeof dir, ".");
+  struct stat sb;
+  if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return ist_fail(IST_ERR_IO, "%s: folder %s of %s does not exist", flag, dir, path);
+  if (access(dir, W_OK) != 0) return ist_fail(IST_ERR_IO, "%s: folder %s of %s is not writable", flag, dir, path);
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return ist_fail(IST_ERR_IO, "%s: %s is a directory, not a file", flag, path);
   return IST_OK;
 }
 
@@ -231,44 +268,14 @@ static ist_status student_config(const options *o, ist_model_config *cfg) {
   return IST_OK;
 }
 
-/* The per-layer settings a checkpoint was saved with (its "layers" metadata). */
+/* The per-layer settings a checkpoint was saved with (its metadata), over the flags' defaults. */
 static ist_status checkpoint_config(const options *o, const char *path, ist_model_config *cfg, char *arch, int cap) {
-  ist_safetensors f;
-  IST_TRY(ist_st_read(path, &f));
-  const char *layers = ist_st_meta_get(&f, "layers"), *a = ist_st_meta_get(&f, "arch");
-  const char *classes = ist_st_meta_get(&f, "classes"), *input = ist_st_meta_get(&f, "input");
-  ist_status st = IST_OK;
-  base_config(o, cfg);
-  /* Checkpoints without classes/input metadata get the architecture's defaults (or the flags). */
-  if (classes) cfg->classes = atoi(classes);
-  if (!layers || !a) {
-    /* A plain state_dict (e.g. saved from PyTorch): --model with dense convs. */
-    snprintf(arch, cap, "%s", o->model);
-    st = ist_setting_parse("dense", &cfg->global);
-  } else if (input && sscanf(input, "%dx%d", &cfg->in_h, &cfg->in_w) != 2) {
-    st = ist_fail(IST_ERR_FORMAT, "%s: bad input metadata '%s'", path, input);
-  } else {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", layers);
-    for (char *p = buf; *p; p++)
-      if (*p == ';') *p = ',';
-    snprintf(arch, cap, "%s", a);
-    st = ist_config_parse_overrides(buf, cfg);
-    if (st != IST_OK) st = ist_fail(IST_ERR_FORMAT, "%s: bad layers metadata (%s)", path, ist_last_error());
-  }
-  ist_st_free(&f);
-  return st;
+  ist_model_config base;
+  base_config(o, &base);
+  return ist_checkpoint_config(path, &base, o->model, cfg, arch, cap);
 }
 
-static int is_compressed(const char *path) {
-  const char *suffix = ".compressed.safetensors";
-  size_t n = strlen(path), k = strlen(suffix);
-  return n >= k && !strcmp(path + n - k, suffix);
-}
-
-static ist_status load_any(ist_model *m, const char *path) {
-  return is_compressed(path) ? ist_model_load_compressed(m, path) : ist_model_load(m, path);
-}
+static ist_status load_any(ist_model *m, const char *path) { return ist_model_load_any(m, path); }
 
 static ist_status load_split(const options *o, int train, ist_dataset *d) {
   const int64_t limit = train ? o->train_limit : o->test_limit;
@@ -276,7 +283,8 @@ static ist_status load_split(const options *o, int train, ist_dataset *d) {
     return ist_fashion_mnist_load(o->data ? o->data : ist_fashion_mnist_dir(), train ? "train" : "t10k", limit, d);
   if (!o->data) return ist_fail(IST_ERR_ARG, "--data: give the %s directory", o->dataset);
   if (!strcmp(o->dataset, "svhn")) return ist_svhn_load(o->data, train ? "train" : "test", limit, d);
-  const ist_jpeg_options jo = {.size = o->input_size, .eval_resize = o->eval_resize, .threads = o->loader_threads};
+  const ist_jpeg_options jo = {.size = o->input_size, .eval_resize = o->eval_resize, .threads = o->loader_threads,
+                               .max_pixels = o->max_image_pixels};
   if (!strcmp(o->dataset, "imagefolder")) return ist_image_folder_load(o->data, train ? "train" : "val", &jo, limit, d);
   if (!strcmp(o->dataset, "tinyimagenet")) return ist_tiny_imagenet_load(o->data, train ? "train" : "val", &jo, limit, d);
   return ist_cifar_load(o->data, dataset_classes(o), train ? "train" : "test", limit, d);
@@ -306,14 +314,19 @@ static void state_path(const options *o, const char *stage, char *buf, size_t ca
   snprintf(buf, cap, "%s/%s.state.safetensors", o->out, stage);
 }
 
-static FILE *open_metrics(const options *o) {
-  if (!lead(o)) return NULL;
+/* OUT/metrics.jsonl for appending on rank 0 (*f stays NULL elsewhere); fails naming it. */
+static ist_status open_metrics(const options *o, FILE **f) {
+  *f = NULL;
+  if (!lead(o)) return IST_OK;
   char path[4096];
   snprintf(path, sizeof path, "%s/metrics.jsonl", o->out);
-  return fopen(path, "a");
+  if (!(*f = fopen(path, "a"))) return ist_fail(IST_ERR_IO, "%s: cannot open for appending (%s)", path, strerror(errno));
+  return IST_OK;
 }
 
 /* ---- the stages ---- */
+
+static ist_status load_teacher(const options *o, ist_model *t);
 
 static ist_status cmd_teacher(const options *o, const ist_dataset *train, const ist_dataset *test, float *acc) {
   char path[4096];
@@ -321,20 +334,33 @@ static ist_status cmd_teacher(const options *o, const ist_dataset *train, const 
   ist_model_config cfg;
   base_config(o, &cfg);
   ist_model m;
-  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &m));
-  ist_status ist = ist_model_init_params(&m, (uint64_t)o->seed);
-  if (ist != IST_OK) {
+  if (o->teacher_epochs == 0) {
+    /* Nothing to train: the teacher on disk is kept (and evaluated), as `run` goes on with it. */
+    ist_status st = load_teacher(o, &m);
+    if (st != IST_OK)
+      return ist_fail(st, "--teacher-epochs 0 trains nothing and needs an existing teacher (%s)", ist_last_error());
+    st = ist_check_data(&m, test);
+    if (st == IST_OK) st = ist_evaluate_on(&m, test, o->comm, acc, NULL);
+    if (st == IST_OK && lead(o))
+      printf("teacher: --teacher-epochs 0: nothing trained; kept %s (test accuracy %.2f%%)\n", path, 100 * *acc);
     ist_model_destroy(&m);
-    return ist;
+    return st;
   }
-  FILE *metrics = open_metrics(o);
+  IST_TRY(ist_model_create(o->model, backend_of(o), o->batch, &cfg, &m));
+  ist_status st = ist_model_init_params(&m, (uint64_t)o->seed);
+  if (st != IST_OK) {
+    ist_model_destroy(&m);
+    return st;
+  }
+  FILE *metrics;
+  st = open_metrics(o, &metrics);
   char spath[4096];
   state_path(o, "teacher", spath, sizeof spath);
   ist_train_config tc = train_config(o, "teacher", o->teacher_epochs, metrics, path);
   tc.lambda_ort = 0;
   tc.state_path = spath;
   ist_train_result r;
-  ist_status st = ist_train(&m, NULL, train, test, &tc, &r);
+  if (st == IST_OK) st = ist_train(&m, NULL, train, test, &tc, &r);
   if (metrics) fclose(metrics);
   if (st == IST_OK) st = o->comm->barrier(o->comm); /* the checkpoint is on disk for every rank */
   if (st == IST_OK && lead(o)) printf("teacher: test accuracy %.2f%% after %d epochs (%.0f s); saved %s\n", 100 * r.test_acc, o->teacher_epochs,
@@ -383,7 +409,8 @@ static ist_status cmd_distill(const options *o, ist_model *teacher, const char *
   ist_model s;
   IST_TRY(ist_model_create(arch, backend_of(o), o->batch, &cfg, &s));
   ist_status st = ist_model_load(&s, init_path);
-  FILE *metrics = open_metrics(o);
+  FILE *metrics = NULL;
+  if (st == IST_OK) st = open_metrics(o, &metrics);
   char spath[4096];
   state_path(o, "distill", spath, sizeof spath);
   ist_train_config tc = train_config(o, "distill", o->epochs, metrics, path);
@@ -454,6 +481,10 @@ static ist_status cmd_eval(const options *o) {
     st = load_any(&m, o->checkpoint);
     if (st == IST_OK && o->bn_recalib > 0) st = ist_bn_recalibrate(&m, &train, o->bn_recalib);
     if (st == IST_OK) st = ist_evaluate(&m, &test, &acc, &loss);
+    /* Finite weights can still make a non-finite network (a negative BN variance): no silent chance accuracy. */
+    if (st == IST_OK && !isfinite(loss))
+      st = ist_fail(IST_ERR_NUMERIC, "%s: the test loss is %g: the checkpoint's values make the network's outputs non-finite",
+                    o->checkpoint, (double)loss);
     if (st == IST_OK && o->logits) st = write_logits(&m, &test, o->logits);
     if (st == IST_OK) {
       printf("%s: test accuracy %.2f%% (loss %.4f) on %lld images\n", o->checkpoint, 100 * acc, loss, (long long)test.n);
@@ -524,17 +555,21 @@ static ist_status cmd_hw(const options *o) {
   return st;
 }
 
-/* Parses "a,b,c" into at most cap positive integers; 0 when malformed. */
-static int parse_ints(const char *text, int *v, int cap) {
-  int n = 0;
-  for (const char *p = text; *p && n < cap;) {
-    char *end;
-    long x = strtol(p, &end, 10);
-    if (end == p || x < 1 || x > 4096 || (*end && *end != ',')) return 0;
-    v[n++] = (int)x;
-    p = *end ? end + 1 : end;
+/* Parses "a,b,c" into at most cap integers in 1..IST_MAX_RANK, each whole; fails naming flag. */
+static ist_status parse_ints(const char *flag, const char *text, int *v, int cap, int *n) {
+  *n = 0;
+  for (const char *p = text;; p++) {
+    const char *end = strchr(p, ',');
+    const size_t len = end ? (size_t)(end - p) : strlen(p);
+    int64_t x;
+    if (*n == cap) return ist_fail(IST_ERR_ARG, "%s: more than %d values", flag, cap);
+    if (!ist_parse_i64_n(p, len, 1, IST_MAX_RANK, &x))
+      return ist_fail(IST_ERR_ARG, "%s: '%.*s' is not a whole number in 1..%d (a list like 1,2,4)", flag, (int)len, p,
+                      IST_MAX_RANK);
+    v[(*n)++] = (int)x;
+    if (!end) return IST_OK;
+    p = end;
   }
-  return n;
 }
 
 /* A global setting, or a per-layer table "conv1=…,conv2=…" over dense. */
@@ -597,19 +632,28 @@ static ist_status explore_plots(const options *o, const ist_explore_point *pts, 
     fclose(f);
     /* "Bi-Bc-qb-qu-qv": the bitwidths follow the second dash. */
     const char *qname = strchr(strchr(pts[q * nbi * nbc].setting, '-') + 1, '-') + 1;
-    fprintf(gp, "set terminal pngcairo size 820,620\n");
-    fprintf(gp, "set table '%s/explore_contour_%d.dat'\nset contour base\nset cntrparam levels auto 6\n", o->out, q);
-    fprintf(gp, "unset surface\nset view map\nsplot '%s' using 1:2:4 with lines\nunset table\nunset contour\n", dat);
-    fprintf(gp, "set surface\nset output '%s/explore_heat_%s.png'\n", o->out, qname);
-    fprintf(gp, "set xlabel 'Bi (intra-kernel rank)'\nset ylabel 'Bc (cross-kernel rank)'\nset cblabel '%s'\n", what);
+    char contour[4200], heat[4200];
+    snprintf(contour, sizeof contour, "%s/explore_contour_%d.dat", o->out, q);
+    snprintf(heat, sizeof heat, "%s/explore_heat_%s.png", o->out, qname);
+    fprintf(gp, "set terminal pngcairo size 820,620\nset table ");
+    ist_gnuplot_quote(gp, contour);
+    fprintf(gp, "\nset contour base\nset cntrparam levels auto 6\nunset surface\nset view map\nsplot ");
+    ist_gnuplot_quote(gp, dat);
+    fprintf(gp, " using 1:2:4 with lines\nunset table\nunset contour\nset surface\nset output ");
+    ist_gnuplot_quote(gp, heat);
+    fprintf(gp, "\nset xlabel 'Bi (intra-kernel rank)'\nset ylabel 'Bc (cross-kernel rank)'\nset cblabel '%s'\n", what);
     fprintf(gp, "set palette rgbformulae 33,13,10%s\n", trained ? "" : " negative");
     fprintf(gp, "set title '%s, qb-qu-qv = %s: %s (colour), whole-model memory ratio (lines)'\n", o->model, qname,
             trained ? "accuracy" : "projection error");
     fprintf(gp, "set xrange [%g:%g]\nset yrange [%g:%g]\n", bis[0] - 0.5, bis[nbi - 1] + 0.5, bcs[0] - dbc,
             bcs[nbc - 1] + dbc);
-    fprintf(gp, "plot '%s' using 1:2:3 with image notitle, '%s/explore_contour_%d.dat' using 1:2 with lines "
-                "lc rgb 'white' lw 1.5 notitle, '%s' using 1:2:(sprintf('%%.3f', $4)) with labels font ',8' notitle\n",
-            dat, o->out, q, dat);
+    fprintf(gp, "plot ");
+    ist_gnuplot_quote(gp, dat);
+    fprintf(gp, " using 1:2:3 with image notitle, ");
+    ist_gnuplot_quote(gp, contour);
+    fprintf(gp, " using 1:2 with lines lc rgb 'white' lw 1.5 notitle, ");
+    ist_gnuplot_quote(gp, dat);
+    fprintf(gp, " using 1:2:(sprintf('%%.3f', $4)) with labels font ',8' notitle\n");
     fprintf(gp, "reset\n");
   }
   char dat[4096];
@@ -637,19 +681,23 @@ static ist_status explore_plots(const options *o, const ist_explore_point *pts, 
   }
   free(order);
   fclose(f);
-  fprintf(gp, "set terminal pngcairo size 820,620\nset output '%s/explore_pareto.png'\nset logscale x\nset grid\n", o->out);
+  char pareto[4200];
+  snprintf(pareto, sizeof pareto, "%s/explore_pareto.png", o->out);
+  fprintf(gp, "set terminal pngcairo size 820,620\nset output ");
+  ist_gnuplot_quote(gp, pareto);
+  fprintf(gp, "\nset logscale x\nset grid\n");
   fprintf(gp, "set xlabel 'whole-model memory ratio r_m'\nset ylabel '%s'\nset key %s\n", what,
           trained ? "bottom right" : "top right");
   fprintf(gp, "set title '%s: %s against memory ratio'\n", o->model, trained ? "accuracy" : "projection error");
-  fprintf(gp, "plot '%s' index 0 using 1:2 with points pt 7 lc rgb 'gray50' title 'grid settings', "
-              "'%s' index 1 using 1:2 with linespoints pt 7 lw 2 lc rgb 'red' title 'Pareto front', "
-              "'%s' index 2 using 1:2 with points pt 3 ps 2.5 lw 2 lc rgb 'blue' title 'per-layer search'\n",
-          dat, dat, dat);
+  fprintf(gp, "plot ");
+  ist_gnuplot_quote(gp, dat);
+  fprintf(gp, " index 0 using 1:2 with points pt 7 lc rgb 'gray50' title 'grid settings', ");
+  ist_gnuplot_quote(gp, dat);
+  fprintf(gp, " index 1 using 1:2 with linespoints pt 7 lw 2 lc rgb 'red' title 'Pareto front', ");
+  ist_gnuplot_quote(gp, dat);
+  fprintf(gp, " index 2 using 1:2 with points pt 3 ps 2.5 lw 2 lc rgb 'blue' title 'per-layer search'\n");
   fclose(gp);
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", path);
-  if (system(cmd) != 0) return ist_fail(IST_ERR_IO, "explore: gnuplot failed on %s (is gnuplot installed?)", path);
-  return IST_OK;
+  return ist_gnuplot_run("explore", path);
 }
 
 /* Prints one explored point (the search's summary lines). */
@@ -661,21 +709,25 @@ static void print_point(const char *what, const ist_explore_point *p) {
 }
 
 static ist_status cmd_explore(const options *o) {
-  int bis[64], bcs[64];
-  const int nbi = parse_ints(o->grid_bi, bis, 64), nbc = parse_ints(o->grid_bc, bcs, 64);
-  if (!nbi || !nbc) return ist_fail(IST_ERR_ARG, "--grid-bi/--grid-bc: lists of positive integers like 1,2,4");
+  /* Every grid entry is checked before any point is computed. */
+  int bis[64], bcs[64], nbi, nbc;
+  IST_TRY(parse_ints("--grid-bi", o->grid_bi, bis, 64, &nbi));
+  IST_TRY(parse_ints("--grid-bc", o->grid_bc, bcs, 64, &nbc));
+  IST_TRY(ist_gnuplot_check_path("--out", o->out));
   char qs[16][32];
   int nq = 0;
-  for (const char *p = o->grid_q; *p && nq < 16;) {
+  for (const char *p = o->grid_q;; p++) {
     const char *end = strchr(p, ',');
     const int len = end ? (int)(end - p) : (int)strlen(p);
-    snprintf(qs[nq], sizeof qs[0], "%.*s", len, p);
-    int a, b, c;
-    char extra;
-    if (sscanf(qs[nq], "%d-%d-%d%c", &a, &b, &c, &extra) != 3)
-      return ist_fail(IST_ERR_ARG, "--grid-q: '%s' is not qb-qu-qv", qs[nq]);
-    nq++;
-    p = end ? end + 1 : p + len;
+    if (nq == 16) return ist_fail(IST_ERR_ARG, "--grid-q: more than 16 triples");
+    ist_conv_setting probe_set;
+    char full[64];
+    snprintf(full, sizeof full, "1-1-%.*s", len, p);
+    if (len >= (int)sizeof qs[0] || ist_setting_parse(full, &probe_set) != IST_OK)
+      return ist_fail(IST_ERR_ARG, "--grid-q: '%.*s' is not qb-qu-qv with bitwidths 1..32", len, p);
+    snprintf(qs[nq++], sizeof qs[0], "%.*s", len, p);
+    if (!end) break;
+    p = end;
   }
   if (!nq) return ist_fail(IST_ERR_ARG, "--grid-q: give at least one qb-qu-qv");
   const int ngrid = nq * nbi * nbc;
@@ -838,6 +890,12 @@ int main(int argc, char **argv) {
                         o.bn_recalib < 0 || o.classes < 0 || o.input_size < 0 || o.checkpoint_every < 0))
     st = ist_fail(IST_ERR_ARG, "--threads, --batch must be ≥ 1 and --l2-iters, --*-limit, --bn-recalib, --classes, "
                                "--input-size, --checkpoint-every ≥ 0");
+  if (st == IST_OK && o.lr_decay != -1 && o.lr_decay <= 0)
+    st = ist_fail(IST_ERR_ARG, "--lr-decay: %g (allowed: -1 for the schedule's, or 0 < decay ≤ 1)", (double)o.lr_decay);
+  if (st == IST_OK && o.eval_resize != -1 && o.eval_resize < 1)
+    st = ist_fail(IST_ERR_ARG, "--eval-resize: %g (allowed: -1 for the data set's, or 1..4)", (double)o.eval_resize);
+  if (st == IST_OK && o.rrc_min_scale != -1 && o.rrc_min_scale < 0)
+    st = ist_fail(IST_ERR_ARG, "--rrc-min-scale: %g (allowed: -1 for the data set's, or 0..1)", (double)o.rrc_min_scale);
   if (st == IST_OK && (o.rrc_min_scale < 0 || o.rrc_min_scale > 1 || o.jitter < 0 || o.jitter >= 1))
     st = ist_fail(IST_ERR_ARG, "--rrc-min-scale must be in [0, 1] and --jitter in [0, 1)");
   if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))
@@ -873,6 +931,16 @@ int main(int argc, char **argv) {
   int needs_out = st == IST_OK && strcmp(cmd, "eval") && strcmp(cmd, "report") && strcmp(cmd, "analyze") &&
                   strcmp(cmd, "export") && strcmp(cmd, "hw");
   if (needs_out) st = make_dir(o.out);
+  /* Every file a command writes outside --out: its folder exists and is writable, now. */
+  const int trains = !strcmp(cmd, "run") || !strcmp(cmd, "teacher") || !strcmp(cmd, "distill") || !strcmp(cmd, "init");
+  if (st == IST_OK && trains && (!strcmp(cmd, "run") || !strcmp(cmd, "teacher"))) st = check_writable("--teacher", o.teacher);
+  if (st == IST_OK && trains) st = check_writable("--student", o.student);
+  if (st == IST_OK && !strcmp(cmd, "eval")) st = check_writable("--logits", o.logits);
+  if (st == IST_OK && !strcmp(cmd, "export")) st = check_writable("--to", o.to);
+  if (st == IST_OK && (!strcmp(cmd, "analyze") || !strcmp(cmd, "hw")) && o.png) {
+    st = check_writable("--png", o.png);
+    if (st == IST_OK) st = ist_gnuplot_check_path("--png", o.png);
+  }
   if (st == IST_OK) {
     if (!strcmp(cmd, "run")) st = cmd_run(&o);
     else if (!strcmp(cmd, "teacher")) {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "host/checked.h"
 #include "train/optimizer.h"
 
 static double now_s(void) {
@@ -23,6 +24,43 @@ void ist_ortho_total(ist_model *m, float scale) {
     m->be->ortho_forward(&l->gen, l->wb, l->u, l->v, m->ortho_sum);
     if (scale > 0) m->be->ortho_backward(scale, &l->gen, l->wb, l->u, l->v, l->dwb, l->du, l->dv);
   }
+}
+
+/* Whether every gradient is finite, from their sum (one pass; a NaN or Inf anywhere makes it
+ * non-finite, and so does an overflowing sum, which is as bad). Called at logging points only:
+ * a backend other than the CPU's downloads the gradients there. */
+static int grads_finite(const ist_model *m) {
+  const int64_t n = (int64_t)(m->grads_arena.used / sizeof(float));
+  const float *g = (const float *)m->grads_arena.base;
+  float *host = NULL;
+  if (m->be->device != IST_CPU) {
+    if (!(host = malloc(sizeof(float) * (size_t)(n ? n : 1)))) return 1; /* unchecked, not failed */
+    m->be->download(host, g, sizeof(float) * (size_t)n);
+    g = host;
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < n; i++) sum += g[i];
+  free(host);
+  return isfinite(sum);
+}
+
+/* A JSON number, or null for NaN and ±Inf (which JSON cannot hold). */
+static void json_number(FILE *f, const char *key, double x, const char *fmt) {
+  fprintf(f, ",\"%s\":", key);
+  if (isfinite(x)) fprintf(f, fmt, x);
+  else fputs("null", f);
+}
+
+/* Stops training on a non-finite value: names what, the stage, epoch and step, and what is kept. */
+static ist_status numeric_fault(const ist_train_config *cfg, ist_comm *comm, const char *what, double value, int epoch,
+                                int64_t step, int64_t steps) {
+  comm->agreed_error = 1; /* every rank sees the same reduced value and stops the same way */
+  char kept[4200] = "nothing was written";
+  if (cfg->state_path || cfg->checkpoint)
+    snprintf(kept, sizeof kept, "the last good %s%s%s is kept", cfg->state_path ? "state " : "checkpoint",
+             cfg->state_path ? cfg->state_path : "", cfg->state_path && cfg->checkpoint ? " and checkpoint" : "");
+  return ist_fail(IST_ERR_NUMERIC, "[%s] %s is %g at epoch %d, step %lld of %lld: training stopped (%s; try a lower --lr)",
+                  cfg->stage, what, value, epoch + 1, (long long)step, (long long)steps, kept);
 }
 
 /* ---- collectives on backend memory: in place on the CPU, and with a communicator that reduces
@@ -256,6 +294,15 @@ static ist_status save_state(const ist_model *m, const ist_radam *opt, const tra
     free(mom);
     return mst;
   }
+  /* The copies are on the host anyway: a state with NaN or Inf is never written over a good one. */
+  ist_status fin = ist_check_finite(path, "optimizer.m/v", mom, 2 * nmom);
+  for (int i = 0; fin == IST_OK && i < m->nparams; i++)
+    fin = ist_check_finite(path, m->params[i].name, ist_param_in(m, host, &m->params[i]), m->params[i].numel);
+  if (fin != IST_OK) {
+    free(host);
+    free(mom);
+    return ist_fail(IST_ERR_NUMERIC, "%s; the previous state is kept", ist_last_error());
+  }
   int nt = 0;
   for (int i = 0; i < m->nparams; i++, nt++) {
     const ist_param *p = &m->params[i];
@@ -284,7 +331,81 @@ static ist_status save_state(const ist_model *m, const ist_radam *opt, const tra
   return st;
 }
 
-static ist_status load_state(ist_model *m, ist_radam *opt, train_pos *pos, const char *fp, const char *path) {
+/* What a state's position may say in this run: steps per epoch, images per step, epochs. */
+typedef struct {
+  int64_t steps, batch_images;
+  int epochs;
+} pos_limits;
+
+/* One "key=value" of the position text at *p (then past it and one space). */
+static const char *position_field(const char **p, const char *key, size_t *len) {
+  const size_t k = strlen(key);
+  if (strncmp(*p, key, k) || (*p)[k] != '=') return NULL;
+  const char *v = *p + k + 1, *end = strchr(v, ' ');
+  *len = end ? (size_t)(end - v) : strlen(v);
+  *p = end ? end + 1 : v + *len;
+  return v;
+}
+
+/* The position metadata "epoch=E step=S radam_step=R loss_sum=… hits_sum=… seconds=… test_acc=…",
+ * every number parsed whole and checked against this run before any of it is used: E in
+ * 0..epochs, S a step of the epoch (0 when E = epochs), R = E·steps + S (the optimizer's step
+ * count), the sums those steps can give. */
+static ist_status parse_position(const char *path, const char *text, pos_limits lim, train_pos *pos, int *radam_step) {
+  static const char *keys[7] = {"epoch", "step", "radam_step", "loss_sum", "hits_sum", "seconds", "test_acc"};
+  double v[7];
+  const char *p = text;
+  for (int i = 0; i < 7; i++) {
+    size_t len;
+    const char *val = position_field(&p, keys[i], &len);
+    char buf[64];
+    if (!val || len == 0 || len >= sizeof buf)
+      return ist_fail(IST_ERR_FORMAT, "%s: position metadata: expected %s=<number> at '%.40s'", path, keys[i], p);
+    memcpy(buf, val, len);
+    buf[len] = 0;
+    int64_t n;
+    const int ok = i < 3 ? ist_parse_i64(buf, 0, INT32_MAX, &n) : ist_parse_double(buf, 0, 1e300, &v[i]);
+    if (!ok)
+      return ist_fail(IST_ERR_FORMAT, "%s: position metadata: %s '%s' is not a %s", path, keys[i], buf,
+                      i < 3 ? "whole number in 0..2147483647" : "finite number ≥ 0");
+    if (i < 3) v[i] = (double)n;
+  }
+  if (*p) return ist_fail(IST_ERR_FORMAT, "%s: position metadata: unexpected '%.40s' after test_acc", path, p);
+  const int64_t epoch = (int64_t)v[0], step = (int64_t)v[1], rstep = (int64_t)v[2];
+  int64_t done = 0;
+  if (epoch > lim.epochs)
+    return ist_fail(IST_ERR_STATE, "%s: position epoch=%lld is past this run's --epochs (allowed 0..%d)", path,
+                    (long long)epoch, lim.epochs);
+  if (step >= lim.steps || (epoch == lim.epochs && step != 0))
+    return ist_fail(IST_ERR_STATE, "%s: position step=%lld (allowed 0..%lld, 0 once every epoch is done)", path,
+                    (long long)step, (long long)(lim.steps - 1));
+  if (!ist_mul_i64(epoch, lim.steps, &done) || !ist_add_i64(done, step, &done) || rstep != done)
+    return ist_fail(IST_ERR_STATE, "%s: position radam_step=%lld (must be epoch × %lld + step = %lld)", path,
+                    (long long)rstep, (long long)lim.steps, (long long)done);
+  const double hits_max = (double)step * (double)lim.batch_images;
+  if (v[4] > hits_max || v[4] != floor(v[4]))
+    return ist_fail(IST_ERR_STATE, "%s: position hits_sum=%g (a whole number in 0..%g)", path, v[4], hits_max);
+  if (v[6] > 1) return ist_fail(IST_ERR_STATE, "%s: position test_acc=%g (allowed 0..1)", path, v[6]);
+  *pos = (train_pos){.epoch = (int)epoch, .step = (int)step, .loss_sum = v[3], .hits_sum = v[4], .seconds = v[5],
+                     .test_acc = v[6]};
+  *radam_step = (int)rstep;
+  return IST_OK;
+}
+
+/* The moments of a state: finite, and the second moment never negative (RAdam takes its root). */
+static ist_status check_moments(const char *path, const ist_st_tensor *mt, const ist_st_tensor *vt, int64_t n) {
+  IST_TRY(ist_check_finite(path, "optimizer.m", mt->data, n));
+  IST_TRY(ist_check_finite(path, "optimizer.v", vt->data, n));
+  for (int64_t i = 0; i < n; i++) {
+    float x;
+    memcpy(&x, (const unsigned char *)vt->data + sizeof(float) * (size_t)i, sizeof x);
+    if (x < 0) return ist_fail(IST_ERR_FORMAT, "%s: tensor optimizer.v has a negative value at element %lld (allowed ≥ 0)", path, (long long)i);
+  }
+  return IST_OK;
+}
+
+static ist_status load_state(ist_model *m, ist_radam *opt, train_pos *pos, const char *fp, const char *path,
+                             pos_limits lim) {
   ist_safetensors f;
   IST_TRY(ist_st_read(path, &f));
   const char *saved = ist_st_meta_get(&f, "fingerprint"), *where = ist_st_meta_get(&f, "position");
@@ -296,14 +417,11 @@ static ist_status load_state(ist_model *m, ist_radam *opt, train_pos *pos, const
   } else if (strcmp(saved, fp)) {
     st = ist_fail(IST_ERR_STATE, "%s: saved by a run with other flags or another model (saved: %s; now: %s)", path,
                   saved, fp);
-  } else if (sscanf(where, "epoch=%d step=%d radam_step=%d loss_sum=%lf hits_sum=%lf seconds=%lf test_acc=%lf",
-                    &pos->epoch, &pos->step, &opt->step, &pos->loss_sum, &pos->hits_sum, &pos->seconds,
-                    &pos->test_acc) != 7) {
-    st = ist_fail(IST_ERR_FORMAT, "%s: bad position metadata '%s'", path, where);
+  } else if ((st = parse_position(path, where, lim, pos, &opt->step)) != IST_OK) {
   } else if (mt->dtype != IST_F32 || vt->dtype != IST_F32 || mt->ndim != 1 || vt->ndim != 1 || mt->shape[0] != nmom ||
              vt->shape[0] != nmom) {
     st = ist_fail(IST_ERR_STATE, "%s: optimizer moments are not %lld F32 values", path, (long long)nmom);
-  } else {
+  } else if ((st = check_moments(path, mt, vt, nmom)) == IST_OK) {
     st = ist_model_load_from(m, &f, path);
   }
   if (st == IST_OK) {
@@ -323,12 +441,12 @@ static ist_status load_state(ist_model *m, ist_radam *opt, train_pos *pos, const
 /* Rank 0 reads the state (if the file exists) and sends it to every rank; all ranks learn the
  * outcome, so a bad file fails every rank the same way. */
 static ist_status resume_state(ist_model *m, ist_radam *opt, train_pos *pos, const char *fp, const char *path,
-                               ist_comm *comm, int *resumed) {
+                               pos_limits lim, ist_comm *comm, int *resumed) {
   struct stat sb;
   int have = stat(path, &sb) == 0;
   ist_status st = IST_OK;
   char err[1024] = "";
-  if (comm->rank == 0 && have && (st = load_state(m, opt, pos, fp, path)) != IST_OK)
+  if (comm->rank == 0 && have && (st = load_state(m, opt, pos, fp, path, lim)) != IST_OK)
     snprintf(err, sizeof err, "%s", ist_last_error());
   if (comm->size > 1) {
     int32_t flags[2] = {have, st != IST_OK};
@@ -403,7 +521,9 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
   if (st == IST_OK && ranks > 1) st = broadcast_backend(comm, m->be, m->params_arena.base, m->params_arena.used);
   train_pos pos = {0};
   int resumed = 0;
-  if (st == IST_OK && cfg->resume && cfg->state_path) st = resume_state(m, &opt, &pos, fp, cfg->state_path, comm, &resumed);
+  const pos_limits lim = {.steps = steps, .batch_images = (int64_t)b * ranks, .epochs = cfg->epochs};
+  if (st == IST_OK && cfg->resume && cfg->state_path)
+    st = resume_state(m, &opt, &pos, fp, cfg->state_path, lim, comm, &resumed);
   const int64_t grad_floats = (int64_t)(m->grads_arena.used / sizeof(float));
   if (st == IST_OK && lead) {
     if (resumed)
@@ -449,16 +569,24 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
         if (st == IST_OK && sync.failed) st = ist_fail(IST_ERR_STATE, "synchronized BatchNorm: %s", sync.err);
         if (st != IST_OK) break;
       }
+      const int log_now = cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps);
+      const int save_now = cfg->state_path && cfg->state_every > 0 && (s + 1) % cfg->state_every == 0 && s + 1 < steps;
+      /* The gradients are summed at logging points, before a state is written and at the epoch's
+       * end, before the step applies them. (A non-finite gradient elsewhere makes the next loss or
+       * the next write's finite check fail: nothing bad is ever saved.) */
+      if ((log_now || save_now || s + 1 == steps) && !grads_finite(m)) {
+        st = numeric_fault(cfg, comm, "the gradients' sum", NAN, epoch, s + 1, steps);
+        break;
+      }
       ist_radam_step(&opt, m);
       /* The next batch is made while the device runs this step (its upload follows the step). */
       if (s + 1 < steps) st = next_batch(m, train, order, s + 1, rank, ranks, &cfg->augment, aug_seed, images, labels);
       if (st != IST_OK) break;
       pos.epoch = epoch;
       pos.step = (int)(s + 1);
-      const int log_now = cfg->log_every > 0 && ((s + 1) % cfg->log_every == 0 || s + 1 == steps);
-      const int save_now = cfg->state_path && cfg->state_every > 0 && (s + 1) % cfg->state_every == 0 && s + 1 < steps;
       /* The step's loss and hits stay on the device until a line, a state or the epoch's end needs
-       * them (on the CPU they are read every step: that is free, and keeps the sums per step). */
+       * them (on the CPU they are read every step: that is free, keeps the sums per step, and
+       * checks every step's loss). */
       if (m->be->device == IST_CPU || log_now || save_now || s + 1 == steps) {
         double stats[2];
         take_scalars(m, cfg->lambda_ort, &stats[0], &stats[1]);
@@ -468,6 +596,10 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
         }
         if (st == IST_OK) st = m->be->sync();
         if (st != IST_OK) break;
+        if (!isfinite(stats[0])) {
+          st = numeric_fault(cfg, comm, "the training loss", stats[0], epoch, s + 1, steps);
+          break;
+        }
         pos.loss_sum += stats[0];
         pos.hits_sum += stats[1];
       }
@@ -494,6 +626,8 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
     if (st == IST_OK && sync.failed) st = ist_fail(IST_ERR_STATE, "synchronized BatchNorm: %s", sync.err);
     float test_loss = 0;
     if (st == IST_OK) st = ist_evaluate_on(m, test, comm, &res->test_acc, &test_loss);
+    if (st == IST_OK && !isfinite(test_loss))
+      st = numeric_fault(cfg, comm, "the test loss", test_loss, epoch, steps, steps);
     if (st != IST_OK) break;
     res->train_loss = (float)(pos.loss_sum / steps);
     res->train_acc = (float)(pos.hits_sum / ((double)steps * b * ranks));
@@ -504,14 +638,18 @@ ist_status ist_train(ist_model *m, ist_model *teacher, const ist_dataset *train,
              opt.h.lr, now_s() - te);
       fflush(stdout);
       if (cfg->metrics) {
-        fprintf(cfg->metrics,
-                "{\"stage\":\"%s\",\"epoch\":%d,\"train_loss\":%.6f,\"train_acc\":%.6f,\"test_loss\":%.6f,"
-                "\"test_acc\":%.6f,\"lr\":%.6g,\"seconds\":%.2f,\"ranks\":%d}\n",
-                cfg->stage, epoch + 1, res->train_loss, res->train_acc, test_loss, res->test_acc, opt.h.lr,
-                res->seconds, ranks);
-        fflush(cfg->metrics);
+        FILE *mf = cfg->metrics;
+        fprintf(mf, "{\"stage\":\"%s\",\"epoch\":%d", cfg->stage, epoch + 1);
+        json_number(mf, "train_loss", res->train_loss, "%.6f");
+        json_number(mf, "train_acc", res->train_acc, "%.6f");
+        json_number(mf, "test_loss", test_loss, "%.6f");
+        json_number(mf, "test_acc", res->test_acc, "%.6f");
+        json_number(mf, "lr", opt.h.lr, "%.6g");
+        json_number(mf, "seconds", res->seconds, "%.2f");
+        fprintf(mf, ",\"ranks\":%d}\n", ranks);
+        if (fflush(mf) != 0 || ferror(mf)) st = ist_fail(IST_ERR_IO, "%s: metrics.jsonl: write failed", cfg->stage);
       }
-      if (cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
+      if (st == IST_OK && cfg->checkpoint) st = ist_model_save(m, cfg->checkpoint, cfg->stage);
     }
     pos = (train_pos){.epoch = epoch + 1, .seconds = now_s() - t0, .test_acc = res->test_acc};
     if (st == IST_OK && lead && cfg->state_path) st = save_state(m, &opt, &pos, fp, cfg->state_path);
