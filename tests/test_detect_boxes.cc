@@ -3,7 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <vector>
+
+#include <unistd.h>
 
 extern "C" {
 #include "host/rng.h"
@@ -183,6 +190,61 @@ TEST(SsdDetect, NmsIsPerClassAndBoxesAreClipped) {
   ASSERT_EQ(ist_ssd_detect(3, 3, anchors, offsets, probs, 40, 40, &p, det, &n), IST_OK);
   EXPECT_EQ(n, 1);
   EXPECT_EQ(det[0].label, 1);
+}
+
+// SSDLite320's anchors, matches and offsets of random objects, written for tests/ssd_boxes_check.py,
+// which recomputes them with torchvision's DefaultBoxGenerator, SSDMatcher and BoxCoder.
+TEST(SsdBoxes, AgreeWithTorchvision) {
+  if (std::system("/usr/bin/python3 -c 'import torch, torchvision' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "/usr/bin/python3 with torch and torchvision is not installed";
+  ist_ssd_anchor_config c = ist_ssdlite320_anchor_config();
+  int na = ist_ssd_anchor_count(&c);
+  std::vector<float> anchors(4 * na), objects, offsets(4 * na);
+  ist_ssd_anchors(&c, anchors.data());
+  ist_rng r;
+  ist_rng_seed(&r, 99, 0);
+  const int n_objects = 12;
+  std::vector<int32_t> labels_in(n_objects, 1), matches(na), labels(na);
+  for (int o = 0; o < n_objects; o++) {
+    // Sizes from 8 to 300 pixels, log-uniform, so small objects rely on the forced matches.
+    float w = 8 * std::pow(37.5f, ist_rng_uniform(&r)), h = 8 * std::pow(37.5f, ist_rng_uniform(&r));
+    float x0 = (320 - w) * ist_rng_uniform(&r), y0 = (320 - h) * ist_rng_uniform(&r);
+    objects.insert(objects.end(), {x0, y0, x0 + w, y0 + h});
+  }
+  ist_ssd_targets(na, anchors.data(), n_objects, objects.data(), labels_in.data(), IST_SSD_IOU_THRESHOLD,
+                  matches.data(), labels.data(), offsets.data());
+  auto path = std::filesystem::temp_directory_path() / ("ist_ssd_boxes_check_" + std::to_string(::getpid()) + ".txt");
+  {
+    std::ofstream f(path);
+    char line[256];
+    for (int a = 0; a < na; a++) {
+      std::snprintf(line, sizeof line, "anchor %.9g %.9g %.9g %.9g\nmatch %d %d\n", anchors[4 * a], anchors[4 * a + 1],
+                    anchors[4 * a + 2], anchors[4 * a + 3], a, matches[a]);
+      f << line;
+      if (matches[a] >= 0) {
+        std::snprintf(line, sizeof line, "offset %d %.9g %.9g %.9g %.9g\n", a, offsets[4 * a], offsets[4 * a + 1],
+                      offsets[4 * a + 2], offsets[4 * a + 3]);
+        f << line;
+      }
+    }
+    for (int o = 0; o < n_objects; o++) {
+      std::snprintf(line, sizeof line, "object %.9g %.9g %.9g %.9g\n", objects[4 * o], objects[4 * o + 1],
+                    objects[4 * o + 2], objects[4 * o + 3]);
+      f << line;
+    }
+  }
+  const char *src = std::getenv("INSITU_SOURCE_DIR");
+  std::string script = src ? std::string(src) + "/tests/ssd_boxes_check.py"
+                           : (std::filesystem::path(__FILE__).parent_path() / "ssd_boxes_check.py").string();
+  FILE *p = popen(("/usr/bin/python3 " + script + " " + path.string() + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  int rc = pclose(p);
+  std::printf("%s", out.c_str());
+  EXPECT_EQ(rc, 0) << out;
+  std::filesystem::remove(path);
 }
 
 }  // namespace
