@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 extern "C" {
+#include "host/detect_augment.h"
 #include "host/rng.h"
 #include "train/voc_map.h"
 }
@@ -108,6 +109,21 @@ TEST(VocMap, TiesKeepTheDetectionOrderAndBadIndicesFail) {
   std::vector<ist_voc_detection> bad = {det(3, cat, 0.5f, 0, 0, 1, 1)};
   EXPECT_EQ(ist_voc_map(1, gt.data(), 1, bad.data(), &o, &r), IST_ERR_ARG);
   EXPECT_NE(std::string(ist_last_error()).find("names image 3 of 1"), std::string::npos) << ist_last_error();
+}
+
+TEST(VocMap, SsdDetectionsMapBackToVocCoordinates) {
+  // A VOC object → continuous pixels → the 320 × 320 input, read back as a detection.
+  const ist_voc_object o = obj(cat, 48, 240, 195, 371);
+  float b[4];
+  int32_t label;
+  ist_det_boxes_from_voc(1, &o, b, &label);
+  ist_detection d = {{b[0] * 320 / 500, b[1] * 320 / 375, b[2] * 320 / 500, b[3] * 320 / 375}, 0.7f, label};
+  ist_voc_detection v;
+  ist_voc_detections_from_ssd(1, &d, 4, 320, 500, 375, &v);
+  EXPECT_EQ(v.image, 4);
+  EXPECT_EQ(v.label, cat);
+  EXPECT_EQ(v.score, 0.7f);
+  for (int e = 0; e < 4; e++) EXPECT_NEAR(v.box[e], o.box[e], 1e-3) << "coordinate " << e;
 }
 
 TEST(VocMap, ApFunctionsOnAHandCurve) {

@@ -34,6 +34,20 @@ double ist_voc_ap_area(int64_t n, const double *recall, const double *precision)
   return ap;
 }
 
+void ist_voc_detections_from_ssd(int n, const ist_detection *d, int64_t image, int size, int width, int height,
+                                 ist_voc_detection *out) {
+  const float sx = (float)width / size, sy = (float)height / size;
+  for (int i = 0; i < n; i++) {
+    out[i].image = image;
+    out[i].label = d[i].label - 1;
+    out[i].score = d[i].score;
+    out[i].box[0] = d[i].box[0] * sx + 1;
+    out[i].box[1] = d[i].box[1] * sy + 1;
+    out[i].box[2] = d[i].box[2] * sx;
+    out[i].box[3] = d[i].box[3] * sy;
+  }
+}
+
 static double overlap(const float *a, const float *b, int inclusive) {
   double e = inclusive ? 1 : 0;
   double iw = fmin(a[2], b[2]) - fmax(a[0], b[0]) + e, ih = fmin(a[3], b[3]) - fmax(a[1], b[1]) + e;

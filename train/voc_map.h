@@ -6,6 +6,7 @@
 
 #include "host/status.h"
 #include "host/voc.h"
+#include "train/boxes.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,6 +45,12 @@ ist_voc_map_options ist_voc_map_defaults(void);
  * image or class out of range. */
 ist_status ist_voc_map(int64_t images, const ist_voc_annotation *truth, int64_t n, const ist_voc_detection *dets,
                        const ist_voc_map_options *o, ist_voc_map_result *out);
+
+/* The detections of one image (from ist_ssd_detect on the size × size input) in the image's VOC
+ * coordinates: scaled to width × height, continuous → 1-based inclusive (the inverse of
+ * ist_det_boxes_from_voc), detector class k → VOC class k − 1. */
+void ist_voc_detections_from_ssd(int n, const ist_detection *d, int64_t image, int size, int width, int height,
+                                 ist_voc_detection *out);
 
 /* The 11-point and area APs of one precision/recall curve (n points, recall non-decreasing). */
 double ist_voc_ap11(int64_t n, const double *recall, const double *precision);
