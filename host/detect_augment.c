@@ -11,6 +11,7 @@
 #define CONTRAST_HI 1.5f
 #define SATURATION_LO 0.5f
 #define SATURATION_HI 1.5f
+#define HUE_SHIFT 0.05f /* of the hue circle */
 #define CROP_MIN_SCALE 0.3f
 #define CROP_MAX_SCALE 1.0f
 #define CROP_MIN_ASPECT 0.5f
@@ -49,6 +50,22 @@ static void contrast(int c, int64_t hw, float *img, float f) {
   for (int64_t i = 0; i < c * hw; i++) img[i] = clamp01(f * img[i] + (1 - f) * (float)mean);
 }
 
+void ist_det_adjust_hue(int64_t hw, float *img, float f) {
+  for (int64_t p = 0; p < hw; p++) {
+    float r = img[p], g = img[hw + p], b = img[2 * hw + p];
+    float mx = fmaxf(r, fmaxf(g, b)), mn = fminf(r, fminf(g, b)), d = mx - mn;
+    if (d <= 0) continue; /* grey: no hue */
+    float hh = mx == r ? (g - b) / d : mx == g ? 2 + (b - r) / d : 4 + (r - g) / d;
+    hh = hh / 6 + f;
+    hh -= floorf(hh);
+    float s = d / mx, v = mx, x = hh * 6;
+    int k = (int)x % 6;
+    float fr = x - floorf(x), pp = v * (1 - s), q = v * (1 - s * fr), t = v * (1 - s * (1 - fr));
+    float out[6][3] = {{v, t, pp}, {q, v, pp}, {pp, v, t}, {pp, q, v}, {t, pp, v}, {v, pp, q}};
+    img[p] = out[k][0], img[hw + p] = out[k][1], img[2 * hw + p] = out[k][2];
+  }
+}
+
 void ist_det_photometric(int c, int h, int w, float *img, ist_rng *rng) {
   int64_t hw = (int64_t)h * w;
   if (ist_rng_uniform(rng) < 0.5f) {
@@ -64,7 +81,19 @@ void ist_det_photometric(int c, int h, int w, float *img, ist_rng *rng) {
       for (int k = 0; k < 3; k++) img[k * hw + p] = clamp01(f * img[k * hw + p] + (1 - f) * g);
     }
   }
+  if (c >= 3 && ist_rng_uniform(rng) < 0.5f) ist_det_adjust_hue(hw, img, uniform(rng, -HUE_SHIFT, HUE_SHIFT));
   if (!contrast_first && ist_rng_uniform(rng) < 0.5f) contrast(c, hw, img, uniform(rng, CONTRAST_LO, CONTRAST_HI));
+  if (c >= 3 && ist_rng_uniform(rng) < 0.5f) { /* a random permutation of the colour channels */
+    int perm[3] = {0, 1, 2};
+    for (int k = 2; k > 0; k--) {
+      int j = (int)ist_rng_below(rng, (uint32_t)k + 1), t = perm[k];
+      perm[k] = perm[j], perm[j] = t;
+    }
+    for (int64_t p = 0; p < hw; p++) {
+      float v[3] = {img[p], img[hw + p], img[2 * hw + p]};
+      for (int k = 0; k < 3; k++) img[k * hw + p] = v[perm[k]];
+    }
+  }
 }
 
 void ist_det_zoom_out(int c, int h, int w, const float *src, int oh, int ow, int top, int left, const float *fill,

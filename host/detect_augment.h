@@ -16,8 +16,10 @@ extern "C" {
 #endif
 
 typedef struct {
-  int photometric;      /* brightness ×[0.875, 1.125], contrast and saturation ×[0.5, 1.5], each with
-                         * probability ½, contrast before or after saturation at random */
+  int photometric;      /* torchvision's RandomPhotometricDistort: brightness ×[0.875, 1.125],
+                         * contrast and saturation ×[0.5, 1.5], hue ±0.05, each with probability ½,
+                         * contrast before or after saturation and hue at random, then the colour
+                         * channels permuted at random with probability ½ */
   float zoom_out_max;   /* > 1: with probability ½, place the image on a canvas r ∈ [1, this] times
                          * larger (each side), filled with fill [4 = torchvision's] */
   float fill[3];        /* zoom-out canvas colour [ImageNet's mean: 0.485, 0.456, 0.406] */
@@ -44,6 +46,9 @@ void ist_det_augment_image(const ist_det_augment *a, int c, int h, int w, const 
 
 /* The pieces, each on an image and its boxes (in place where the size does not change). */
 void ist_det_photometric(int c, int h, int w, float *img, ist_rng *rng);
+/* Rotates the hue of every pixel of a 3 × hw image by f (a fraction of the circle) through HSV,
+ * as torchvision's adjust_hue. */
+void ist_det_adjust_hue(int64_t hw, float *img, float f);
 /* Zoom-out by r ≥ 1 at offset (left, top) of the (h·r) × (w·r) canvas dst; boxes shifted in place. */
 void ist_det_zoom_out(int c, int h, int w, const float *src, int oh, int ow, int top, int left, const float *fill,
                       float *dst, int n, float *boxes);

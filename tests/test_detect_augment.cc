@@ -146,7 +146,7 @@ TEST(DetectAugment, IouCropKeepsObjectsWhoseCentreIsInside) {
   }
 }
 
-TEST(DetectAugment, PhotometricKeepsValuesInRangeAndOrder) {
+TEST(DetectAugment, PhotometricKeepsRangeGreyAndColour) {
   Scene sc;
   int changed = 0;
   for (uint64_t seed = 0; seed < 50; seed++) {
@@ -155,12 +155,41 @@ TEST(DetectAugment, PhotometricKeepsValuesInRangeAndOrder) {
     ist_rng_seed(&r, seed, 3);
     ist_det_photometric(3, H, W, img.data(), &r);
     for (float v : img) ASSERT_TRUE(v >= 0 && v <= 1);
-    // Red stays the reddest inside the red box: brightness, contrast and saturation are monotone.
-    int p = 30 * W + 35;
-    ASSERT_GT(img[p], img[H * W + p]) << "seed " << seed;
+    // Every step maps grey to grey, and none takes the red box's colour away (saturation and
+    // contrast at most halve it).
+    auto spread = [&](int p) {
+      float a = img[p], b = img[H * W + p], c = img[2 * H * W + p];
+      return std::max(a, std::max(b, c)) - std::min(a, std::min(b, c));
+    };
+    ASSERT_LT(spread(2 * W + 2), 1e-5f) << "seed " << seed;
+    ASSERT_GT(spread(30 * W + 35), 0.15f) << "seed " << seed;
     changed += img[0] != 0.5f;
   }
   EXPECT_GT(changed, 20);
+}
+
+TEST(DetectAugment, HueRotatesColoursAndLeavesGrey) {
+  // Pixels (CHW, 4 of them): red, red, a muted orange, grey.
+  std::vector<float> img = {1, 1, 0.8f, 0.3f, 0, 0, 0.4f, 0.3f, 0, 0, 0.2f, 0.3f};
+  std::vector<float> third = img, sixth = img;
+  ist_det_adjust_hue(4, third.data(), 1.0f / 3);
+  ist_det_adjust_hue(4, sixth.data(), -1.0f / 6);
+  // Red + ⅓ of the circle = green; red − ⅙ = magenta.
+  EXPECT_NEAR(third[0], 0, 1e-5);
+  EXPECT_NEAR(third[4], 1, 1e-5);
+  EXPECT_NEAR(third[8], 0, 1e-5);
+  EXPECT_NEAR(sixth[0], 1, 1e-5);
+  EXPECT_NEAR(sixth[4], 0, 1e-5);
+  EXPECT_NEAR(sixth[8], 1, 1e-5);
+  // Orange (0.8, 0.4, 0.2) (h = 1/18, s = 0.75, v = 0.8): + ⅓ → (0.2, 0.8, 0.4), − ⅙ → (0.8, 0.2,
+  // 0.6), the values torchvision's adjust_hue gives.
+  EXPECT_NEAR(third[2], 0.2f, 1e-5);
+  EXPECT_NEAR(third[6], 0.8f, 1e-5);
+  EXPECT_NEAR(third[10], 0.4f, 1e-5);
+  EXPECT_NEAR(sixth[2], 0.8f, 1e-5);
+  EXPECT_NEAR(sixth[6], 0.2f, 1e-5);
+  EXPECT_NEAR(sixth[10], 0.6f, 1e-5);
+  for (int k = 0; k < 3; k++) EXPECT_EQ(third[4 * k + 3], 0.3f) << "grey has no hue";
 }
 
 }  // namespace
