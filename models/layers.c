@@ -207,6 +207,7 @@ ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name
   snprintf(l->name, sizeof l->name, "%s", name);
   l->c = c;
   l->hw = hw;
+  l->eps = IST_BN_EPS;
   char pn[IST_NAME_LEN + 16];
   const int64_t shp[1] = {c};
   snprintf(pn, sizeof pn, "%s.weight", name);
@@ -245,7 +246,7 @@ ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_n
 void ist_bn_layer_forward(ist_model *m, ist_bn_layer *l, int n, const float *x, float *y, int training) {
   l->training = training;
   m->be->batchnorm_forward(n, l->c, l->hw, x, l->gamma, l->beta, y, l->save_mean, l->save_rstd, l->run_mean,
-                           l->run_var, m->bn_momentum, IST_BN_EPS, training, m->bn_sync);
+                           l->run_var, m->bn_momentum, l->eps, training, m->bn_sync);
 }
 
 void ist_bn_layer_backward(ist_model *m, ist_bn_layer *l, int n, const float *dy, const float *x, float *dx) {
@@ -277,8 +278,7 @@ const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const floa
   ist_bn_layer *bn = &u->bn;
   ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
   ist_bn_layer_forward(m, bn, n, u->a, u->b, training);
-  if (u->act == IST_ACT_RELU) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
-  else if (u->act == IST_ACT_RELU6) be->relu6_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
+  if (u->act != IST_ACT_NONE) ist_act_forward(be, u->act, (int64_t)n * bn->c * bn->hw, u->b, u->r);
   return u->r;
 }
 
@@ -286,9 +286,10 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
   const float *db = dout;
-  if (u->act == IST_ACT_RELU) be->relu_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
-  else if (u->act == IST_ACT_RELU6) be->relu6_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
-  if (u->act != IST_ACT_NONE) db = u->db;
+  if (u->act != IST_ACT_NONE) {
+    ist_act_backward(be, u->act, (int64_t)n * bn->c * bn->hw, dout, u->b, u->r, u->db);
+    db = u->db;
+  }
   ist_bn_layer_backward(m, bn, n, db, u->a, u->da);
   ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);
 }

@@ -157,6 +157,10 @@ ist_status ist_mobilenetv2_cifar_build(ist_model *m, const ist_model_config *cfg
 ist_status ist_mobilenetv2_imagenet_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_densenet121_cifar_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_densenet121_imagenet_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_mobilenetv3_small_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_mobilenetv3_small_imagenet_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_efficientnet_b0_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_efficientnet_b0_imagenet_build(ist_model *m, const ist_model_config *cfg);
 
 static const struct {
   const char *name;
@@ -169,6 +173,10 @@ static const struct {
     {"mobilenetv2", ist_mobilenetv2_imagenet_build},
     {"densenet121-cifar", ist_densenet121_cifar_build},
     {"densenet121", ist_densenet121_imagenet_build},
+    {"mobilenetv3-small-cifar", ist_mobilenetv3_small_cifar_build},
+    {"mobilenetv3-small", ist_mobilenetv3_small_imagenet_build},
+    {"efficientnet-b0-cifar", ist_efficientnet_b0_cifar_build},
+    {"efficientnet-b0", ist_efficientnet_b0_imagenet_build},
 };
 #define NARCHS (int)(sizeof ARCHS / sizeof ARCHS[0])
 
@@ -196,7 +204,8 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   for (int i = 0; i < NARCHS; i++)
     if (!strcmp(arch, ARCHS[i].name)) build = ARCHS[i].build;
   if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, "
-                    "densenet121-cifar, densenet121)",
+                    "densenet121-cifar, densenet121, mobilenetv3-small-cifar, mobilenetv3-small, efficientnet-b0-cifar, "
+                    "efficientnet-b0)",
                     arch);
   if (batch < 1) return ist_fail(IST_ERR_ARG, "--batch: must be at least 1 (got %d)", batch);
   memset(out, 0, sizeof *out);

@@ -84,6 +84,7 @@ typedef struct {
   float *gamma, *beta, *dgamma, *dbeta, *run_mean, *run_var;
   float *save_mean, *save_rstd;
   int training; /* the last forward's mode, which its backward follows */
+  float eps;    /* IST_BN_EPS unless the architecture says otherwise (MobileNetV3: 1e-3) */
 } ist_bn_layer;
 
 typedef struct {
@@ -213,7 +214,13 @@ void ist_head_forward(ist_model *m, ist_head *hd, int n, const float *x);
 /* From m->dlogits, the gradient w.r.t. the pooled map into dx. */
 void ist_head_backward(ist_model *m, ist_head *hd, int n, float *dx);
 
-typedef enum { IST_ACT_NONE, IST_ACT_RELU, IST_ACT_RELU6 } ist_act;
+typedef enum { IST_ACT_NONE, IST_ACT_RELU, IST_ACT_RELU6, IST_ACT_HARDSWISH, IST_ACT_SILU } ist_act;
+
+/* y = act(x) over n values (models/act.c); IST_ACT_NONE copies unless y is x. */
+void ist_act_forward(const ist_backend *be, ist_act act, int64_t n, const float *x, float *y);
+/* dx = dy·act'(x); x and y are the forward's input and output (each activation needs one). */
+void ist_act_backward(const ist_backend *be, ist_act act, int64_t n, const float *dy, const float *x, const float *y,
+                      float *dx);
 
 /* conv → BatchNorm (→ ReLU or ReLU6): the unit the CNNs here are built from, with its activations. */
 typedef struct {
