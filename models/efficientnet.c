@@ -20,18 +20,19 @@ static const int STAGES[EFF_STAGES][6] = {{1, 3, 1, 32, 16, 1},   {6, 3, 2, 16, 
                                           {6, 3, 1, 192, 320, 1}};
 
 typedef struct {
+  ist_drop_state drop; /* first: see ist_drop_hold */
   ist_conv_bn stem, last;
   ist_mbconv blk[EFF_BLOCKS];
   float *dstem, *dlast;
   ist_head head;
-  float *drop; /* the pooled features after dropout */
-  uint64_t drop_steps;
+  float *dropped; /* the pooled features after dropout */
   int training;
 } efficientnet;
 
 static void eff_forward(ist_model *m, int n, int training) {
   efficientnet *net = m->impl;
   const ist_backend *be = m->be;
+  if (training) ist_drop_next(&net->drop);
   const float *x = ist_conv_bn_forward(m, &net->stem, n, m->input, training);
   for (int i = 0; i < EFF_BLOCKS; i++) x = ist_mbconv_forward(m, &net->blk[i], n, x, training);
   x = ist_conv_bn_forward(m, &net->last, n, x, training);
@@ -40,9 +41,8 @@ static void eff_forward(ist_model *m, int n, int training) {
   const float *f = hd->gap;
   net->training = training;
   if (training) {
-    net->drop_steps++;
-    be->dropout_forward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop_steps, hd->gap, net->drop);
-    f = net->drop;
+    be->dropout_forward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop.steps, hd->gap, net->dropped);
+    f = net->dropped;
   }
   ist_linear_layer_forward(be, &hd->fc, n, f, m->logits);
 }
@@ -51,8 +51,8 @@ static void eff_backward(ist_model *m, int n) {
   efficientnet *net = m->impl;
   const ist_backend *be = m->be;
   ist_head *hd = &net->head;
-  ist_linear_layer_backward(be, &hd->fc, n, m->dlogits, net->training ? net->drop : hd->gap, hd->dgap);
-  if (net->training) be->dropout_backward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop_steps, hd->dgap, hd->dgap);
+  ist_linear_layer_backward(be, &hd->fc, n, m->dlogits, net->training ? net->dropped : hd->gap, hd->dgap);
+  if (net->training) be->dropout_backward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop.steps, hd->dgap, hd->dgap);
   be->avgpool_backward(n, hd->c, hd->h, hd->w, 1, 1, hd->dgap, net->dlast);
   ist_conv_bn_backward(m, &net->last, n, net->dlast, net->blk[EFF_BLOCKS - 1].dout);
   for (int i = EFF_BLOCKS - 1; i >= 0; i--)
@@ -81,7 +81,7 @@ static ist_status eff_build(ist_model *m, const ist_model_config *cfg, int image
                                    .bn_eps = IST_BN_EPS};
       char prefix[32];
       snprintf(prefix, sizeof prefix, "features.%d.%d.block", s + 1, r);
-      IST_TRY(ist_mbconv_register(m, &net->blk[i], prefix, &c, cfg));
+      IST_TRY(ist_mbconv_register(m, &net->blk[i], prefix, &c, cfg, &net->drop));
       h = ist_mbconv_out_h(&net->blk[i]);
       w = ist_mbconv_out_w(&net->blk[i]);
     }
@@ -89,7 +89,7 @@ static ist_status eff_build(ist_model *m, const ist_model_config *cfg, int image
                                EFF_LAST, 1, 1, 0, 1, cfg, IST_ACT_SILU));
   IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&net->last, b), &net->dlast));
   IST_TRY(ist_head_register(m, &net->head, "classifier.1", EFF_LAST, h, w));
-  return ist_model_scratch(m, b * EFF_LAST, &net->drop);
+  return ist_model_scratch(m, b * EFF_LAST, &net->dropped);
 }
 
 ist_status ist_efficientnet_b0_cifar_build(ist_model *m, const ist_model_config *cfg) { return eff_build(m, cfg, 0); }

@@ -2,6 +2,13 @@
 #include "models/mbconv.h"
 
 #include <stdio.h>
+#include <string.h>
+
+int ist_drop_hold(ist_model *m, int hold) {
+  if (!m->impl || (strncmp(m->arch, "mobilenetv3", 11) && strncmp(m->arch, "efficientnet", 12))) return 0;
+  ((ist_drop_state *)m->impl)->hold = hold;
+  return 1;
+}
 
 int ist_make_divisible(double v, int divisor) {
   int r = (int)(v + divisor / 2.0) / divisor * divisor;
@@ -83,14 +90,15 @@ static ist_status unit(ist_model *m, ist_conv_bn *u, const char *prefix, int j, 
 }
 
 ist_status ist_mbconv_register(ist_model *m, ist_mbconv *b, const char *prefix, const ist_mbconv_config *c,
-                               const ist_model_config *cfg) {
+                               const ist_model_config *cfg, const ist_drop_state *drop) {
   const int64_t batch = m->batch;
   int j = 0, h = c->h, w = c->w;
   b->has_expand = c->expanded != c->ci;
   b->has_se = c->se_sq > 0;
   b->residual = c->stride == 1 && c->ci == c->co;
   b->sd_prob = b->residual ? c->sd_prob : 0.0f;
-  b->seed = (uint64_t)m->nconvs * 0x9E3779B97F4A7C15ull; /* distinct per block, fixed per model */
+  b->seed = (uint64_t)(m->nconvs + 1) << 32; /* distinct per block, fixed per model */
+  b->drop = drop;
   if (b->has_expand) {
     IST_TRY(unit(m, &b->expand, prefix, j++, c->ci, h, w, c->expanded, 1, 1, 1, c->act, c->bn_eps, cfg));
     IST_TRY(ist_model_scratch(m, ist_conv_bn_out_numel(&b->expand, batch), &b->dh1));
@@ -130,8 +138,7 @@ const float *ist_mbconv_forward(ist_model *m, ist_mbconv *b, int n, const float 
   const int64_t len = ist_conv_bn_out_numel(&b->project, n);
   if (dropping(b)) {
     /* torchvision's StochasticDepth(p, "row"): one draw per image, survivors scaled by 1/(1−p). */
-    b->steps++;
-    m->be->dropout_forward(len, len / n, b->sd_prob, b->seed + b->steps, o, b->sd);
+    m->be->dropout_forward(len, len / n, b->sd_prob, b->seed + b->drop->steps, o, b->sd);
     o = b->sd;
   }
   m->be->add(len, o, x, b->out);
@@ -142,7 +149,7 @@ void ist_mbconv_backward(ist_model *m, ist_mbconv *b, int n, float *dx) {
   const float *d = b->dout;
   if (b->residual && dropping(b)) {
     const int64_t len = ist_conv_bn_out_numel(&b->project, n);
-    m->be->dropout_backward(len, len / n, b->sd_prob, b->seed + b->steps, b->dout, b->dsd);
+    m->be->dropout_backward(len, len / n, b->sd_prob, b->seed + b->drop->steps, b->dout, b->dsd);
     d = b->dsd;
   }
   float *dh = b->has_expand ? b->dh1 : dx; /* gradient w.r.t. the depthwise unit's input */

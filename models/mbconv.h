@@ -8,6 +8,19 @@
 extern "C" {
 #endif
 
+/* The dropout and stochastic-depth masks of a compact network are drawn anew at each training
+ * forward (a step counter seeds them) unless held: tests hold them to compare gradients with
+ * finite differences. The network's layer struct (m->impl) starts with this. */
+typedef struct {
+  uint64_t steps;
+  int hold;
+} ist_drop_state;
+static inline void ist_drop_next(ist_drop_state *d) {
+  if (!d->hold) d->steps++;
+}
+/* Holds (or releases) the masks of a mobilenetv3-small* or efficientnet-b0* model; 0 for others. */
+int ist_drop_hold(ist_model *m, int hold);
+
 /* Squeeze-and-excitation (torchvision.ops.SqueezeExcitation): global average pool → 1×1 conv fc1
  * (c → sq, with bias) → act → 1×1 conv fc2 (sq → c, with bias) → gate (hardsigmoid or sigmoid) →
  * the input scaled per channel. fc1 and fc2 are convs, generated like any other (SPEC §2: level 2). */
@@ -32,7 +45,8 @@ void ist_se_backward(ist_model *m, ist_se *se, int n, const float *dout, const f
 typedef struct {
   int has_expand, has_se, residual;
   float sd_prob; /* stochastic depth: the probability of dropping the block's branch (per image) */
-  uint64_t seed, steps;
+  uint64_t seed;
+  const ist_drop_state *drop;
   ist_conv_bn expand, dw, project;
   ist_se se;
   float *sd, *dsd;   /* the branch after stochastic depth, and its gradient */
@@ -50,7 +64,7 @@ typedef struct {
 } ist_mbconv_config;
 
 ist_status ist_mbconv_register(ist_model *m, ist_mbconv *b, const char *prefix, const ist_mbconv_config *c,
-                               const ist_model_config *cfg);
+                               const ist_model_config *cfg, const ist_drop_state *drop);
 const float *ist_mbconv_forward(ist_model *m, ist_mbconv *b, int n, const float *x, int training);
 /* From b->dout, the gradient w.r.t. the block's input into dx. */
 void ist_mbconv_backward(ist_model *m, ist_mbconv *b, int n, float *dx);

@@ -21,19 +21,20 @@ static const int BLOCKS[MBV3_BLOCKS][7] = {
     {48, 5, 288, 96, 1, 1, 2},  {96, 5, 576, 96, 1, 1, 1},  {96, 5, 576, 96, 1, 1, 1}};
 
 typedef struct {
+  ist_drop_state drop; /* first: see ist_drop_hold */
   ist_conv_bn stem, last;
   ist_mbconv blk[MBV3_BLOCKS];
   float *dstem, *dlast;
   int last_hw;
   ist_linear_layer fc1, fc2;                 /* classifier.0, classifier.3 */
-  float *gap, *h, *a, *drop, *dgap, *dh, *da; /* pooled, fc1 out, hardswish, dropout; gradients */
-  uint64_t drop_steps;
+  float *gap, *h, *a, *dropped, *dgap, *dh, *da; /* pooled, fc1 out, hardswish, dropout; gradients */
   int training;
 } mobilenetv3;
 
 static void mbv3_forward(ist_model *m, int n, int training) {
   mobilenetv3 *net = m->impl;
   const ist_backend *be = m->be;
+  if (training) ist_drop_next(&net->drop);
   const float *x = ist_conv_bn_forward(m, &net->stem, n, m->input, training);
   for (int i = 0; i < MBV3_BLOCKS; i++) x = ist_mbconv_forward(m, &net->blk[i], n, x, training);
   x = ist_conv_bn_forward(m, &net->last, n, x, training);
@@ -43,9 +44,8 @@ static void mbv3_forward(ist_model *m, int n, int training) {
   const float *c = net->a;
   net->training = training;
   if (training) {
-    net->drop_steps++;
-    be->dropout_forward((int64_t)n * MBV3_HIDDEN, 1, MBV3_DROPOUT, net->drop_steps, net->a, net->drop);
-    c = net->drop;
+    be->dropout_forward((int64_t)n * MBV3_HIDDEN, 1, MBV3_DROPOUT, net->drop.steps, net->a, net->dropped);
+    c = net->dropped;
   }
   ist_linear_layer_forward(be, &net->fc2, n, c, m->logits);
 }
@@ -54,8 +54,8 @@ static void mbv3_backward(ist_model *m, int n) {
   mobilenetv3 *net = m->impl;
   const ist_backend *be = m->be;
   const int64_t len = (int64_t)n * MBV3_HIDDEN;
-  ist_linear_layer_backward(be, &net->fc2, n, m->dlogits, net->training ? net->drop : net->a, net->da);
-  if (net->training) be->dropout_backward(len, 1, MBV3_DROPOUT, net->drop_steps, net->da, net->da);
+  ist_linear_layer_backward(be, &net->fc2, n, m->dlogits, net->training ? net->dropped : net->a, net->da);
+  if (net->training) be->dropout_backward(len, 1, MBV3_DROPOUT, net->drop.steps, net->da, net->da);
   be->hardswish_backward(len, net->da, net->h, net->dh);
   ist_linear_layer_backward(be, &net->fc1, n, net->dh, net->gap, net->dgap);
   be->avgpool_backward(n, MBV3_LAST_CONV, net->last_hw, 1, 1, 1, net->dgap, net->dlast);
@@ -85,7 +85,7 @@ static ist_status mbv3_build(ist_model *m, const ist_model_config *cfg, int imag
                                  .hard_gate = 1, .sd_prob = 0.0f, .bn_eps = MBV3_BN_EPS};
     char prefix[32];
     snprintf(prefix, sizeof prefix, "features.%d.block", i + 1);
-    IST_TRY(ist_mbconv_register(m, &net->blk[i], prefix, &c, cfg));
+    IST_TRY(ist_mbconv_register(m, &net->blk[i], prefix, &c, cfg, &net->drop));
     h = ist_mbconv_out_h(&net->blk[i]);
     w = ist_mbconv_out_w(&net->blk[i]);
   }
@@ -99,7 +99,7 @@ static ist_status mbv3_build(ist_model *m, const ist_model_config *cfg, int imag
   IST_TRY(ist_linear_layer_register(m, &net->fc2, "classifier.3", MBV3_HIDDEN, m->classes, bits));
   float **v[] = {&net->gap, &net->dgap};
   for (int i = 0; i < 2; i++) IST_TRY(ist_model_scratch(m, b * MBV3_LAST_CONV, v[i]));
-  float **u[] = {&net->h, &net->a, &net->drop, &net->dh, &net->da};
+  float **u[] = {&net->h, &net->a, &net->dropped, &net->dh, &net->da};
   for (int i = 0; i < 5; i++) IST_TRY(ist_model_scratch(m, b * MBV3_HIDDEN, u[i]));
   return IST_OK;
 }

@@ -92,7 +92,7 @@ static ist_option *option_table(options *o, int *n) {
   OPT("data", IST_OPT_STRING, data, "the data set's directory (default for fashion-mnist: " IST_FMNIST_DIR ")");
   OPT("loader-threads", IST_OPT_INT, loader_threads, "JPEG data sets: decoding threads (they decode the next batch during the training step)");
   OPT("eval-resize", IST_OPT_FLOAT, eval_resize, "JPEG data sets, evaluation: shorter side resized to input size × this, then centre-cropped (-1: 256/224 for imagefolder, 1 for tinyimagenet)");
-  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
+  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121, mobilenetv3-small-cifar, mobilenetv3-small, efficientnet-b0-cifar, efficientnet-b0 (no suffix: ImageNet variants)");
   OPT("classes", IST_OPT_INT, classes, "number of classes (0: the architecture's default)");
   OPT("input-size", IST_OPT_INT, input_size, "input height = width (0: the architecture's default)");
   OPT("device", IST_OPT_STRING, device, "backend: cpu");
