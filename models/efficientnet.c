@@ -25,7 +25,8 @@ typedef struct {
   ist_mbconv blk[EFF_BLOCKS];
   float *dstem, *dlast;
   ist_head head;
-  float *dropped; /* the pooled features after dropout */
+  float *dropped;     /* the pooled features after dropout */
+  const float *fc_in; /* the pooled features as the classifier reads them in eval */
   int training;
 } efficientnet;
 
@@ -38,10 +39,11 @@ static void eff_forward(ist_model *m, int n, int training) {
   x = ist_conv_bn_forward(m, &net->last, n, x, training);
   ist_head *hd = &net->head;
   be->avgpool_forward(n, hd->c, hd->h, hd->w, 1, 1, x, hd->gap);
-  const float *f = hd->gap;
+  const float *f = ist_act_quant_forward(m, &hd->aq, n, hd->gap);
+  net->fc_in = f;
   net->training = training;
   if (training) {
-    be->dropout_forward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop.steps, hd->gap, net->dropped);
+    be->dropout_forward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop.steps, f, net->dropped);
     f = net->dropped;
   }
   ist_linear_layer_forward(be, &hd->fc, n, f, m->logits);
@@ -51,8 +53,9 @@ static void eff_backward(ist_model *m, int n) {
   efficientnet *net = m->impl;
   const ist_backend *be = m->be;
   ist_head *hd = &net->head;
-  ist_linear_layer_backward(be, &hd->fc, n, m->dlogits, net->training ? net->dropped : hd->gap, hd->dgap);
+  ist_linear_layer_backward(be, &hd->fc, n, m->dlogits, net->training ? net->dropped : net->fc_in, hd->dgap);
   if (net->training) be->dropout_backward((int64_t)n * hd->c, 1, EFF_DROPOUT, net->drop.steps, hd->dgap, hd->dgap);
+  ist_act_quant_backward(m, &hd->aq, n, hd->dgap);
   be->avgpool_backward(n, hd->c, hd->h, hd->w, 1, 1, hd->dgap, net->dlast);
   ist_conv_bn_backward(m, &net->last, n, net->dlast, net->blk[EFF_BLOCKS - 1].dout);
   for (int i = EFF_BLOCKS - 1; i >= 0; i--)

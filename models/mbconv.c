@@ -39,6 +39,8 @@ ist_status ist_se_register(ist_model *m, ist_se *se, const char *prefix, int c, 
   se->hard_gate = hard_gate;
   IST_TRY(se_conv(m, &se->fc1, &se->b1, &se->db1, prefix, "fc1", c, sq, cfg));
   IST_TRY(se_conv(m, &se->fc2, &se->b2, &se->db2, prefix, "fc2", sq, c, cfg));
+  IST_TRY(ist_act_quant_register(m, &se->aq1, se->fc1.name, c));
+  IST_TRY(ist_act_quant_register(m, &se->aq2, se->fc2.name, sq));
   const int64_t b = m->batch, nc = b * c, ns = b * sq, full = nc * se->hw;
   float **vc[] = {&se->pooled, &se->z2, &se->gate, &se->dpooled, &se->dz2, &se->dgate};
   for (int i = 0; i < 6; i++) IST_TRY(ist_model_scratch(m, nc, vc[i]));
@@ -52,10 +54,10 @@ const float *ist_se_forward(ist_model *m, ist_se *se, int n, const float *x) {
   const ist_backend *be = m->be;
   const int64_t nc = (int64_t)n * se->c, ns = (int64_t)n * se->sq;
   be->avgpool_forward(n, se->c, se->hw, 1, 1, 1, x, se->pooled);
-  ist_conv_layer_forward(be, &se->fc1, n, se->pooled, se->z1, m->ws);
+  ist_conv_layer_forward(be, &se->fc1, n, ist_act_quant_forward(m, &se->aq1, n, se->pooled), se->z1, m->ws);
   be->channel_bias_forward(n, se->sq, 1, se->z1, se->b1);
   ist_act_forward(be, se->act, ns, se->z1, se->a1);
-  ist_conv_layer_forward(be, &se->fc2, n, se->a1, se->z2, m->ws);
+  ist_conv_layer_forward(be, &se->fc2, n, ist_act_quant_forward(m, &se->aq2, n, se->a1), se->z2, m->ws);
   be->channel_bias_forward(n, se->c, 1, se->z2, se->b2);
   if (se->hard_gate) be->hardsigmoid_forward(nc, se->z2, se->gate);
   else be->sigmoid_forward(nc, se->z2, se->gate);
@@ -71,9 +73,11 @@ void ist_se_backward(ist_model *m, ist_se *se, int n, const float *dout, const f
   else be->sigmoid_backward(nc, se->dgate, se->gate, se->dz2);
   be->channel_bias_backward(n, se->c, 1, se->dz2, se->db2);
   ist_conv_layer_backward(be, &se->fc2, n, se->dz2, se->da1, m->ws);
+  ist_act_quant_backward(m, &se->aq2, n, se->da1);
   ist_act_backward(be, se->act, ns, se->da1, se->z1, se->a1, se->dz1);
   be->channel_bias_backward(n, se->sq, 1, se->dz1, se->db1);
   ist_conv_layer_backward(be, &se->fc1, n, se->dz1, se->dpooled, m->ws);
+  ist_act_quant_backward(m, &se->aq1, n, se->dpooled);
   /* The pooled path's gradient joins the direct one. */
   be->avgpool_backward(n, se->c, se->hw, 1, 1, 1, se->dpooled, se->dpool);
   be->add(nc * se->hw, dx, se->dpool, dx);

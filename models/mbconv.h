@@ -29,6 +29,7 @@ typedef struct {
   ist_act act;
   int hard_gate; /* hardsigmoid (MobileNetV3) rather than sigmoid (EfficientNet) */
   ist_conv_layer fc1, fc2;
+  ist_act_quant aq1, aq2;                          /* fc1's and fc2's inputs */
   float *b1, *b2, *db1, *db2;                      /* the convs' biases (fp32, counted like BN's) */
   float *pooled, *z1, *a1, *z2, *gate, *out;        /* n×c, n×sq, n×sq, n×c, n×c, n×c×hw */
   float *dpooled, *dz1, *da1, *dz2, *dgate, *dpool; /* their gradients; dpool: n×c×hw */

@@ -27,6 +27,8 @@ typedef struct {
   float *dstem, *dlast;
   int last_hw;
   ist_linear_layer fc1, fc2;                 /* classifier.0, classifier.3 */
+  ist_act_quant aq1, aq2;                    /* their inputs */
+  const float *fc2_in;                       /* fc2's input before dropout */
   float *gap, *h, *a, *dropped, *dgap, *dh, *da; /* pooled, fc1 out, hardswish, dropout; gradients */
   int training;
 } mobilenetv3;
@@ -39,12 +41,12 @@ static void mbv3_forward(ist_model *m, int n, int training) {
   for (int i = 0; i < MBV3_BLOCKS; i++) x = ist_mbconv_forward(m, &net->blk[i], n, x, training);
   x = ist_conv_bn_forward(m, &net->last, n, x, training);
   be->avgpool_forward(n, MBV3_LAST_CONV, net->last_hw, 1, 1, 1, x, net->gap);
-  ist_linear_layer_forward(be, &net->fc1, n, net->gap, net->h);
+  ist_linear_layer_forward(be, &net->fc1, n, ist_act_quant_forward(m, &net->aq1, n, net->gap), net->h);
   be->hardswish_forward((int64_t)n * MBV3_HIDDEN, net->h, net->a);
-  const float *c = net->a;
+  const float *c = net->fc2_in = ist_act_quant_forward(m, &net->aq2, n, net->a);
   net->training = training;
   if (training) {
-    be->dropout_forward((int64_t)n * MBV3_HIDDEN, 1, MBV3_DROPOUT, net->drop.steps, net->a, net->dropped);
+    be->dropout_forward((int64_t)n * MBV3_HIDDEN, 1, MBV3_DROPOUT, net->drop.steps, c, net->dropped);
     c = net->dropped;
   }
   ist_linear_layer_forward(be, &net->fc2, n, c, m->logits);
@@ -54,10 +56,12 @@ static void mbv3_backward(ist_model *m, int n) {
   mobilenetv3 *net = m->impl;
   const ist_backend *be = m->be;
   const int64_t len = (int64_t)n * MBV3_HIDDEN;
-  ist_linear_layer_backward(be, &net->fc2, n, m->dlogits, net->training ? net->dropped : net->a, net->da);
+  ist_linear_layer_backward(be, &net->fc2, n, m->dlogits, net->training ? net->dropped : net->fc2_in, net->da);
   if (net->training) be->dropout_backward(len, 1, MBV3_DROPOUT, net->drop.steps, net->da, net->da);
+  ist_act_quant_backward(m, &net->aq2, n, net->da);
   be->hardswish_backward(len, net->da, net->h, net->dh);
-  ist_linear_layer_backward(be, &net->fc1, n, net->dh, net->gap, net->dgap);
+  ist_linear_layer_backward(be, &net->fc1, n, net->dh, net->aq1.xq ? net->aq1.xq : net->gap, net->dgap);
+  ist_act_quant_backward(m, &net->aq1, n, net->dgap);
   be->avgpool_backward(n, MBV3_LAST_CONV, net->last_hw, 1, 1, 1, net->dgap, net->dlast);
   ist_conv_bn_backward(m, &net->last, n, net->dlast, net->blk[MBV3_BLOCKS - 1].dout);
   for (int i = MBV3_BLOCKS - 1; i >= 0; i--)
@@ -97,6 +101,8 @@ static ist_status mbv3_build(ist_model *m, const ist_model_config *cfg, int imag
   const int bits = ist_config_fc_bits(m);
   IST_TRY(ist_linear_layer_register(m, &net->fc1, "classifier.0", MBV3_LAST_CONV, MBV3_HIDDEN, bits));
   IST_TRY(ist_linear_layer_register(m, &net->fc2, "classifier.3", MBV3_HIDDEN, m->classes, bits));
+  IST_TRY(ist_act_quant_register(m, &net->aq1, "classifier.0", MBV3_LAST_CONV));
+  IST_TRY(ist_act_quant_register(m, &net->aq2, "classifier.3", MBV3_HIDDEN));
   float **v[] = {&net->gap, &net->dgap};
   for (int i = 0; i < 2; i++) IST_TRY(ist_model_scratch(m, b * MBV3_LAST_CONV, v[i]));
   float **u[] = {&net->h, &net->a, &net->dropped, &net->dh, &net->da};

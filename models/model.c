@@ -212,6 +212,7 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   out->be = be;
   out->batch = batch;
   out->bn_momentum = IST_BN_MOMENTUM;
+  out->act_bits = cfg->act_bits > 0 && cfg->act_bits < 32 ? cfg->act_bits : 32;
   out->build = build;
   snprintf(out->arch, sizeof out->arch, "%s", arch);
   /* Pass 1 sizes the arenas, pass 2 lays the same tensors out in them. */
@@ -301,6 +302,13 @@ ist_status ist_model_load_from(ist_model *m, const ist_safetensors *fp, const ch
   const char *arch = ist_st_meta_get(&f, "arch");
   if (arch && strcmp(arch, m->arch))
     st = ist_fail(IST_ERR_STATE, "%s: checkpoint of a %s, the model is a %s", path, arch, m->arch);
+  /* Activation ranges the model has no quantizer for: an activation-quantized checkpoint. */
+  for (int i = 0; st == IST_OK && i < f.ntensors; i++) {
+    const char *name = f.tensors[i].name, *tail = strstr(name, ".act_range");
+    if (tail && !tail[10] && !ist_model_find(m, name))
+      st = ist_fail(IST_ERR_STATE, "%s: checkpoint with quantized activations (%s), the model has none: pass --act-bits",
+                    path, name);
+  }
   for (int i = 0; st == IST_OK && i < m->nparams; i++) {
     const ist_param *p = &m->params[i];
     const ist_st_tensor *t = ist_st_find(&f, p->name);

@@ -85,7 +85,7 @@ TEST(Hw, ProgramPrintsBothTablesAndRejectsUnknownAccelerators) {
   EXPECT_NE(r.out.find("Roofline on a100 (312 TFLOP/s, 2039 GB/s)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\nconv2 "), std::string::npos) << r.out;
   expect_one_line_error(run("hw --accelerator tpu9"), "--accelerator");
-  expect_one_line_error(run("hw --qw 0"), "--qw, --sram-gibs, --act-bits must be > 0");
+  expect_one_line_error(run("hw --qw 0"), "--qw, --sram-gibs, --roofline-act-bits must be > 0");
   Result q = run("hw --model cnn3 --setting 2-16-4-4-4 --qw 8 --sram-gibs 17");
   ASSERT_EQ(q.code, 0) << q.out;
   EXPECT_NE(q.out.find("(qw = 8 bits, SRAM 17 GiB/s;"), std::string::npos) << q.out;
