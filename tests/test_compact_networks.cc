@@ -164,9 +164,8 @@ TEST(MobileNetV3Small, GradientsMatchFiniteDifferences) {
 
 TEST(EfficientNetB0, GradientsMatchFiniteDifferencesThroughStochasticDepth) {
   Net n("efficientnet-b0-cifar", "2-8-32-32-32", 4, 32);
-  check_gradients(n, {"features.0.0.u", "features.1.0.block.1.fc1.bias", "features.2.1.block.1.0.u",
-                      "features.2.1.block.2.fc2.wc", "features.6.3.block.3.0.v", "features.6.3.block.3.1.bias",
-                      "features.8.0.v", "classifier.1.weight"});
+  check_gradients(n, {"features.0.0.u", "features.1.0.block.1.fc1.bias", "features.2.1.block.2.fc2.wc",
+                      "features.6.3.block.3.0.v", "classifier.1.weight"});
 }
 
 TEST(EfficientNetB0, StochasticDepthDropsWholeImagesOfAResidualBranchInTrainingOnly) {
@@ -185,12 +184,12 @@ TEST(EfficientNetB0, StochasticDepthDropsWholeImagesOfAResidualBranchInTrainingO
 
 TEST(CompactNetworks, QuantizedStudentsLearnAFixedBatch) {
   for (const char *arch : {"mobilenetv3-small-cifar", "efficientnet-b0-cifar"}) {
-    Net n(arch, "2-8-4-4-4", 8, 16);
+    Net n(arch, "2-8-4-4-4", 4, 16);
     ist_drop_hold(&n.m, 1);  // a fixed batch with fixed masks: the loss is a function to minimize
     ist_radam opt;
     ASSERT_EQ(ist_radam_create(&opt, &n.m, 0.01f, 1.0f, 0.0f), IST_OK);
     double first = n.loss(1), last = first;
-    for (int s = 0; s < 30; s++) {
+    for (int s = 0; s < 15; s++) {
       last = n.loss(1);
       ist_radam_step(&opt, &n.m);
     }
