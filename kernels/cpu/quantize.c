@@ -10,34 +10,14 @@
 #include <math.h>
 
 #include "kernels/cpu/cpu.h"
+#include "kernels/quantize_grid.h"
 
-#define QUANT_CANDIDATES 81
-#define QUANT_CANDIDATE_STEP 0.01f
-
-static float candidate(float mx, int k) { return k ? mx * (1.0f - QUANT_CANDIDATE_STEP * (float)k) : mx; }
-
-/* x on the grid of `levels` steps of `step` each side of 0 (round half to even, then clip). */
-static inline float on_grid(float x, float inv, float step, float levels) {
-  const float r = rintf(x * inv);
-  return (r < -levels ? -levels : r > levels ? levels : r) * step;
-}
-
-/* Σ (q(x) − x)² on the grid of clip s; eight partial sums so that the loop vectorizes. */
+/* Σ (q(x) − x)² on the grid of clip s, in kernels/quantize_grid.h's order (the GPU's too). */
 static double grid_error(int64_t n, const float *x, float s, float levels) {
   const float inv = levels / s, step = s / levels;
-  double acc[8] = {0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) {
-      const float d = on_grid(x[i + j], inv, step, levels) - x[i + j];
-      acc[j] += (double)d * d;
-    }
   double e = 0;
-  for (; i < n; i++) {
-    const float d = on_grid(x[i], inv, step, levels) - x[i];
-    e += (double)d * d;
-  }
-  for (int j = 0; j < 8; j++) e += acc[j];
+  for (int64_t c = 0; c * IST_QUANT_CHUNK < n; c++)
+    e += ist_quant_chunk_error(x + c * IST_QUANT_CHUNK, ist_quant_chunk_len(n, c), inv, step, levels);
   return e;
 }
 
@@ -49,7 +29,8 @@ float ist_cpu_quantize_forward(int64_t n, int bits, const float *x, float *y) {
   }
   if (bits == 1) {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += fabsf(x[i]);
+    for (int64_t c = 0; c * IST_QUANT_CHUNK < n; c++)
+      s += ist_quant_chunk_abs(x + c * IST_QUANT_CHUNK, ist_quant_chunk_len(n, c));
     float a = n ? (float)(s / n) : 0.0f;
     for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0 ? a : -a;
     return a;
@@ -60,21 +41,21 @@ float ist_cpu_quantize_forward(int64_t n, int bits, const float *x, float *y) {
     for (int64_t i = 0; i < n; i++) y[i] = 0;
     return 0;
   }
-  const float levels = (float)((1 << (bits - 1)) - 1);
+  const float levels = ist_quant_levels(bits);
   /* The candidates are independent: their errors in parallel (each summed by one thread in a fixed
    * order), then the first least one, as a serial scan would pick it. */
-  double err[QUANT_CANDIDATES];
+  double err[IST_QUANT_CANDIDATES];
   err[0] = grid_error(n, x, mx, levels);
   if (err[0] > 0) { /* 0: already on the max-abs grid (e.g. quantized before) */
 #pragma omp parallel for schedule(dynamic) if (n >= 4096)
-    for (int k = 1; k < QUANT_CANDIDATES; k++) err[k] = grid_error(n, x, candidate(mx, k), levels);
+    for (int k = 1; k < IST_QUANT_CANDIDATES; k++) err[k] = grid_error(n, x, ist_quant_candidate(mx, k), levels);
   }
   int best = 0;
-  for (int k = 1; k < QUANT_CANDIDATES && err[0] > 0; k++)
+  for (int k = 1; k < IST_QUANT_CANDIDATES && err[0] > 0; k++)
     if (err[k] < err[best]) best = k;
-  const float s = candidate(mx, best);
+  const float s = ist_quant_candidate(mx, best);
   const float step = s / levels, inv = levels / s;
-  for (int64_t i = 0; i < n; i++) y[i] = on_grid(x[i], inv, step, levels);
+  for (int64_t i = 0; i < n; i++) y[i] = ist_quant_level(x[i], inv, levels) * step;
   return s;
 }
 
