@@ -10,15 +10,7 @@
 #include "kernels/cuda/activations.h"
 #include "kernels/cuda/cuda_common.h"
 
-#if __has_include("cuda_test_util.h")
 #include "cuda_test_util.h"
-#else
-// Until branch emu's tests/cuda_test_util.h is merged: skip, visibly, without a usable GPU.
-#define IST_REQUIRE_CUDA()                                                      \
-  do {                                                                          \
-    if (ist_cuda_init(0) != IST_OK) GTEST_SKIP() << "no usable CUDA device";    \
-  } while (0)
-#endif
 
 namespace {
 
