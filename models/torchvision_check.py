@@ -76,6 +76,15 @@ def fixture_weights(model):
     model.load_state_dict(sd)
 
 
+def fixture_logits(net):
+    """The logits of `net` with the fixture's weights on the fixture's inputs (hash-built, x4)."""
+    fixture_weights(net)
+    xs = np.stack([fixture_tensor(f"input{i}", (3, FIXTURE_SIZE, FIXTURE_SIZE)) * np.float32(4.0)
+                   for i in range(FIXTURE_IMAGES)])
+    with torch.no_grad():
+        return net(torch.from_numpy(xs)).numpy()
+
+
 def check(name, ours_path, theirs, tol, failures):
     compare(name, ours_path, theirs, tol, failures)
     print(f"{'':58s} (largest |logit| {theirs.abs().max().item():.3g})")
@@ -89,6 +98,7 @@ def main():
     ap.add_argument("--setting", default="2-16-8-8-8")
     ap.add_argument("--models", default=",".join(a for a, _ in MODELS))
     ap.add_argument("--fixture", help="write the test fixture (logits of the hash-built models) here")
+    ap.add_argument("--fixture-only", action="store_true", help="only write --fixture (no insitu runs)")
     args = ap.parse_args()
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
@@ -114,6 +124,9 @@ def main():
             continue
         net = getattr(torchvision.models, tv_name)(num_classes=CLASSES).eval()
         randomize_bn(net, gen)
+        if args.fixture_only:
+            fixture[arch] = fixture_logits(net)
+            continue
         ckpt = f"{work}/{tv_name}.safetensors"
         save_safetensors(ckpt, state_dict_arrays(net))
         insitu(args.insitu, "eval", "--checkpoint", ckpt, "--model", arch, *data, "--logits", f"{work}/{arch}.l.safetensors")
@@ -134,11 +147,7 @@ def main():
             check(f"insitu {arch} {args.setting} (svd init) -> export -> torchvision", f"{work}/{arch}.s.safetensors",
                     back(x), args.tol, failures)
         if args.fixture:
-            fixture_weights(net)
-            xs = np.stack([fixture_tensor(f"input{i}", (3, FIXTURE_SIZE, FIXTURE_SIZE)) * np.float32(4.0)
-                           for i in range(FIXTURE_IMAGES)])
-            with torch.no_grad():
-                fixture[arch] = net(torch.from_numpy(xs)).numpy()
+            fixture[arch] = fixture_logits(net)
     if args.fixture:
         save_safetensors(args.fixture, fixture, {"torchvision": torchvision.__version__, "torch": torch.__version__,
                                                  "images": str(FIXTURE_IMAGES), "size": str(FIXTURE_SIZE)})
