@@ -118,6 +118,14 @@ TEST(ActQuant, CompactNetworksQuantizeSeAndClassifierInputs) {
   ist_model_destroy(&m);
 }
 
+TEST(ActQuant, DenseNetRefusesIt) {
+  ist_model_config cfg{};
+  cfg.act_bits = 8;
+  ist_model m;
+  ASSERT_NE(ist_model_create("densenet121-cifar", ist_backend_cpu(), 1, &cfg, &m), IST_OK);
+  EXPECT_NE(std::string(ist_last_error()).find("--act-bits"), std::string::npos) << ist_last_error();
+}
+
 TEST(ActQuant, CheckpointsKeepTheRangesAndRefuseAModelWithoutThem) {
   const std::string path = testing::TempDir() + "a8_cnn3.safetensors";
   float hi;
