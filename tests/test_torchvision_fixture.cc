@@ -92,7 +92,9 @@ void expect_matches_torchvision(const char *arch) {
   }
   EXPECT_LE(diff, 1e-4) << arch << ": largest |logit| " << scale;
   EXPECT_GT(scale, 1e-2) << arch << ": logits large enough for the comparison to mean something";
-  ::testing::Test::RecordProperty(std::string(arch) + "_max_logit_diff", std::to_string(diff));
+  char measured[32];
+  snprintf(measured, sizeof measured, "%.3g", diff);
+  ::testing::Test::RecordProperty(std::string(arch) + "_max_logit_diff", measured);
   ist_model_destroy(&m);
   ist_st_free(&f);
 }
