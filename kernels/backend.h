@@ -240,6 +240,40 @@ typedef struct ist_backend {
   /* The gradient of the mean squared error (ℓ2 projection, SPEC §4 step 1):
    * grad = 2·(a − b)/n; *loss_sum += Σ(a − b)²/n when loss_sum is not NULL. */
   void (*sq_diff)(int64_t n, const float *a, const float *b, float *grad, float *loss_sum);
+  /* ---- Compact networks (MobileNetV3, EfficientNet) and 8-bit activations (A8). ----
+   * Element-wise activations with PyTorch's definitions; the backward of the first three takes
+   * the forward's input x, sigmoid's its output y; dx is overwritten (it may alias dy). */
+  void (*hardswish_forward)(int64_t n, const float *x, float *y);   /* x·relu6(x+3)/6 */
+  void (*hardswish_backward)(int64_t n, const float *dy, const float *x, float *dx);
+  void (*hardsigmoid_forward)(int64_t n, const float *x, float *y); /* relu6(x+3)/6 */
+  void (*hardsigmoid_backward)(int64_t n, const float *dy, const float *x, float *dx);
+  void (*silu_forward)(int64_t n, const float *x, float *y);        /* x·σ(x) */
+  void (*silu_backward)(int64_t n, const float *dy, const float *x, float *dx);
+  void (*sigmoid_forward)(int64_t n, const float *x, float *y);
+  void (*sigmoid_backward)(int64_t n, const float *dy, const float *y, float *dx);
+  /* Squeeze-and-excitation's scale: y[i,c,:] = x[i,c,:]·s[i,c] (s: n × c). Backward: dx (may be
+   * NULL) = dy·s and ds = Σ_hw dy·x, both overwritten. */
+  void (*channel_scale_forward)(int n, int c, int hw, const float *x, const float *s, float *y);
+  void (*channel_scale_backward)(int n, int c, int hw, const float *dy, const float *x, const float *s, float *dx,
+                                 float *ds);
+  /* A per-channel bias (the SE block's 1×1 convs): y[i,c,:] += b[c]; backward db[c] += Σ dy[i,c,:]. */
+  void (*channel_bias_forward)(int n, int c, int hw, float *y, const float *b);
+  void (*channel_bias_backward)(int n, int c, int hw, const float *dy, float *db);
+  /* Inverted dropout: each run of `group` consecutive elements is zeroed with probability p, or
+   * kept and scaled by 1/(1−p); the mask is a hash of (seed, i / group), so the backward and every
+   * backend draw the same one. group 1: dropout; group = one image's elements: stochastic depth
+   * ("row" mode). dx overwritten. */
+  void (*dropout_forward)(int64_t n, int64_t group, float p, uint64_t seed, const float *x, float *y);
+  void (*dropout_backward)(int64_t n, int64_t group, float p, uint64_t seed, const float *dy, float *dx);
+  /* Activation quantization: uniform, 2^bits − 1 steps over a range [lo, hi] that holds 0.
+   * Training: the batch's min/max (used_range ← it), folded into run_range (2 floats, device
+   * memory, a buffer saved with the model) with momentum (the first batch sets it). Eval:
+   * used_range ← run_range. bits ≥ 32: y = x. Straight-through backward: dx = dy where
+   * lo ≤ x ≤ hi of used_range (every element in training), else 0; dx may alias dy. */
+  void (*act_quantize_forward)(int64_t n, int bits, const float *x, float *y, float *run_range, float *used_range,
+                               float momentum, int training);
+  void (*act_quantize_backward)(int64_t n, int bits, const float *used_range, const float *x, const float *dy,
+                                float *dx);
 } ist_backend;
 
 const ist_backend *ist_backend_cpu(void);

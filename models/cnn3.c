@@ -10,6 +10,7 @@
 typedef struct {
   ist_conv_bn unit[3];
   ist_linear_layer fc;
+  ist_act_quant aq;    /* the classifier's input (activation quantization) */
   float *dout[3];      /* gradients w.r.t. each unit's output */
   float *pool, *dpool; /* pooled features and their gradient */
 } cnn3;
@@ -20,12 +21,13 @@ static void cnn3_forward(ist_model *m, int n, int training) {
   for (int i = 0; i < 3; i++) x = ist_conv_bn_forward(m, &net->unit[i], n, x, training);
   const ist_conv_shape *s = &net->unit[2].conv.shape;
   m->be->avgpool_forward(n, s->co, s->ho, s->wo, CNN3_POOL, CNN3_POOL, x, net->pool);
-  ist_linear_layer_forward(m->be, &net->fc, n, net->pool, m->logits);
+  ist_linear_layer_forward(m->be, &net->fc, n, ist_act_quant_forward(m, &net->aq, n, net->pool), m->logits);
 }
 
 static void cnn3_backward(ist_model *m, int n) {
   cnn3 *net = m->impl;
-  ist_linear_layer_backward(m->be, &net->fc, n, m->dlogits, net->pool, net->dpool);
+  ist_linear_layer_backward(m->be, &net->fc, n, m->dlogits, net->aq.xq ? net->aq.xq : net->pool, net->dpool);
+  ist_act_quant_backward(m, &net->aq, n, net->dpool);
   const ist_conv_shape *s = &net->unit[2].conv.shape;
   m->be->avgpool_backward(n, s->co, s->ho, s->wo, CNN3_POOL, CNN3_POOL, net->dpool, net->dout[2]);
   for (int i = 2; i >= 0; i--) ist_conv_bn_backward(m, &net->unit[i], n, net->dout[i], i ? net->dout[i - 1] : NULL);
@@ -54,6 +56,7 @@ ist_status ist_cnn3_build(ist_model *m, const ist_model_config *cfg) {
   }
   IST_TRY(ist_linear_layer_register(m, &net->fc, "fc", CNN3_WIDTH * CNN3_POOL * CNN3_POOL, m->classes,
                                     ist_config_fc_bits(m)));
+  IST_TRY(ist_act_quant_register(m, &net->aq, "fc", net->fc.in));
   IST_TRY(ist_model_scratch(m, (int64_t)m->batch * net->fc.in, &net->pool));
   return ist_model_scratch(m, (int64_t)m->batch * net->fc.in, &net->dpool);
 }

@@ -156,9 +156,10 @@ ist_status ist_model_export(ist_model *m, const char *path, int materialize) {
     ist_param *p = &m->params[i];
     float *x = (float *)ist_param_in(m, host, p);
     const char *dot = strrchr(p->name, '.');
-    /* The conv a factor belongs to: materialized, it becomes that conv's one dense weight. */
+    /* The conv a factor belongs to: materialized, it becomes that conv's one dense weight (a
+     * conv's own bias, as in squeeze-and-excitation, stays as it is). */
     ist_conv_layer *owner = NULL;
-    for (int c = 0; materialize && dot && c < m->nconvs; c++)
+    for (int c = 0; materialize && dot && p->kind == IST_PARAM_FACTOR && c < m->nconvs; c++)
       if (!strncmp(m->convs[c]->name, p->name, (size_t)(dot - p->name)) && m->convs[c]->name[dot - p->name] == 0 &&
           (m->convs[c]->set.generated || m->convs[c]->set.baseline))
         owner = m->convs[c];

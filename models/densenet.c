@@ -182,6 +182,8 @@ static ist_status block_register(ist_model *m, dense_block *blk, int b, int c0, 
 }
 
 static ist_status densenet121_build(ist_model *m, const ist_model_config *cfg, int imagenet) {
+  /* Its pre-activation layers (BN → ReLU → conv) have no activation quantizers. */
+  if (m->act_bits < 32) return ist_fail(IST_ERR_ARG, "--act-bits: %s does not quantize activations (use 32)", m->arch);
   densenet *net = ist_model_impl(m, sizeof(densenet), "densenet121");
   if (!net) return IST_ERR_MEMORY;
   ist_image_model_defaults(m, cfg, imagenet);

@@ -207,6 +207,7 @@ ist_status ist_bn_layer_register(ist_model *m, ist_bn_layer *l, const char *name
   snprintf(l->name, sizeof l->name, "%s", name);
   l->c = c;
   l->hw = hw;
+  l->eps = IST_BN_EPS;
   char pn[IST_NAME_LEN + 16];
   const int64_t shp[1] = {c};
   snprintf(pn, sizeof pn, "%s.weight", name);
@@ -231,6 +232,8 @@ ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_n
   const int hw = l->shape.ho * l->shape.wo;
   IST_TRY(ist_bn_layer_register(m, &u->bn, bn_name, co, hw));
   u->act = act;
+  memset(&u->aq, 0, sizeof u->aq);
+  if (m->nconvs > 1) IST_TRY(ist_act_quant_register(m, &u->aq, conv_name, (int64_t)ci * h * w));
   const int64_t len = (int64_t)m->batch * co * hw;
   IST_TRY(ist_model_scratch(m, len, &u->a));
   IST_TRY(ist_model_scratch(m, len, &u->b));
@@ -245,7 +248,7 @@ ist_status ist_conv_bn_register(ist_model *m, ist_conv_bn *u, const char *conv_n
 void ist_bn_layer_forward(ist_model *m, ist_bn_layer *l, int n, const float *x, float *y, int training) {
   l->training = training;
   m->be->batchnorm_forward(n, l->c, l->hw, x, l->gamma, l->beta, y, l->save_mean, l->save_rstd, l->run_mean,
-                           l->run_var, m->bn_momentum, IST_BN_EPS, training, m->bn_sync);
+                           l->run_var, m->bn_momentum, l->eps, training, m->bn_sync);
 }
 
 void ist_bn_layer_backward(ist_model *m, ist_bn_layer *l, int n, const float *dy, const float *x, float *dx) {
@@ -258,27 +261,30 @@ ist_status ist_head_register(ist_model *m, ist_head *hd, const char *fc_name, in
   hd->h = h;
   hd->w = w;
   IST_TRY(ist_linear_layer_register(m, &hd->fc, fc_name, c, m->classes, ist_config_fc_bits(m)));
+  IST_TRY(ist_act_quant_register(m, &hd->aq, fc_name, c));
   IST_TRY(ist_model_scratch(m, (int64_t)m->batch * c, &hd->gap));
   return ist_model_scratch(m, (int64_t)m->batch * c, &hd->dgap);
 }
 
 void ist_head_forward(ist_model *m, ist_head *hd, int n, const float *x) {
   m->be->avgpool_forward(n, hd->c, hd->h, hd->w, 1, 1, x, hd->gap);
-  ist_linear_layer_forward(m->be, &hd->fc, n, hd->gap, m->logits);
+  ist_linear_layer_forward(m->be, &hd->fc, n, ist_act_quant_forward(m, &hd->aq, n, hd->gap), m->logits);
 }
 
 void ist_head_backward(ist_model *m, ist_head *hd, int n, float *dx) {
-  ist_linear_layer_backward(m->be, &hd->fc, n, m->dlogits, hd->gap, hd->dgap);
+  ist_linear_layer_backward(m->be, &hd->fc, n, m->dlogits, hd->aq.xq ? hd->aq.xq : hd->gap, hd->dgap);
+  ist_act_quant_backward(m, &hd->aq, n, hd->dgap);
   m->be->avgpool_backward(n, hd->c, hd->h, hd->w, 1, 1, hd->dgap, dx);
 }
 
 const float *ist_conv_bn_forward(ist_model *m, ist_conv_bn *u, int n, const float *x, int training) {
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
+  m->act_training = training;
+  x = ist_act_quant_forward(m, &u->aq, n, x);
   ist_conv_layer_forward(be, &u->conv, n, x, u->a, m->ws);
   ist_bn_layer_forward(m, bn, n, u->a, u->b, training);
-  if (u->act == IST_ACT_RELU) be->relu_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
-  else if (u->act == IST_ACT_RELU6) be->relu6_forward((int64_t)n * bn->c * bn->hw, u->b, u->r);
+  if (u->act != IST_ACT_NONE) ist_act_forward(be, u->act, (int64_t)n * bn->c * bn->hw, u->b, u->r);
   return u->r;
 }
 
@@ -286,11 +292,13 @@ void ist_conv_bn_backward(ist_model *m, ist_conv_bn *u, int n, const float *dout
   const ist_backend *be = m->be;
   ist_bn_layer *bn = &u->bn;
   const float *db = dout;
-  if (u->act == IST_ACT_RELU) be->relu_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
-  else if (u->act == IST_ACT_RELU6) be->relu6_backward((int64_t)n * bn->c * bn->hw, dout, u->r, u->db);
-  if (u->act != IST_ACT_NONE) db = u->db;
+  if (u->act != IST_ACT_NONE) {
+    ist_act_backward(be, u->act, (int64_t)n * bn->c * bn->hw, dout, u->b, u->r, u->db);
+    db = u->db;
+  }
   ist_bn_layer_backward(m, bn, n, db, u->a, u->da);
   ist_conv_layer_backward(be, &u->conv, n, u->da, dx, m->ws);
+  ist_act_quant_backward(m, &u->aq, n, dx);
 }
 
 void ist_image_model_defaults(ist_model *m, const ist_model_config *cfg, int imagenet) {

@@ -169,6 +169,10 @@ ist_status ist_mobilenetv2_cifar_build(ist_model *m, const ist_model_config *cfg
 ist_status ist_mobilenetv2_imagenet_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_densenet121_cifar_build(ist_model *m, const ist_model_config *cfg);
 ist_status ist_densenet121_imagenet_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_mobilenetv3_small_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_mobilenetv3_small_imagenet_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_efficientnet_b0_cifar_build(ist_model *m, const ist_model_config *cfg);
+ist_status ist_efficientnet_b0_imagenet_build(ist_model *m, const ist_model_config *cfg);
 
 static const struct {
   const char *name;
@@ -181,6 +185,10 @@ static const struct {
     {"mobilenetv2", ist_mobilenetv2_imagenet_build},
     {"densenet121-cifar", ist_densenet121_cifar_build},
     {"densenet121", ist_densenet121_imagenet_build},
+    {"mobilenetv3-small-cifar", ist_mobilenetv3_small_cifar_build},
+    {"mobilenetv3-small", ist_mobilenetv3_small_imagenet_build},
+    {"efficientnet-b0-cifar", ist_efficientnet_b0_cifar_build},
+    {"efficientnet-b0", ist_efficientnet_b0_imagenet_build},
 };
 #define NARCHS (int)(sizeof ARCHS / sizeof ARCHS[0])
 
@@ -215,13 +223,15 @@ ist_status ist_model_create(const char *arch, const ist_backend *be, int batch, 
   for (int i = 0; i < NARCHS; i++)
     if (!strcmp(arch, ARCHS[i].name)) build = ARCHS[i].build;
   if (!build) return ist_fail(IST_ERR_ARG, "--model: unknown architecture '%s' (cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, "
-                    "densenet121-cifar, densenet121)",
+                    "densenet121-cifar, densenet121, mobilenetv3-small-cifar, mobilenetv3-small, efficientnet-b0-cifar, "
+                    "efficientnet-b0)",
                     arch);
   if (batch < 1) return ist_fail(IST_ERR_ARG, "--batch: must be at least 1 (got %d)", batch);
   memset(out, 0, sizeof *out);
   out->be = be;
   out->batch = batch;
   out->bn_momentum = IST_BN_MOMENTUM;
+  out->act_bits = cfg->act_bits > 0 && cfg->act_bits < 32 ? cfg->act_bits : 32;
   out->build = build;
   snprintf(out->arch, sizeof out->arch, "%s", arch);
   /* Pass 1 sizes the arenas, pass 2 lays the same tensors out in them. */
@@ -324,6 +334,13 @@ ist_status ist_model_load_from(ist_model *m, const ist_safetensors *fp, const ch
   const char *arch = ist_st_meta_get(&f, "arch");
   if (arch && strcmp(arch, m->arch))
     st = ist_fail(IST_ERR_STATE, "%s: checkpoint of a %s, the model is a %s", path, arch, m->arch);
+  /* Activation ranges the model has no quantizer for: an activation-quantized checkpoint. */
+  for (int i = 0; st == IST_OK && i < f.ntensors; i++) {
+    const char *name = f.tensors[i].name, *tail = strstr(name, ".act_range");
+    if (tail && !tail[10] && !ist_model_find(m, name))
+      st = ist_fail(IST_ERR_STATE, "%s: checkpoint with quantized activations (%s), the model has none: pass --act-bits",
+                    path, name);
+  }
   for (int i = 0; st == IST_OK && i < m->nparams; i++) {
     const ist_param *p = &m->params[i];
     const ist_st_tensor *t = ist_st_find(&f, p->name);

@@ -92,6 +92,7 @@ typedef struct {
   float *gamma, *beta, *dgamma, *dbeta, *run_mean, *run_var;
   float *save_mean, *save_rstd;
   int training; /* the last forward's mode, which its backward follows */
+  float eps;    /* IST_BN_EPS unless the architecture says otherwise (MobileNetV3: 1e-3) */
 } ist_bn_layer;
 
 typedef struct {
@@ -127,6 +128,8 @@ struct ist_model {
   float *logits;  /* batch × classes */
   float *dlogits;
   float bn_momentum; /* of every BN's running statistics; IST_BN_MOMENTUM except while re-estimating */
+  int act_bits;      /* activation quantization: 32 = off */
+  int act_training;  /* the mode of the forward under way (activation quantizers follow it) */
   const ist_reducer *bn_sync; /* non-NULL: synchronized BatchNorm over data-parallel ranks */
   float *ws;      /* shared conv scratch, ws_floats floats (the largest any layer needs) */
   size_t ws_floats;
@@ -147,6 +150,7 @@ struct ist_model_config {
   ist_conv_setting override_set[IST_MAX_CONVS];
   ist_conv_exec exec;
   int classes, in_h, in_w; /* 0: the architecture's default */
+  int act_bits;            /* activation quantization (SPEC §3, A8 = 8); 0 or 32: off */
 };
 
 /* Parses "name=setting,name=setting" into cfg's overrides. */
@@ -229,11 +233,33 @@ void ist_bn_layer_forward(ist_model *m, ist_bn_layer *l, int n, const float *x, 
 /* dx overwritten; dγ, dβ accumulated. x: the forward's input. */
 void ist_bn_layer_backward(ist_model *m, ist_bn_layer *l, int n, const float *dy, const float *x, float *dx);
 
+/* Activation quantization (models/act.c): the input of a conv or classifier quantized uniformly
+ * to m->act_bits over a range learned as a running min/max (training: the batch's range, folded
+ * into the running one with IST_ACT_MOMENTUM; eval: the running range), straight-through
+ * gradient. The range is a buffer "<name>.act_range" saved with the model. Off (every pointer
+ * NULL) when the model's act_bits is 32. */
+#define IST_ACT_MOMENTUM 0.1f
+typedef struct {
+  int64_t per_image;  /* values per image */
+  float *range, *used; /* running range (a buffer) and the range the last forward used (2 floats each) */
+  float *xq;          /* the quantized values */
+  const float *x;     /* the forward's input, for the straight-through mask */
+} ist_act_quant;
+/* name: the layer whose input it quantizes. */
+ist_status ist_act_quant_register(ist_model *m, ist_act_quant *q, const char *name, int64_t per_image);
+/* Returns the quantized x (or x itself when off). */
+const float *ist_act_quant_forward(ist_model *m, ist_act_quant *q, int n, const float *x);
+/* dx (the gradient w.r.t. the quantized values) becomes the gradient w.r.t. x, in place. */
+void ist_act_quant_backward(ist_model *m, ist_act_quant *q, int n, float *dx);
+/* The largest activation of one image any conv or classifier reads or writes, in values. */
+int64_t ist_model_largest_activation(const ist_model *m);
+
 /* Global average pooling and the classifier: the head of the image models. */
 typedef struct {
   int c, h, w;       /* the feature map it pools */
   float *gap, *dgap; /* pooled features (n × c) and their gradient */
   ist_linear_layer fc;
+  ist_act_quant aq;  /* the classifier's input */
 } ist_head;
 ist_status ist_head_register(ist_model *m, ist_head *hd, const char *fc_name, int c, int h, int w);
 /* x (n × c × h × w) → m->logits. */
@@ -241,13 +267,20 @@ void ist_head_forward(ist_model *m, ist_head *hd, int n, const float *x);
 /* From m->dlogits, the gradient w.r.t. the pooled map into dx. */
 void ist_head_backward(ist_model *m, ist_head *hd, int n, float *dx);
 
-typedef enum { IST_ACT_NONE, IST_ACT_RELU, IST_ACT_RELU6 } ist_act;
+typedef enum { IST_ACT_NONE, IST_ACT_RELU, IST_ACT_RELU6, IST_ACT_HARDSWISH, IST_ACT_SILU } ist_act;
+
+/* y = act(x) over n values (models/act.c); IST_ACT_NONE copies unless y is x. */
+void ist_act_forward(const ist_backend *be, ist_act act, int64_t n, const float *x, float *y);
+/* dx = dy·act'(x); x and y are the forward's input and output (each activation needs one). */
+void ist_act_backward(const ist_backend *be, ist_act act, int64_t n, const float *dy, const float *x, const float *y,
+                      float *dx);
 
 /* conv → BatchNorm (→ ReLU or ReLU6): the unit the CNNs here are built from, with its activations. */
 typedef struct {
   ist_conv_layer conv;
   ist_bn_layer bn;
   ist_act act;
+  ist_act_quant aq; /* the conv's input (not for the model's first conv, which reads the image) */
   float *a, *b, *r; /* conv, BN and activation outputs (r = b without activation) */
   float *da, *db;   /* gradients w.r.t. a and b */
 } ist_conv_bn;

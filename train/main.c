@@ -36,7 +36,8 @@ typedef struct {
   int gpu; /* --device cuda: the GPU (-1: the node-local rank) */
   float target_ratio;
   ist_hw_params hw;
-  float act_bits, peak_tflops, bandwidth_gbs;
+  float roofline_act_bits, peak_tflops, bandwidth_gbs;
+  int act_bits; /* activation quantization of the student (A8 = 8); 32 = off */
   int materialize;
   int sync_bn, resume, checkpoint_every;
   ist_comm *comm; /* made in main from comm_kind */
@@ -50,7 +51,8 @@ static options defaults(void) {
       .dataset = "fashion-mnist", .model = "cnn3", .out = "runs/cnn3", .setting = "2-16-4-4-4", .init = "l2",
       .schedule = "short", .device = "cpu", .gpu = -1, .conv_exec = "auto", .teacher_epochs = -1, .epochs = -1, .batch = 64, .l2_iters = 3000,
       .seed = 1, .threads = 2, .log_every = 200, .flip = -1, .crop_pad = -1, .rrc_min_scale = -1, .loader_threads = 2, .eval_resize = -1,
-      .comm_kind = "auto", .checkpoint_every = 500, .accelerator = "h100", .act_bits = 16,
+      .comm_kind = "auto", .checkpoint_every = 500, .accelerator = "h100", .roofline_act_bits = 16,
+      .act_bits = 32,
       .grid_bi = "1,2,3,4", .grid_bc = "8,16,24,32", .grid_q = "4-4-4,8-8-8,32-32-32", .target_ratio = 0.03f,
       .hw = {.t_dac_ps = 400, .t_mod_ps = 50, .t_oe_ps = 10, .ring_um = 20, .group_index = 2.25, .sram_gibs = 34, .qw = 16}, .bn_recalib = 100, .lr = 0.002f, .lr_decay = -1.0f,
       .weight_decay = 5e-4f, .kd_beta = 0.9f, .kd_temperature = 3.0f, .lambda_ort = 0.01f, .l2_lr = 0.02f};
@@ -105,7 +107,7 @@ static ist_option *option_table(options *o, int *n) {
   OPTR("loader-threads", IST_OPT_INT, loader_threads, 1, 256, "JPEG data sets: decoding threads (they decode the next batch during the training step)");
   OPTR("max-image-pixels", IST_OPT_INT, max_image_pixels, 0, 2147483647, "JPEG data sets: a file whose header declares more pixels (width × height) fails before decoding (0: " IST_STR(IST_JPEG_MAX_PIXELS) ")");
   OPTR("eval-resize", IST_OPT_FLOAT, eval_resize, -1, 4, "JPEG data sets, evaluation: shorter side resized to input size × this, then centre-cropped (-1: 256/224 for imagefolder, 1 for tinyimagenet)");
-  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121 (no suffix: ImageNet variants)");
+  OPT("model", IST_OPT_STRING, model, "architecture: cnn3, resnet18-cifar, resnet18, mobilenetv2-cifar, mobilenetv2, densenet121-cifar, densenet121, mobilenetv3-small-cifar, mobilenetv3-small, efficientnet-b0-cifar, efficientnet-b0 (no suffix: ImageNet variants)");
   OPTR("classes", IST_OPT_INT, classes, 0, IST_MAX_CLASSES, "number of classes (0: the architecture's default)");
   OPTR("input-size", IST_OPT_INT, input_size, 0, IST_MAX_INPUT_SIDE, "input height = width (0: the architecture's default)");
   OPT("device", IST_OPT_STRING, device, "backend: cpu, or cuda (in a build with CUDA)");
@@ -162,7 +164,8 @@ static ist_option *option_table(options *o, int *n) {
   OPT("accelerator", IST_OPT_STRING, accelerator, "hw roofline: h100, a100, jetson-orin or edge-npu");
   OPTR("peak-tflops", IST_OPT_FLOAT, peak_tflops, 0, 1e9, "hw roofline: peak compute instead of the accelerator's (0: its own)");
   OPTR("bandwidth-gbs", IST_OPT_FLOAT, bandwidth_gbs, 0, 1e9, "hw roofline: memory bandwidth instead of the accelerator's (0: its own)");
-  OPTR("act-bits", IST_OPT_FLOAT, act_bits, 1, 64, "hw roofline: bits per activation");
+  OPTR("roofline-act-bits", IST_OPT_FLOAT, roofline_act_bits, 1, 64, "hw roofline: bits per activation");
+  OPT("act-bits", IST_OPT_INT, act_bits, "student: activations quantized to this many bits at the input of every conv and classifier but the first conv (8: the paper's A8; 32: off), in training and evaluation");
   OPT("grid-bi", IST_OPT_STRING, grid_bi, "explore: Bi values");
   OPT("grid-bc", IST_OPT_STRING, grid_bc, "explore: Bc values");
   OPT("grid-q", IST_OPT_STRING, grid_q, "explore: qb-qu-qv bitwidth triples");
@@ -263,6 +266,7 @@ static void base_config(const options *o, ist_model_config *cfg) {
 
 static ist_status student_config(const options *o, ist_model_config *cfg) {
   base_config(o, cfg);
+  cfg->act_bits = o->act_bits;
   IST_TRY(ist_setting_parse(o->setting, &cfg->global));
   if (o->layers) IST_TRY(ist_config_parse_overrides(o->layers, cfg));
   return IST_OK;
@@ -272,6 +276,7 @@ static ist_status student_config(const options *o, ist_model_config *cfg) {
 static ist_status checkpoint_config(const options *o, const char *path, ist_model_config *cfg, char *arch, int cap) {
   ist_model_config base;
   base_config(o, &base);
+  base.act_bits = o->act_bits;
   return ist_checkpoint_config(path, &base, o->model, cfg, arch, cap);
 }
 
@@ -543,14 +548,14 @@ static ist_status cmd_hw(const options *o) {
   if (!named) return ist_fail(IST_ERR_ARG, "--accelerator: '%s' is not one of %s", o->accelerator, ist_accelerator_names());
   const ist_hw_params *p = &o->hw;
   if (!(p->qw > 0 && p->sram_gibs > 0 && p->t_dac_ps >= 0 && p->t_mod_ps >= 0 && p->t_oe_ps >= 0 && p->ring_um >= 0 &&
-        p->group_index >= 1 && o->act_bits > 0 && o->peak_tflops >= 0 && o->bandwidth_gbs >= 0))
-    return ist_fail(IST_ERR_ARG, "hw: --qw, --sram-gibs, --act-bits must be > 0, latencies and sizes ≥ 0, --group-index ≥ 1");
+        p->group_index >= 1 && o->roofline_act_bits > 0 && o->peak_tflops >= 0 && o->bandwidth_gbs >= 0))
+    return ist_fail(IST_ERR_ARG, "hw: --qw, --sram-gibs, --roofline-act-bits must be > 0, latencies and sizes ≥ 0, --group-index ≥ 1");
   ist_accelerator a = *named;
   if (o->peak_tflops > 0) a.peak_tflops = o->peak_tflops;
   if (o->bandwidth_gbs > 0) a.bandwidth_gbs = o->bandwidth_gbs;
   ist_model m;
   IST_TRY(described_model(o, &m));
-  ist_status st = ist_hw_print(stdout, &m, p, &a, o->batch, o->act_bits, report_format(o), o->png);
+  ist_status st = ist_hw_print(stdout, &m, p, &a, o->batch, o->roofline_act_bits, report_format(o), o->png);
   ist_model_destroy(&m);
   return st;
 }
@@ -896,6 +901,8 @@ int main(int argc, char **argv) {
     st = ist_fail(IST_ERR_ARG, "--eval-resize: %g (allowed: -1 for the data set's, or 1..4)", (double)o.eval_resize);
   if (st == IST_OK && o.rrc_min_scale != -1 && o.rrc_min_scale < 0)
     st = ist_fail(IST_ERR_ARG, "--rrc-min-scale: %g (allowed: -1 for the data set's, or 0..1)", (double)o.rrc_min_scale);
+  if (st == IST_OK && (o.act_bits < 1 || o.act_bits > 32))
+    st = ist_fail(IST_ERR_ARG, "--act-bits: %d is not 1..32 (8: 8-bit activations, 32: not quantized)", o.act_bits);
   if (st == IST_OK && (o.rrc_min_scale < 0 || o.rrc_min_scale > 1 || o.jitter < 0 || o.jitter >= 1))
     st = ist_fail(IST_ERR_ARG, "--rrc-min-scale must be in [0, 1] and --jitter in [0, 1)");
   if (st == IST_OK && (o.kd_beta < 0 || o.kd_beta > 1 || o.kd_temperature <= 0 || o.lr <= 0 || o.lambda_ort < 0))

@@ -222,6 +222,7 @@ ist_status ist_init_student(ist_model *student, ist_model *teacher, ist_init_met
     ist_param *p = &student->params[i];
     if (p->kind != IST_PARAM_BN && p->kind != IST_PARAM_FC && p->kind != IST_PARAM_BUFFER) continue;
     ist_param *t = ist_model_find(teacher, p->name);
+    if (!t && strstr(p->name, ".act_range")) continue; /* an unquantized teacher: the first batch sets it */
     if (!t || t->numel != p->numel) return ist_fail(IST_ERR_STATE, "teacher has no tensor %s of %lld values", p->name, (long long)p->numel);
     student->be->copy(p->data, t->data, p->numel);
   }

@@ -96,6 +96,10 @@ void ist_report_print(FILE *out, const ist_model *m, ist_report_format format) {
           w12, ist_config_fc_bits(m) < FP32_BITS ? "(fc 8-bit)" : "(fc fp32)", sep, w3, "", sep, w3, "", sep, w9, t.params,
           sep, w9, t.dense_params, sep, w8, t.param_ratio, sep, w8, t.memory_ratio, post);
   if (csv) return;
+  const int64_t act = ist_model_largest_activation(m);
+  fprintf(out, "%sactivation memory: the largest activation of one image has %lld values, %lld bytes at fp32, %lld bytes at %d bits%s\n",
+          markdown ? "\n" : "", (long long)act, (long long)act * 4, (long long)((act * m->act_bits + 7) / 8), m->act_bits,
+          m->act_bits < FP32_BITS ? " (--act-bits)" : " (activations not quantized)");
   fprintf(out, "%swhole model: parameter ratio %.4f, memory ratio %.4f (%.0f of %.0f bytes)\n", markdown ? "\n" : "",
           t.param_ratio, t.memory_ratio, t.bits / 8, t.dense_bits / 8);
   const int64_t g = ist_model_param_floats(m) * 4, dense = ist_model_dense_param_floats(m) * 4;

@@ -106,6 +106,22 @@ static const ist_backend cpu_backend = {
     .ortho_backward = ist_cpu_ortho_backward,
     .radam_update = ist_cpu_radam_update,
     .sq_diff = ist_cpu_sq_diff,
+    .hardswish_forward = ist_cpu_hardswish_forward,
+    .hardswish_backward = ist_cpu_hardswish_backward,
+    .hardsigmoid_forward = ist_cpu_hardsigmoid_forward,
+    .hardsigmoid_backward = ist_cpu_hardsigmoid_backward,
+    .silu_forward = ist_cpu_silu_forward,
+    .silu_backward = ist_cpu_silu_backward,
+    .sigmoid_forward = ist_cpu_sigmoid_forward,
+    .sigmoid_backward = ist_cpu_sigmoid_backward,
+    .channel_scale_forward = ist_cpu_channel_scale_forward,
+    .channel_scale_backward = ist_cpu_channel_scale_backward,
+    .channel_bias_forward = ist_cpu_channel_bias_forward,
+    .channel_bias_backward = ist_cpu_channel_bias_backward,
+    .dropout_forward = ist_cpu_dropout_forward,
+    .dropout_backward = ist_cpu_dropout_backward,
+    .act_quantize_forward = ist_cpu_act_quantize_forward,
+    .act_quantize_backward = ist_cpu_act_quantize_backward,
 };
 
 const ist_backend *ist_backend_cpu(void) { return &cpu_backend; }

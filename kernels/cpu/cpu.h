@@ -108,6 +108,27 @@ int ist_cpu_svd(int m, int n, const float *a, float *u, float *s, float *vt);
 /* The same by one-sided Jacobi: the slow, simple reference (singular vectors agree up to sign). */
 int ist_cpu_svd_ref(int m, int n, const float *a, float *u, float *s, float *vt);
 
+/* The compact networks' ops and activation quantization (kernels/cpu/activations.c). */
+void ist_cpu_hardswish_forward(int64_t n, const float *x, float *y);
+void ist_cpu_hardswish_backward(int64_t n, const float *dy, const float *x, float *dx);
+void ist_cpu_hardsigmoid_forward(int64_t n, const float *x, float *y);
+void ist_cpu_hardsigmoid_backward(int64_t n, const float *dy, const float *x, float *dx);
+void ist_cpu_silu_forward(int64_t n, const float *x, float *y);
+void ist_cpu_silu_backward(int64_t n, const float *dy, const float *x, float *dx);
+void ist_cpu_sigmoid_forward(int64_t n, const float *x, float *y);
+void ist_cpu_sigmoid_backward(int64_t n, const float *dy, const float *y, float *dx);
+void ist_cpu_channel_scale_forward(int n, int c, int hw, const float *x, const float *s, float *y);
+void ist_cpu_channel_scale_backward(int n, int c, int hw, const float *dy, const float *x, const float *s, float *dx,
+                                    float *ds);
+void ist_cpu_channel_bias_forward(int n, int c, int hw, float *y, const float *b);
+void ist_cpu_channel_bias_backward(int n, int c, int hw, const float *dy, float *db);
+void ist_cpu_dropout_forward(int64_t n, int64_t group, float p, uint64_t seed, const float *x, float *y);
+void ist_cpu_dropout_backward(int64_t n, int64_t group, float p, uint64_t seed, const float *dy, float *dx);
+void ist_cpu_act_quantize_forward(int64_t n, int bits, const float *x, float *y, float *run_range, float *used_range,
+                                  float momentum, int training);
+void ist_cpu_act_quantize_backward(int64_t n, int bits, const float *used_range, const float *x, const float *dy,
+                                   float *dx);
+
 #ifdef __cplusplus
 }
 #endif

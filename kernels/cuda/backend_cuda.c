@@ -7,6 +7,7 @@
 #include "host/tensor.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_common.h"
+#include "kernels/cuda/activations.h"
 #include "kernels/cuda/cuda_ops.h"
 
 /* "auto" runs a generated conv factored when that needs at most this share of the materialized
@@ -143,6 +144,22 @@ static const ist_backend cuda_backend = {
     .ortho_backward = ist_cuda_ortho_backward,
     .radam_update = ist_cuda_radam_update,
     .sq_diff = ist_cuda_sq_diff,
+    .hardswish_forward = ist_cuda_hardswish_forward,
+    .hardswish_backward = ist_cuda_hardswish_backward,
+    .hardsigmoid_forward = ist_cuda_hardsigmoid_forward,
+    .hardsigmoid_backward = ist_cuda_hardsigmoid_backward,
+    .silu_forward = ist_cuda_silu_forward,
+    .silu_backward = ist_cuda_silu_backward,
+    .sigmoid_forward = ist_cuda_sigmoid_forward,
+    .sigmoid_backward = ist_cuda_sigmoid_backward,
+    .channel_scale_forward = ist_cuda_channel_scale_forward,
+    .channel_scale_backward = ist_cuda_channel_scale_backward,
+    .channel_bias_forward = ist_cuda_channel_bias_forward,
+    .channel_bias_backward = ist_cuda_channel_bias_backward,
+    .dropout_forward = ist_cuda_dropout_forward,
+    .dropout_backward = ist_cuda_dropout_backward,
+    .act_quantize_forward = ist_cuda_act_quantize_forward,
+    .act_quantize_backward = ist_cuda_act_quantize_backward,
 };
 
 const ist_backend *ist_backend_cuda(void) { return &cuda_backend; }
