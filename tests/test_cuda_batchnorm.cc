@@ -93,7 +93,7 @@ static void fake_sum(void *ctx, double *buf, int n) {
 TEST(CudaBatchNorm, SynchronizedForwardAndBackwardStageTheSumsThroughTheHostAsTheCpu) {
   IST_REQUIRE_CUDA();
   FakeRanks calls;
-  ist_reducer sync = {fake_sum, &calls, 3};
+  ist_reducer sync = {fake_sum, &calls, 3, nullptr};
   for (const BnShape &s : kShapes) {
     expect_forward_matches(s, 1, &sync);
     expect_backward_matches(s, 1, &sync);
