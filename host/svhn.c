@@ -171,6 +171,8 @@ static ist_status convert(const char *path, const matvar_t *x, const matvar_t *y
     return ist_fail(IST_ERR_FORMAT, "%s: X is not a 32x32x3xN uint8 array", path);
   const int64_t n_all = (int64_t)x->dims[3];
   const size_t ysize = y->class_type == MAT_C_DOUBLE ? 8 : y->class_type == MAT_C_SINGLE ? 4 : 1;
+  /* A complex array's data are two pointers (real, imaginary parts), not the values. */
+  if (x->isComplex || y->isComplex) return ist_fail(IST_ERR_FORMAT, "%s: X and y must be real arrays, not complex", path);
   if (x->nbytes < (size_t)n_all * 3 * SVHN_SIDE * SVHN_SIDE)
     return ist_fail(IST_ERR_FORMAT, "%s: X holds fewer bytes than its shape needs", path);
   if (!y->data || y->rank != 2 || (int64_t)(y->dims[0] * y->dims[1]) != n_all || y->nbytes < (size_t)n_all * ysize)
