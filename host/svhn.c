@@ -37,6 +37,8 @@ static int label_at(const matvar_t *y, int64_t i) {
 #define MAT_MI_UINT32 6
 #define MAT_MI_MATRIX 14
 #define MAT_MI_COMPRESSED 15
+#define MAT_MX_DOUBLE 6
+#define MAT_MX_UINT64 15
 #define MAT_MAX_RANK 32
 #define MAT_MAX_NAME 63
 
@@ -55,6 +57,10 @@ static int matrix_ok(const unsigned char *m, size_t n, size_t declared, int swap
     const uint32_t bytes = small ? small : mat_u32(m + off + 4, swap);
     if (type != want[k]) return 0;
     if (k == 0 && bytes != 8) return 0;
+    /* Numeric arrays only (mxDOUBLE_CLASS 6 … mxUINT64_CLASS 15): for cells, structs, objects and
+     * functions libmatio allocates a pointer per element of the declared dimensions at once. */
+    if (k == 0 && (off + 16 > n || m[off + 8 + (swap ? 3 : 0)] < MAT_MX_DOUBLE || m[off + 8 + (swap ? 3 : 0)] > MAT_MX_UINT64))
+      return 0;
     if (k == 1 && (bytes % 4 || bytes < 8 || bytes > 4 * MAT_MAX_RANK)) return 0;
     if (k == 2 && bytes > MAT_MAX_NAME) return 0;
     const size_t len = small ? 4 : 8 + ((bytes + 7u) & ~7u);
@@ -103,7 +109,7 @@ static ist_status check_elements(const char *path, int swap, uint64_t size) {
       }
     }
     if (!ok)
-      st = ist_fail(IST_ERR_FORMAT, "%s: malformed variable at byte %llu (flags, 2..%d dimensions, a name of at most %d bytes)",
+      st = ist_fail(IST_ERR_FORMAT, "%s: malformed variable at byte %llu (a numeric array: flags, 2..%d dimensions, a name of at most %d bytes)",
                     path, (unsigned long long)p, MAT_MAX_RANK, MAT_MAX_NAME);
     p += 8 + (uint64_t)bytes;
     if (type == MAT_MI_MATRIX) p = (p + 7) & ~(uint64_t)7;
@@ -165,6 +171,8 @@ static ist_status convert(const char *path, const matvar_t *x, const matvar_t *y
     return ist_fail(IST_ERR_FORMAT, "%s: X is not a 32x32x3xN uint8 array", path);
   const int64_t n_all = (int64_t)x->dims[3];
   const size_t ysize = y->class_type == MAT_C_DOUBLE ? 8 : y->class_type == MAT_C_SINGLE ? 4 : 1;
+  /* A complex array's data are two pointers (real, imaginary parts), not the values. */
+  if (x->isComplex || y->isComplex) return ist_fail(IST_ERR_FORMAT, "%s: X and y must be real arrays, not complex", path);
   if (x->nbytes < (size_t)n_all * 3 * SVHN_SIDE * SVHN_SIDE)
     return ist_fail(IST_ERR_FORMAT, "%s: X holds fewer bytes than its shape needs", path);
   if (!y->data || y->rank != 2 || (int64_t)(y->dims[0] * y->dims[1]) != n_all || y->nbytes < (size_t)n_all * ysize)

@@ -244,6 +244,10 @@ TEST(StrictNumbers, SvhnFilesWhoseSizesLibmatioWouldTrustAreRefusedBeforeItReads
   } cases[] = {{"headerless_matlab4_reading_clears_gigabytes", "no MATLAB 5.0 file header"},
                {"version_7.3_text_over_a_version_5_body_allocates_2.7_GB", "no MATLAB 5.0 file header"},
                {"matrix_element_larger_than_the_file_libmatio_clears_gigabytes", "element at byte 128 declares 3128 bytes"},
+               // Cells, structs and functions: libmatio allocates a pointer per declared element.
+               {"function_class_array_libmatio_allocates_6.4_GB_of_pointers", "malformed variable at byte 128 (a numeric array"},
+               // A complex X: its data are two pointers, which were read as pixels.
+               {"complex_x_data_read_as_pixels_heap_overflow", "X and y must be real arrays"},
                // A label of 6.6e31 was converted to int before its range was checked (undefined).
                {"label_6.6e31_converted_to_int_undefined", "label "}};
   for (const auto &c : cases) {
