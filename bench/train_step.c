@@ -232,17 +232,17 @@ int main(int argc, char **argv) {
   const char *script = INSITU_SOURCE_DIR "/bench/train_step_torch.py";
   int steps = 20, warmup = 5, gpu = 0, no_torch = 0, help = 0;
   ist_option opts[] = {
-      {"models", IST_OPT_STRING, &models, "comma list: cnn3 (batch 64), resnet18-cifar (batch 128)"},
-      {"settings", IST_OPT_STRING, &settings, "comma list: dense, or Bi-Bc-qb-qu-qv (generated, distilled)"},
-      {"precisions", IST_OPT_STRING, &precisions, "the PyTorch peer's: fp32, tf32 (insitu runs FP32)"},
-      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)"},
-      {"warmup", IST_OPT_INT, &warmup, "untimed steps first"},
-      {"conv-exec", IST_OPT_STRING, &exec_name, "generated convs: auto, materialize or factored (both sides)"},
-      {"gpu", IST_OPT_INT, &gpu, "the GPU to run on"},
-      {"csv", IST_OPT_STRING, &csv, "where the table goes as CSV (empty: nowhere)"},
-      {"python", IST_OPT_STRING, &python, "the Python that has torch with CUDA"},
-      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer"},
-      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer"},
+      {"models", IST_OPT_STRING, &models, "comma list: cnn3 (batch 64), resnet18-cifar (batch 128)", 0, 0},
+      {"settings", IST_OPT_STRING, &settings, "comma list: dense, or Bi-Bc-qb-qu-qv (generated, distilled)", 0, 0},
+      {"precisions", IST_OPT_STRING, &precisions, "the PyTorch peer's: fp32, tf32 (insitu runs FP32)", 0, 0},
+      {"steps", IST_OPT_INT, &steps, "timed steps (median reported)", 0, 0},
+      {"warmup", IST_OPT_INT, &warmup, "untimed steps first", 0, 0},
+      {"conv-exec", IST_OPT_STRING, &exec_name, "generated convs: auto, materialize or factored (both sides)", 0, 0},
+      {"gpu", IST_OPT_INT, &gpu, "the GPU to run on", 0, 0},
+      {"csv", IST_OPT_STRING, &csv, "where the table goes as CSV (empty: nowhere)", 0, 0},
+      {"python", IST_OPT_STRING, &python, "the Python that has torch with CUDA", 0, 0},
+      {"torch-script", IST_OPT_STRING, &script, "the PyTorch peer", 0, 0},
+      {"no-torch", IST_OPT_FLAG, &no_torch, "skip the PyTorch peer", 0, 0},
   };
   enum { NOPTS = sizeof opts / sizeof opts[0] };
   ist_conv_exec exec;

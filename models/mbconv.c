@@ -23,7 +23,7 @@ static ist_status se_conv(ist_model *m, ist_conv_layer *l, float **b, float **db
   snprintf(name, sizeof name, "%s.%s", prefix, fc);
   IST_TRY(ist_conv_layer_init(l, name, m->batch, ci, 1, 1, co, 1, 1, 0, 1, ist_config_for(cfg, name), cfg->exec));
   IST_TRY(ist_conv_layer_register(m, l));
-  if (ist_conv_layer_ws_floats(l) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(l);
+  if (ist_conv_layer_ws_floats(m->be, l) > m->ws_floats) m->ws_floats = ist_conv_layer_ws_floats(m->be, l);
   /* The bias is an fp32 per-channel term like BN's β: counted, copied from a teacher and
    * initialized (to 0) as one. */
   snprintf(pn, sizeof pn, "%s.bias", name);

@@ -32,7 +32,7 @@ struct Net {
   double loss(int backward) {
     ist_model_zero_grad(&m);
     m.forward(&m, m.batch, 1);
-    double l = m.be->cross_entropy(m.batch, m.classes, m.logits, m.labels, m.dlogits, nullptr);
+    double l = model_cross_entropy(&m, m.batch, m.dlogits);
     if (backward) m.backward(&m, m.batch);
     return l;
   }
