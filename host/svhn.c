@@ -148,18 +148,17 @@ static ist_status check_info(const char *path, mat_t *mat, uint64_t file_bytes) 
   else if (x->class_type != MAT_C_UINT8 || x->rank != 4 || !x->dims || x->dims[0] != SVHN_SIDE ||
            x->dims[1] != SVHN_SIDE || x->dims[2] != 3)
     st = ist_fail(IST_ERR_FORMAT, "%s: X is not a 32x32x3xN uint8 array", path);
-  else if (x->dims[3] > SVHN_MAX_IMAGES || (uint64_t)x->dims[3] * 3 * SVHN_SIDE * SVHN_SIDE > file_bytes * ZLIB_MAX_RATIO)
-    st = ist_fail(IST_ERR_FORMAT, "%s: X declares %zu images (allowed 0..%d, and no more than the file's %llu bytes can hold)",
+  else if (x->dims[3] < 1 || x->dims[3] > SVHN_MAX_IMAGES || (uint64_t)x->dims[3] * 3 * SVHN_SIDE * SVHN_SIDE > file_bytes * ZLIB_MAX_RATIO)
+    st = ist_fail(IST_ERR_FORMAT, "%s: X declares %zu images (allowed 1..%d, and no more than the file's %llu bytes can hold)",
                   path, x->dims[3], SVHN_MAX_IMAGES, (unsigned long long)file_bytes);
   const size_t n = st == IST_OK ? x->dims[3] : 0;
   if (x) Mat_VarFree(x);
   if (st != IST_OK) return st;
   matvar_t *y = Mat_VarReadInfo(mat, "y");
   if (!y) return ist_fail(IST_ERR_FORMAT, "%s: no readable y variable (truncated?)", path);
-  uint64_t count = 0;
-  if (y->rank == 2 && y->dims && y->dims[0] <= SVHN_MAX_IMAGES && y->dims[1] <= SVHN_MAX_IMAGES)
-    count = (uint64_t)y->dims[0] * y->dims[1];
-  const int ok = y->rank == 2 && count == n;
+  /* Each of y's dimensions bounded before their product: libmatio allocates it when reading y. */
+  const int ok = y->rank == 2 && y->dims && y->dims[0] <= SVHN_MAX_IMAGES && y->dims[1] <= SVHN_MAX_IMAGES &&
+                 (uint64_t)y->dims[0] * y->dims[1] == n;
   Mat_VarFree(y);
   if (!ok) return ist_fail(IST_ERR_FORMAT, "%s: y does not hold one label per image of X (%zu)", path, n);
   return IST_OK;

@@ -248,6 +248,8 @@ TEST(StrictNumbers, SvhnFilesWhoseSizesLibmatioWouldTrustAreRefusedBeforeItReads
                {"function_class_array_libmatio_allocates_6.4_GB_of_pointers", "malformed variable at byte 128 (a numeric array"},
                // A complex X: its data are two pointers, which were read as pixels.
                {"complex_x_data_read_as_pixels_heap_overflow", "X and y must be real arrays"},
+               // X of 0 images and a y of (2^32 − 5) × 225 labels: 0 = 0 let libmatio allocate 7.7 TB.
+               {"empty_x_and_huge_y_dimensions_allocate_7.7_TB", "X declares 0 images (allowed 1..2097152"},
                // A label of 6.6e31 was converted to int before its range was checked (undefined).
                {"label_6.6e31_converted_to_int_undefined", "label "}};
   for (const auto &c : cases) {
