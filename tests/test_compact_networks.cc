@@ -1,7 +1,7 @@
 // MobileNetV3-Small and EfficientNet-B0: torchvision's parameter counts and names, generation at
 // the levels SPEC §2 gives depthwise, pointwise and SE convs, gradients through SE, hardswish,
 // SiLU, dropout and stochastic depth against finite differences, and learning on a fixed batch.
-#include "test_util.h"
+#include "net_fixture.h"
 
 #include <cstring>
 
@@ -14,34 +14,6 @@ extern "C" {
 
 namespace {
 
-struct Net {
-  ist_model m{};
-  Net(const char *arch, const char *setting, int batch, int size, int classes = 0) {
-    ist_model_config cfg{};
-    EXPECT_EQ(ist_setting_parse(setting, &cfg.global), IST_OK);
-    cfg.in_h = cfg.in_w = size;
-    cfg.classes = classes;
-    EXPECT_EQ(ist_model_create(arch, ist_backend_cpu(), batch, &cfg, &m), IST_OK) << ist_last_error();
-    ist_model_init_params(&m, 11);
-    auto x = randn((size_t)batch * 3 * size * size, 12);
-    std::vector<int32_t> y(batch);
-    for (int i = 0; i < batch; i++) y[i] = i % m.classes;
-    ist_model_set_batch(&m, batch, x.data(), y.data());
-  }
-  ~Net() { ist_model_destroy(&m); }
-  double loss(int backward) {
-    ist_model_zero_grad(&m);
-    m.forward(&m, m.batch, 1);
-    double l = model_cross_entropy(&m, m.batch, m.dlogits);
-    if (backward) m.backward(&m, m.batch);
-    return l;
-  }
-  const ist_conv_layer *conv(const char *name) const {
-    for (int i = 0; i < m.nconvs; i++)
-      if (!strcmp(m.convs[i]->name, name)) return m.convs[i];
-    return nullptr;
-  }
-};
 
 int64_t dense_count(const char *arch, int classes) {
   Net n(arch, "dense", 1, 32, classes);

@@ -1,7 +1,7 @@
 // The larger architectures (ResNet-18, MobileNetV2, DenseNet-121): standard parameter counts, torchvision names,
 // gradients through residual blocks, shortcuts, the max-pool stem, depthwise convs and ReLU6, and
 // learning on a fixed batch.
-#include "test_util.h"
+#include "net_fixture.h"
 
 extern "C" {
 #include "models/model.h"
@@ -11,29 +11,6 @@ extern "C" {
 
 namespace {
 
-struct Net {
-  ist_model m{};
-  Net(const char *arch, const char *setting, int batch, int size, int classes = 0) {
-    ist_model_config cfg{};
-    EXPECT_EQ(ist_setting_parse(setting, &cfg.global), IST_OK);
-    cfg.in_h = cfg.in_w = size;
-    cfg.classes = classes;
-    EXPECT_EQ(ist_model_create(arch, ist_backend_cpu(), batch, &cfg, &m), IST_OK) << ist_last_error();
-    ist_model_init_params(&m, 11);
-    auto x = randn((size_t)batch * 3 * size * size, 12);
-    std::vector<int32_t> y(batch);
-    for (int i = 0; i < batch; i++) y[i] = i % m.classes;
-    ist_model_set_batch(&m, batch, x.data(), y.data());
-  }
-  ~Net() { ist_model_destroy(&m); }
-  double loss(int backward) {
-    ist_model_zero_grad(&m);
-    m.forward(&m, m.batch, 1);
-    double l = model_cross_entropy(&m, m.batch, m.dlogits);
-    if (backward) m.backward(&m, m.batch);
-    return l;
-  }
-};
 
 // RAdam (lr 0.01) with the orthogonality penalty on the fixed batch halves the loss in `steps`.
 void expect_learns(Net &n, int steps) {
